@@ -1,0 +1,57 @@
+// Circuit: the plain-data result of pruning, shared by prune, graph and export.
+// It holds no torch types, so graph/ and export/ build without libtorch.
+//
+//   Circuit c = ...;                        // from prune::ExtractCircuit or ReadCircuit
+//   for (const CircuitEdge& e : c.edges)    // e.src, e.dst index c.nodes
+//     Use(c.nodes[e.src].node, c.nodes[e.dst].node, e.weight);
+#ifndef CIRCUIT_CORE_CIRCUIT_H_
+#define CIRCUIT_CORE_CIRCUIT_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "circuit/core/nodes.h"
+
+namespace circuit {
+
+struct CircuitNode {
+  Node node;
+  float mask_logit = 0.0f;  // tau after mask training (attribution score for that method)
+  float importance = 0.0f;  // task loss when this node alone is also ablated (nats/prompt)
+};
+
+// One nonzero weight between two kept nodes; src and dst index Circuit::nodes.
+struct CircuitEdge {
+  int64_t src = 0;
+  int64_t dst = 0;
+  float weight = 0.0f;
+};
+
+struct Circuit {
+  std::string task;
+  std::string model_file;     // file name of the model checkpoint
+  std::string model_digest;   // hex digest of the model's weights
+  std::string ablation = "mean";  // mean | zero | resample
+  std::string method = "masks";   // masks | attribution
+  std::string penalty = "log";    // linear | log
+  uint64_t seed = 0;
+  int32_t n_layer = 0;        // layers of the model (final_resid sits at n_layer)
+  double target_loss = 0.15;  // all losses: per prompt, nats (PAPER.md §3.1)
+  double full_model_loss = 0.0;
+  double circuit_loss = 0.0;        // test split, everything outside ablated (sufficiency)
+  double necessity_loss = 0.0;      // test split, only the circuit ablated
+  double random_baseline_loss = 0.0;  // a random circuit of the same size per location
+  double accuracy = 0.0;            // circuit accuracy on the test split
+  int64_t total_nodes = 0;
+  std::vector<CircuitNode> nodes;   // sorted by (layer, location, index)
+  std::vector<CircuitEdge> edges;
+  std::vector<int64_t> loss_vs_k_k;     // discretisation curve: k ...
+  std::vector<double> loss_vs_k_loss;   // ... and the validation loss at that k
+  std::map<std::string, double> location_importance;  // "L2 attn.q" -> loss when ablated
+};
+
+}  // namespace circuit
+
+#endif  // CIRCUIT_CORE_CIRCUIT_H_

@@ -1,0 +1,160 @@
+// The weight-sparse GPT of PAPER.md §1, with a named tap at every node location.
+//
+// Parameters are plain tensors named by the release's state-dict keys
+// ("transformer.h.0.attn.c_attn.weight", ...), so checkpoints map by name.
+// One tap mechanism serves recording (means), masking (prune), ablation and
+// attribution: at each of the nine node locations the forward pass hands the
+// activation (B, T, width) to the installed TapFns, which may return a replacement.
+//
+//   CIRCUIT_ASSIGN_OR_RETURN(Model model, Model::Create(config, /*seed=*/0));
+//   Taps taps(config.n_layer);
+//   std::vector<torch::Tensor> acts(taps.num_sites());
+//   taps.Add(RecordTap(&acts));
+//   torch::Tensor logits = model.Forward(tokens, &taps);   // (B, T, vocab)
+#ifndef CIRCUIT_CORE_MODEL_H_
+#define CIRCUIT_CORE_MODEL_H_
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "circuit/core/config.h"
+#include "circuit/core/nodes.h"
+
+namespace circuit {
+
+// Where the forward pass is: one node location of one layer.
+// `site` = layer * 8 + location for layer locations, n_layer * 8 for final_resid.
+struct TapSite {
+  int layer = 0;
+  NodeLocation location = NodeLocation::kAttnActIn;
+  int site = 0;
+};
+
+// Number of tap sites of a model: n_layer * 8 + 1.
+inline int NumTapSites(int n_layer) { return n_layer * kNumLayerLocations + 1; }
+inline int TapSiteIndex(int layer, NodeLocation loc) {
+  return loc == NodeLocation::kFinalResid ? layer * kNumLayerLocations
+                                          : layer * kNumLayerLocations + static_cast<int>(loc);
+}
+TapSite TapSiteAt(int site, int n_layer);
+
+// x: (B, T, width) after AbsTopK -> the tensor the forward pass continues with.
+using TapFn = std::function<torch::Tensor(const TapSite& site, const torch::Tensor& x)>;
+
+// The interventions of one forward pass. Functions run in the order added.
+class Taps {
+ public:
+  explicit Taps(int n_layer) : n_layer_(n_layer), per_site_(NumTapSites(n_layer)) {}
+
+  // At every site.
+  void Add(TapFn fn);
+  // At one site (layer of kFinalResid = n_layer).
+  void AddAt(int layer, NodeLocation loc, TapFn fn);
+
+  int n_layer() const { return n_layer_; }
+  int num_sites() const { return static_cast<int>(per_site_.size()); }
+  bool empty() const { return empty_; }
+  torch::Tensor Apply(const TapSite& site, torch::Tensor x) const;
+
+ private:
+  int n_layer_;
+  bool empty_ = true;
+  std::vector<std::vector<TapFn>> per_site_;
+};
+
+// Stores each site's activation into (*out)[site] (out sized num_sites()).
+TapFn RecordTap(std::vector<torch::Tensor>* out);
+// Blends g * x + (1 - g) * m per channel with gates[site] and means[site], both
+// (width); undefined entries leave the site alone. Gradients flow into gates.
+TapFn BlendTap(const std::vector<torch::Tensor>* gates, const std::vector<torch::Tensor>* means);
+
+// The weights of one transformer block. Shapes with A = n_head * d_head.
+struct LayerWeights {
+  torch::Tensor ln_1;          // (d_model)
+  torch::Tensor ln_p1, ln_p2;  // (d_pos_emb), concatenated positions only
+  torch::Tensor c_attn_w;      // (3A, d_in): rows q | k | v
+  torch::Tensor c_attn_b;      // (3A)
+  torch::Tensor attn_proj_w;   // (d_model, A)
+  torch::Tensor attn_proj_b;   // (d_model)
+  torch::Tensor sink;          // (n_head), attention sink only
+  torch::Tensor ln_2;          // (d_model)
+  torch::Tensor fc_w;          // (d_mlp, d_in)
+  torch::Tensor fc_b;          // (d_mlp)
+  torch::Tensor mlp_proj_w;    // (d_model, d_mlp)
+  torch::Tensor mlp_proj_b;    // (d_model)
+};
+
+struct NamedTensor {
+  std::string name;
+  torch::Tensor tensor;
+};
+
+class Model {
+ public:
+  // A freshly initialised model (PAPER.md §1.6), deterministic for a seed and
+  // the same on every device (initialised on the CPU, then moved).
+  static absl::StatusOr<Model> Create(const ModelConfig& config, uint64_t seed,
+                                      torch::Device device = torch::kCPU);
+  // The expected parameter names and shapes for `config`, in state-dict order.
+  static std::vector<std::pair<std::string, std::vector<int64_t>>> ParameterShapes(
+      const ModelConfig& config);
+  // A model from named tensors (checkpoint loading, import); checks that the
+  // names and shapes match `config` exactly and says what is missing or wrong.
+  static absl::StatusOr<Model> FromTensors(const ModelConfig& config,
+                                           std::vector<NamedTensor> tensors,
+                                           torch::Device device = torch::kCPU);
+
+  // tokens: (B, T) int64, T <= n_ctx. Returns logits (B, T, vocab).
+  torch::Tensor Forward(const torch::Tensor& tokens, const Taps* taps = nullptr) const;
+  // Same, but only the logits at positions (B) int64: (B, vocab). Cheaper for tasks.
+  torch::Tensor ForwardAt(const torch::Tensor& tokens, const torch::Tensor& positions,
+                          const Taps* taps = nullptr) const;
+  // Mean next-token cross-entropy of tokens[:, 1:] given tokens[:, :-1].
+  torch::Tensor Loss(const torch::Tensor& tokens, const Taps* taps = nullptr) const;
+
+  const ModelConfig& config() const { return config_; }
+  torch::Device device() const { return device_; }
+  void To(torch::Device device);
+
+  // All tensors in state-dict order; trainable ones have requires_grad set by the caller.
+  const std::vector<NamedTensor>& parameters() const { return params_; }
+  std::vector<NamedTensor>& mutable_parameters() { return params_; }
+  torch::Tensor Parameter(const std::string& name) const;  // undefined when absent
+  const LayerWeights& layer(int i) const { return layers_[i]; }
+  int64_t NumParameters() const;
+
+  torch::Tensor wte() const { return wte_; }      // (vocab, d_model)
+  torch::Tensor wpe() const { return wpe_; }      // (n_ctx, d_model or d_pos_emb)
+  torch::Tensor lm_head() const { return lm_head_; }  // (vocab, d_model)
+  torch::Tensor bigram() const { return bigram_; }    // (vocab, vocab) or undefined
+
+ private:
+  Model(ModelConfig config, std::vector<NamedTensor> params, torch::Device device);
+  void BindViews();  // points the typed fields at params_
+  torch::Tensor Trunk(const torch::Tensor& tokens, const Taps* taps) const;  // (B, T, d_model) after ln_f
+  torch::Tensor Site(const Taps* taps, int layer, NodeLocation loc, torch::Tensor x) const;
+  torch::Tensor Sparsify(NodeLocation loc, const torch::Tensor& x) const;
+
+  ModelConfig config_;
+  torch::Device device_;
+  std::vector<NamedTensor> params_;
+  std::vector<LayerWeights> layers_;
+  torch::Tensor wte_, wpe_, ln_f_, lm_head_, final_logits_bias_, bigram_;
+};
+
+// AbsTopK along the last dimension: keeps the k entries of largest |x|, zeroes the rest.
+torch::Tensor AbsTopK(const torch::Tensor& x, int64_t k);
+// RMSNorm with weight, eps = float32 machine epsilon (torch nn.RMSNorm's default).
+torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& weight);
+
+// "cpu", "cuda", "cuda:1" -> a device, or an error naming the device.
+absl::StatusOr<torch::Device> ParseDevice(const std::string& name);
+
+}  // namespace circuit
+
+#endif  // CIRCUIT_CORE_MODEL_H_
