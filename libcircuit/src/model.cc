@@ -1,0 +1,356 @@
+// The forward pass follows PAPER.md §1.2 op for op; every node location passes
+// through Site(), where taps may record or replace the activation.
+#include "circuit/core/model.h"
+
+#include <cmath>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "circuit/core/status.h"
+
+namespace circuit {
+namespace {
+
+std::string LayerKey(int layer, const char* rest) {
+  return absl::StrCat("transformer.h.", layer, ".", rest);
+}
+
+std::string ShapeText(const std::vector<int64_t>& shape) {
+  return absl::StrCat("(", absl::StrJoin(shape, ", "), ")");
+}
+
+}  // namespace
+
+TapSite TapSiteAt(int site, int n_layer) {
+  if (site == n_layer * kNumLayerLocations) {
+    return TapSite{n_layer, NodeLocation::kFinalResid, site};
+  }
+  return TapSite{site / kNumLayerLocations,
+                 static_cast<NodeLocation>(site % kNumLayerLocations), site};
+}
+
+void Taps::Add(TapFn fn) {
+  for (auto& fns : per_site_) fns.push_back(fn);
+  empty_ = false;
+}
+
+void Taps::AddAt(int layer, NodeLocation loc, TapFn fn) {
+  const int site = TapSiteIndex(layer, loc);
+  CIRCUIT_CHECK(site >= 0 && site < num_sites());
+  per_site_[site].push_back(std::move(fn));
+  empty_ = false;
+}
+
+torch::Tensor Taps::Apply(const TapSite& site, torch::Tensor x) const {
+  for (const TapFn& fn : per_site_[site.site]) x = fn(site, x);
+  return x;
+}
+
+TapFn RecordTap(std::vector<torch::Tensor>* out) {
+  return [out](const TapSite& site, const torch::Tensor& x) {
+    (*out)[site.site] = x;
+    return x;
+  };
+}
+
+TapFn BlendTap(const std::vector<torch::Tensor>* gates, const std::vector<torch::Tensor>* means) {
+  return [gates, means](const TapSite& site, const torch::Tensor& x) -> torch::Tensor {
+    const torch::Tensor& g = (*gates)[site.site];  // (width)
+    if (!g.defined()) return x;
+    const torch::Tensor* m = means != nullptr ? &(*means)[site.site] : nullptr;
+    if (m == nullptr || !m->defined()) return x * g;  // zero ablation
+    return x * g + (1 - g) * *m;
+  };
+}
+
+torch::Tensor AbsTopK(const torch::Tensor& x, int64_t k) {
+  if (k >= x.size(-1)) return x;
+  // indices: (..., k)
+  torch::Tensor indices = std::get<1>(x.abs().topk(k, /*dim=*/-1, /*largest=*/true,
+                                                   /*sorted=*/false));
+  return torch::zeros_like(x).scatter(-1, indices, x.gather(-1, indices));
+}
+
+torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& weight) {
+  constexpr double kEps = std::numeric_limits<float>::epsilon();
+  return x * torch::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + kEps) * weight;
+}
+
+absl::StatusOr<torch::Device> ParseDevice(const std::string& name) {
+  try {
+    torch::Device device(name);
+    if (device.is_cuda() && !torch::cuda::is_available()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("device '", name, "': CUDA is not available on this machine"));
+    }
+    if (device.is_cuda() && device.has_index() &&
+        device.index() >= static_cast<int>(torch::cuda::device_count())) {
+      return absl::InvalidArgumentError(absl::StrCat("device '", name, "': only ",
+                                                     torch::cuda::device_count(), " GPUs"));
+    }
+    return device;
+  } catch (const c10::Error&) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown device '", name, "' (use cpu, cuda or cuda:N)"));
+  }
+}
+
+std::vector<std::pair<std::string, std::vector<int64_t>>> Model::ParameterShapes(
+    const ModelConfig& c) {
+  const int64_t V = c.vocab_size, D = c.d_model, A = c.attn_width(), M = c.d_mlp,
+                I = c.d_in(), P = c.d_pos_emb;
+  std::vector<std::pair<std::string, std::vector<int64_t>>> shapes = {
+      {"transformer.wte.weight", {V, D}},
+      {"transformer.wpe.weight", {c.n_ctx, P > 0 ? P : D}},
+  };
+  for (int l = 0; l < c.n_layer; ++l) {
+    shapes.push_back({LayerKey(l, "ln_1.weight"), {D}});
+    shapes.push_back({LayerKey(l, "attn.c_attn.weight"), {3 * A, I}});
+    shapes.push_back({LayerKey(l, "attn.c_attn.bias"), {3 * A}});
+    shapes.push_back({LayerKey(l, "attn.c_proj.weight"), {D, A}});
+    shapes.push_back({LayerKey(l, "attn.c_proj.bias"), {D}});
+    if (c.attn_sink) shapes.push_back({LayerKey(l, "attn.attn_imp.sink_logit"), {c.n_head}});
+    shapes.push_back({LayerKey(l, "ln_2.weight"), {D}});
+    shapes.push_back({LayerKey(l, "mlp.c_fc.weight"), {M, I}});
+    shapes.push_back({LayerKey(l, "mlp.c_fc.bias"), {M}});
+    shapes.push_back({LayerKey(l, "mlp.c_proj.weight"), {D, M}});
+    shapes.push_back({LayerKey(l, "mlp.c_proj.bias"), {D}});
+    if (P > 0) {
+      shapes.push_back({LayerKey(l, "ln_p1.weight"), {P}});
+      shapes.push_back({LayerKey(l, "ln_p2.weight"), {P}});
+    }
+  }
+  shapes.push_back({"transformer.ln_f.weight", {D}});
+  shapes.push_back({"lm_head.weight", {V, D}});
+  shapes.push_back({"final_logits_bias", {V}});
+  if (c.bigram_table) shapes.push_back({"bigram_table", {V, V}});
+  return shapes;
+}
+
+absl::StatusOr<Model> Model::Create(const ModelConfig& config, uint64_t seed,
+                                    torch::Device device) {
+  CIRCUIT_RETURN_IF_ERROR(config.Validate());
+  torch::NoGradGuard no_grad;
+  auto gen = at::detail::createCPUGenerator(seed);
+  const double kStd = 0.02;
+  const double proj_std = kStd / std::sqrt(2.0 * config.n_layer);
+  std::vector<NamedTensor> params;
+  for (const auto& [name, shape] : ParameterShapes(config)) {
+    torch::Tensor t = torch::zeros(shape, torch::kFloat32);
+    auto ends_with = [&name = name](const std::string& suffix) {
+      return name.size() >= suffix.size() &&
+             name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+    };
+    if (ends_with("c_proj.weight")) {
+      t.normal_(0.0, proj_std, gen);
+    } else if (ends_with("c_attn.weight") || ends_with("c_fc.weight") ||
+               name == "transformer.wte.weight" || name == "lm_head.weight") {
+      t.normal_(0.0, kStd, gen);
+    } else if (ends_with("ln_1.weight") || ends_with("ln_2.weight") ||
+               ends_with("ln_p1.weight") || ends_with("ln_p2.weight") ||
+               name == "transformer.ln_f.weight") {
+      t.fill_(1.0);
+    } else if (name == "bigram_table") {
+      t.uniform_(0.0, 0.02, gen);
+    }
+    // Biases, sink logits, wpe and final_logits_bias start at zero (§1.6).
+    params.push_back({name, t});
+  }
+  Model model(config, std::move(params), torch::kCPU);
+  if (device != torch::kCPU) model.To(device);
+  return model;
+}
+
+absl::StatusOr<Model> Model::FromTensors(const ModelConfig& config,
+                                         std::vector<NamedTensor> tensors, torch::Device device) {
+  CIRCUIT_RETURN_IF_ERROR(config.Validate());
+  std::map<std::string, torch::Tensor> by_name;
+  for (NamedTensor& t : tensors) {
+    if (!by_name.emplace(t.name, t.tensor).second) {
+      return absl::InvalidArgumentError(absl::StrCat("tensor '", t.name, "' given twice"));
+    }
+  }
+  std::vector<NamedTensor> params;
+  for (const auto& [name, shape] : ParameterShapes(config)) {
+    auto it = by_name.find(name);
+    if (it == by_name.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("missing tensor '", name, "', expected shape ", ShapeText(shape)));
+    }
+    const std::vector<int64_t> got = it->second.sizes().vec();
+    if (got != shape) {
+      return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "': expected ",
+                                                     ShapeText(shape), ", got ", ShapeText(got)));
+    }
+    params.push_back({name, it->second.detach().to(torch::kFloat32).contiguous().clone()});
+    by_name.erase(it);
+  }
+  if (!by_name.empty()) {
+    std::vector<std::string> extra;
+    for (const auto& [name, t] : by_name) extra.push_back(name);
+    return absl::InvalidArgumentError(
+        absl::StrCat("unexpected tensor(s) for this config: ", absl::StrJoin(extra, ", ")));
+  }
+  Model model(config, std::move(params), torch::kCPU);
+  if (device != torch::kCPU) model.To(device);
+  return model;
+}
+
+Model::Model(ModelConfig config, std::vector<NamedTensor> params, torch::Device device)
+    : config_(std::move(config)), device_(device), params_(std::move(params)) {
+  BindViews();
+}
+
+void Model::BindViews() {
+  layers_.assign(config_.n_layer, LayerWeights{});
+  for (const NamedTensor& p : params_) {
+    const std::string& n = p.name;
+    if (n == "transformer.wte.weight") wte_ = p.tensor;
+    else if (n == "transformer.wpe.weight") wpe_ = p.tensor;
+    else if (n == "transformer.ln_f.weight") ln_f_ = p.tensor;
+    else if (n == "lm_head.weight") lm_head_ = p.tensor;
+    else if (n == "final_logits_bias") final_logits_bias_ = p.tensor;
+    else if (n == "bigram_table") bigram_ = p.tensor;
+  }
+  for (int l = 0; l < config_.n_layer; ++l) {
+    LayerWeights& w = layers_[l];
+    w.ln_1 = Parameter(LayerKey(l, "ln_1.weight"));
+    w.ln_p1 = Parameter(LayerKey(l, "ln_p1.weight"));
+    w.ln_p2 = Parameter(LayerKey(l, "ln_p2.weight"));
+    w.c_attn_w = Parameter(LayerKey(l, "attn.c_attn.weight"));
+    w.c_attn_b = Parameter(LayerKey(l, "attn.c_attn.bias"));
+    w.attn_proj_w = Parameter(LayerKey(l, "attn.c_proj.weight"));
+    w.attn_proj_b = Parameter(LayerKey(l, "attn.c_proj.bias"));
+    w.sink = Parameter(LayerKey(l, "attn.attn_imp.sink_logit"));
+    w.ln_2 = Parameter(LayerKey(l, "ln_2.weight"));
+    w.fc_w = Parameter(LayerKey(l, "mlp.c_fc.weight"));
+    w.fc_b = Parameter(LayerKey(l, "mlp.c_fc.bias"));
+    w.mlp_proj_w = Parameter(LayerKey(l, "mlp.c_proj.weight"));
+    w.mlp_proj_b = Parameter(LayerKey(l, "mlp.c_proj.bias"));
+  }
+}
+
+torch::Tensor Model::Parameter(const std::string& name) const {
+  for (const NamedTensor& p : params_) {
+    if (p.name == name) return p.tensor;
+  }
+  return torch::Tensor();
+}
+
+int64_t Model::NumParameters() const {
+  int64_t n = 0;
+  for (const NamedTensor& p : params_) {
+    if (p.name != "final_logits_bias") n += p.tensor.numel();
+  }
+  return n;
+}
+
+void Model::To(torch::Device device) {
+  torch::NoGradGuard no_grad;
+  for (NamedTensor& p : params_) {
+    const bool grad = p.tensor.requires_grad();
+    p.tensor = p.tensor.to(device).detach().set_requires_grad(grad);
+  }
+  device_ = device;
+  BindViews();
+}
+
+torch::Tensor Model::Sparsify(NodeLocation loc, const torch::Tensor& x) const {
+  if (!config_.HasActivationSparsity(loc)) return x;
+  return AbsTopK(x, config_.ActivationTopK(loc));
+}
+
+torch::Tensor Model::Site(const Taps* taps, int layer, NodeLocation loc, torch::Tensor x) const {
+  if (taps == nullptr || taps->empty()) return x;
+  return taps->Apply(TapSite{layer, loc, TapSiteIndex(layer, loc)}, std::move(x));
+}
+
+torch::Tensor Model::Trunk(const torch::Tensor& tokens, const Taps* taps) const {
+  CIRCUIT_CHECK(tokens.dim() == 2);
+  CIRCUIT_CHECK(tokens.size(1) <= config_.n_ctx);
+  CIRCUIT_CHECK(taps == nullptr || taps->n_layer() == config_.n_layer);
+  const int64_t B = tokens.size(0), T = tokens.size(1);
+  const int64_t H = config_.n_head, dh = config_.d_head, A = config_.attn_width();
+  const bool cat_pos = config_.d_pos_emb > 0;
+  using L = NodeLocation;
+
+  torch::Tensor x = wte_.index_select(0, tokens.reshape(-1)).view({B, T, config_.d_model});
+  torch::Tensor pos = wpe_.slice(0, 0, T);  // (T, d_pos_emb or d_model)
+  if (!cat_pos) x = x + pos.unsqueeze(0);   // x: (B, T, d_model)
+
+  // Concatenates the normalised positions to a residual read: (B, T, d_in).
+  auto with_pos = [&](const torch::Tensor& h, const torch::Tensor& ln_p) {
+    if (!cat_pos) return h;
+    return torch::cat({h, RmsNorm(pos, ln_p).unsqueeze(0).expand({B, T, config_.d_pos_emb})}, -1);
+  };
+  const torch::Tensor causal =
+      torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).triu(1);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(dh));
+
+  for (int l = 0; l < config_.n_layer; ++l) {
+    const LayerWeights& w = layers_[l];
+    // Attention sublayer.
+    torch::Tensor h = with_pos(RmsNorm(x, w.ln_1), w.ln_p1);
+    h = Site(taps, l, L::kAttnActIn, Sparsify(L::kAttnActIn, h));       // (B, T, d_in)
+    std::vector<torch::Tensor> qkv = torch::linear(h, w.c_attn_w, w.c_attn_b).split(A, -1);
+    torch::Tensor q = Site(taps, l, L::kAttnQ, Sparsify(L::kAttnQ, qkv[0]));  // (B, T, A)
+    torch::Tensor k = Site(taps, l, L::kAttnK, Sparsify(L::kAttnK, qkv[1]));
+    torch::Tensor v = Site(taps, l, L::kAttnV, Sparsify(L::kAttnV, qkv[2]));
+    q = q.view({B, T, H, dh}).transpose(1, 2);  // (B, H, T, dh)
+    k = k.view({B, T, H, dh}).transpose(1, 2);
+    v = v.view({B, T, H, dh}).transpose(1, 2);
+    torch::Tensor att = torch::matmul(q, k.transpose(-2, -1)) * scale;  // (B, H, T, T)
+    att = att.masked_fill(causal, -std::numeric_limits<float>::infinity());
+    if (config_.attn_sink) {
+      // A virtual key with zero key and zero value whose logit is the sink.
+      torch::Tensor sink = w.sink.view({1, H, 1, 1}).expand({B, H, T, 1});
+      att = torch::softmax(torch::cat({sink, att}, -1), -1).slice(-1, 1);
+    } else {
+      att = torch::softmax(att, -1);
+    }
+    torch::Tensor y = torch::matmul(att, v).transpose(1, 2).reshape({B, T, A});  // (B, T, A)
+    torch::Tensor delta = torch::linear(y, w.attn_proj_w, w.attn_proj_b);
+    x = x + Site(taps, l, L::kAttnResidDelta, Sparsify(L::kAttnResidDelta, delta));
+
+    // MLP sublayer.
+    h = with_pos(RmsNorm(x, w.ln_2), w.ln_p2);
+    h = Site(taps, l, L::kMlpActIn, Sparsify(L::kMlpActIn, h));  // (B, T, d_in)
+    torch::Tensor a = torch::linear(h, w.fc_w, w.fc_b);          // (B, T, d_mlp)
+    a = config_.activation == "relu" ? torch::relu(a) : torch::gelu(a);
+    a = Site(taps, l, L::kMlpPostAct, Sparsify(L::kMlpPostAct, a));
+    delta = torch::linear(a, w.mlp_proj_w, w.mlp_proj_b);  // (B, T, d_model)
+    x = x + Site(taps, l, L::kMlpResidDelta, Sparsify(L::kMlpResidDelta, delta));
+  }
+  x = Site(taps, config_.n_layer, L::kFinalResid, x);
+  return RmsNorm(x, ln_f_);
+}
+
+torch::Tensor Model::Forward(const torch::Tensor& tokens, const Taps* taps) const {
+  torch::Tensor x = Trunk(tokens, taps);  // (B, T, d_model)
+  torch::Tensor logits = torch::linear(x, lm_head_) + final_logits_bias_;  // (B, T, V)
+  if (bigram_.defined()) {
+    logits = logits + bigram_.index_select(0, tokens.reshape(-1)).view_as(logits);
+  }
+  return logits;
+}
+
+torch::Tensor Model::ForwardAt(const torch::Tensor& tokens, const torch::Tensor& positions,
+                               const Taps* taps) const {
+  torch::Tensor x = Trunk(tokens, taps);  // (B, T, d_model)
+  const int64_t B = tokens.size(0);
+  torch::Tensor rows = torch::arange(B, positions.options());
+  torch::Tensor last = x.index({rows, positions});                         // (B, d_model)
+  torch::Tensor logits = torch::linear(last, lm_head_) + final_logits_bias_;  // (B, V)
+  if (bigram_.defined()) logits = logits + bigram_.index_select(0, tokens.index({rows, positions}));
+  return logits;
+}
+
+torch::Tensor Model::Loss(const torch::Tensor& tokens, const Taps* taps) const {
+  const int64_t T = tokens.size(1);
+  torch::Tensor logits = Forward(tokens.slice(1, 0, T - 1), taps);  // (B, T-1, V)
+  return torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}),
+                                              tokens.slice(1, 1, T).reshape(-1));
+}
+
+}  // namespace circuit

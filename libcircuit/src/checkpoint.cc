@@ -1,0 +1,240 @@
+// Checkpoint I/O. The file layout is documented in docs/formats.md.
+#include "circuit/core/checkpoint.h"
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "circuit/core/digest.h"
+#include "circuit/core/h5.h"
+#include "circuit/core/status.h"
+
+namespace circuit {
+namespace {
+
+constexpr char kFormat[] = "circuit.model";
+
+torch::Tensor CpuFloat(const torch::Tensor& t) {
+  return t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+}
+
+absl::Status WriteConfig(H5Writer& w, const ModelConfig& c) {
+  for (auto [name, value] : {std::pair<const char*, int64_t>{"n_layer", c.n_layer},
+                             {"d_model", c.d_model}, {"n_head", c.n_head}, {"d_head", c.d_head},
+                             {"d_mlp", c.d_mlp}, {"vocab_size", c.vocab_size}, {"n_ctx", c.n_ctx},
+                             {"d_pos_emb", c.d_pos_emb}, {"attn_sink", c.attn_sink ? 1 : 0},
+                             {"bigram_table", c.bigram_table ? 1 : 0}}) {
+    CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", name, value));
+  }
+  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "afrac", c.afrac));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "afrac_loctypes", c.afrac_loctypes));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "activation", c.activation));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "tokenizer", c.tokenizer));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ModelConfig> ReadConfig(const H5Reader& r) {
+  ModelConfig c;
+  for (auto [name, field] :
+       {std::pair<const char*, int*>{"n_layer", &c.n_layer}, {"d_model", &c.d_model},
+        {"n_head", &c.n_head}, {"d_head", &c.d_head}, {"d_mlp", &c.d_mlp},
+        {"vocab_size", &c.vocab_size}, {"n_ctx", &c.n_ctx}, {"d_pos_emb", &c.d_pos_emb}}) {
+    CIRCUIT_ASSIGN_OR_RETURN(int64_t v, r.ReadIntAttribute("/", name));
+    if (v < 0 || v > (int64_t{1} << 30)) {
+      return absl::InvalidArgumentError(absl::StrCat(r.path(), ": /@", name, ": bad value ", v));
+    }
+    *field = static_cast<int>(v);
+  }
+  CIRCUIT_ASSIGN_OR_RETURN(int64_t sink, r.ReadIntAttribute("/", "attn_sink"));
+  CIRCUIT_ASSIGN_OR_RETURN(int64_t bigram, r.ReadIntAttribute("/", "bigram_table"));
+  c.attn_sink = sink != 0;
+  c.bigram_table = bigram != 0;
+  CIRCUIT_ASSIGN_OR_RETURN(c.afrac, r.ReadDoubleAttribute("/", "afrac"));
+  CIRCUIT_ASSIGN_OR_RETURN(c.afrac_loctypes, r.ReadStringAttribute("/", "afrac_loctypes"));
+  CIRCUIT_ASSIGN_OR_RETURN(c.activation, r.ReadStringAttribute("/", "activation"));
+  CIRCUIT_ASSIGN_OR_RETURN(c.tokenizer, r.ReadStringAttribute("/", "tokenizer"));
+  CIRCUIT_RETURN_IF_ERROR(Annotate(c.Validate(), r.path()));
+  return c;
+}
+
+absl::Status WriteTraining(H5Writer& w, const TrainingInfo& t) {
+  const std::string g = "/training";
+  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute(g, "steps", t.steps));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute(g, "tokens", t.tokens));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute(g, "seed", static_cast<int64_t>(t.seed)));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute(g, "dense", int64_t{t.dense ? 1 : 0}));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute(g, "final_loss", t.final_loss));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute(g, "final_val_loss", t.final_val_loss));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute(g, "seconds", t.seconds));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute(g, "corpus_digest", t.corpus_digest));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute(g, "command", t.command));
+  for (const auto& [name, value] : t.hyperparameters) {
+    CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute(g + "/hyperparameters", name, value));
+  }
+  CIRCUIT_RETURN_IF_ERROR(w.WriteInt64s(g + "/curve/step", t.curve_step));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteDoubles(g + "/curve/loss", t.curve_loss));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteInt64s(g + "/validation/step", t.val_step));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteDoubles(g + "/validation/loss", t.val_loss));
+  return absl::OkStatus();
+}
+
+// /training is provenance: tolerate absent fields, reject wrong types.
+absl::StatusOr<TrainingInfo> ReadTraining(const H5Reader& r) {
+  TrainingInfo t;
+  const std::string g = "/training";
+  if (!r.Exists(g)) return t;
+  auto read_int = [&](const char* name, int64_t* out) -> absl::Status {
+    if (!r.HasAttribute(g, name)) return absl::OkStatus();
+    CIRCUIT_ASSIGN_OR_RETURN(*out, r.ReadIntAttribute(g, name));
+    return absl::OkStatus();
+  };
+  auto read_double = [&](const char* name, double* out) -> absl::Status {
+    if (!r.HasAttribute(g, name)) return absl::OkStatus();
+    CIRCUIT_ASSIGN_OR_RETURN(*out, r.ReadDoubleAttribute(g, name));
+    return absl::OkStatus();
+  };
+  auto read_string = [&](const char* name, std::string* out) -> absl::Status {
+    if (!r.HasAttribute(g, name)) return absl::OkStatus();
+    CIRCUIT_ASSIGN_OR_RETURN(*out, r.ReadStringAttribute(g, name));
+    return absl::OkStatus();
+  };
+  int64_t seed = 0, dense = 0;
+  CIRCUIT_RETURN_IF_ERROR(read_int("steps", &t.steps));
+  CIRCUIT_RETURN_IF_ERROR(read_int("tokens", &t.tokens));
+  CIRCUIT_RETURN_IF_ERROR(read_int("seed", &seed));
+  CIRCUIT_RETURN_IF_ERROR(read_int("dense", &dense));
+  t.seed = static_cast<uint64_t>(seed);
+  t.dense = dense != 0;
+  CIRCUIT_RETURN_IF_ERROR(read_double("final_loss", &t.final_loss));
+  CIRCUIT_RETURN_IF_ERROR(read_double("final_val_loss", &t.final_val_loss));
+  CIRCUIT_RETURN_IF_ERROR(read_double("seconds", &t.seconds));
+  CIRCUIT_RETURN_IF_ERROR(read_string("corpus_digest", &t.corpus_digest));
+  CIRCUIT_RETURN_IF_ERROR(read_string("command", &t.command));
+  if (r.Exists(g + "/hyperparameters")) {
+    // Attribute names are not listable through H5Reader; the trainer's known keys.
+    for (const char* name : {"lr", "batch", "density", "embed_density", "weight_decay",
+                             "anneal_start", "anneal_end", "warmup", "afrac", "min_per_channel"}) {
+      if (r.HasAttribute(g + "/hyperparameters", name)) {
+        CIRCUIT_ASSIGN_OR_RETURN(t.hyperparameters[name],
+                                 r.ReadDoubleAttribute(g + "/hyperparameters", name));
+      }
+    }
+  }
+  if (r.Exists(g + "/curve/step")) {
+    CIRCUIT_ASSIGN_OR_RETURN(t.curve_step, r.ReadInt64s(g + "/curve/step"));
+    CIRCUIT_ASSIGN_OR_RETURN(t.curve_loss, r.ReadDoubles(g + "/curve/loss"));
+  }
+  if (r.Exists(g + "/validation/step")) {
+    CIRCUIT_ASSIGN_OR_RETURN(t.val_step, r.ReadInt64s(g + "/validation/step"));
+    CIRCUIT_ASSIGN_OR_RETURN(t.val_loss, r.ReadDoubles(g + "/validation/loss"));
+  }
+  return t;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, double>> ParameterDensity(const Model& model) {
+  torch::NoGradGuard no_grad;
+  std::vector<std::pair<std::string, double>> out;
+  for (const NamedTensor& p : model.parameters()) {
+    const double n = static_cast<double>(p.tensor.numel());
+    out.push_back({p.name, n == 0 ? 0.0 : p.tensor.ne(0).sum().item<double>() / n});
+  }
+  return out;
+}
+
+std::string WeightsDigest(const Model& model) {
+  Digest d;
+  for (const NamedTensor& p : model.parameters()) {
+    d.Update(p.name);
+    torch::Tensor t = CpuFloat(p.tensor);
+    for (int64_t s : t.sizes()) d.Update(&s, sizeof(s));
+    d.Update(t.data_ptr<float>(), t.numel() * sizeof(float));
+  }
+  return d.Hex();
+}
+
+absl::Status SaveModel(const std::string& path, const Model& model, const Tokenizer& tokenizer,
+                       const TrainingInfo& training) {
+  if (tokenizer.vocab_size() != model.config().vocab_size) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": tokenizer has ", tokenizer.vocab_size(),
+                                                   " tokens, model vocab_size is ",
+                                                   model.config().vocab_size));
+  }
+  CIRCUIT_ASSIGN_OR_RETURN(H5Writer w, H5Writer::Create(path));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "format", kFormat));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "format_version", kModelFormatVersion));
+  CIRCUIT_RETURN_IF_ERROR(WriteConfig(w, model.config()));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "n_params", model.NumParameters()));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "digest", WeightsDigest(model)));
+  for (const NamedTensor& p : model.parameters()) {
+    torch::Tensor t = CpuFloat(p.tensor);
+    H5Shape shape(t.sizes().begin(), t.sizes().end());
+    CIRCUIT_RETURN_IF_ERROR(w.WriteFloats("/weights/" + p.name, shape,
+                                          absl::MakeConstSpan(t.data_ptr<float>(), t.numel()),
+                                          /*compress=*/t.dim() == 2));
+  }
+  CIRCUIT_RETURN_IF_ERROR(w.WriteString("/tokenizer/encoder_json", tokenizer.EncoderJson()));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteString("/tokenizer/vocab_bpe", tokenizer.VocabBpe()));
+  CIRCUIT_RETURN_IF_ERROR(WriteTraining(w, training));
+  std::vector<std::string> names;
+  std::vector<double> density;
+  for (const auto& [name, value] : ParameterDensity(model)) {
+    names.push_back(name);
+    density.push_back(value);
+  }
+  CIRCUIT_RETURN_IF_ERROR(w.WriteStrings("/training/density/name", names));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteDoubles("/training/density/fraction", density));
+  return w.Commit();
+}
+
+absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& path) {
+  CIRCUIT_ASSIGN_OR_RETURN(H5Reader r, H5Reader::Open(path));
+  CIRCUIT_RETURN_IF_ERROR(r.CheckFormat(kFormat, kModelFormatVersion));
+  return ReadConfig(r);
+}
+
+absl::StatusOr<ModelFile> LoadModel(const std::string& path, torch::Device device) {
+  CIRCUIT_ASSIGN_OR_RETURN(H5Reader r, H5Reader::Open(path));
+  CIRCUIT_RETURN_IF_ERROR(r.CheckFormat(kFormat, kModelFormatVersion));
+  CIRCUIT_ASSIGN_OR_RETURN(ModelConfig config, ReadConfig(r));
+
+  const auto expected = Model::ParameterShapes(config);
+  CIRCUIT_ASSIGN_OR_RETURN(std::vector<std::string> present, r.ListGroup("/weights"));
+  for (const std::string& name : present) {
+    bool known = false;
+    for (const auto& e : expected) known = known || e.first == name;
+    if (!known) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": /weights/", name, ": not a tensor of this config"));
+    }
+  }
+  std::vector<NamedTensor> tensors;
+  for (const auto& [name, shape] : expected) {
+    H5Shape h5_shape(shape.begin(), shape.end());
+    CIRCUIT_ASSIGN_OR_RETURN(std::vector<float> data, r.ReadFloats("/weights/" + name, h5_shape));
+    torch::Tensor t = torch::from_blob(data.data(), shape, torch::kFloat32).clone();
+    if (!torch::isfinite(t).all().item<bool>()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": /weights/", name, ": contains NaN or infinite values"));
+    }
+    tensors.push_back({name, std::move(t)});
+  }
+  CIRCUIT_ASSIGN_OR_RETURN(std::string encoder, r.ReadString("/tokenizer/encoder_json"));
+  CIRCUIT_ASSIGN_OR_RETURN(std::string merges, r.ReadString("/tokenizer/vocab_bpe"));
+  absl::StatusOr<Tokenizer> tokenizer = Tokenizer::FromStrings(encoder, merges);
+  if (!tokenizer.ok()) return Annotate(tokenizer.status(), path + ": /tokenizer");
+  if (tokenizer->vocab_size() != config.vocab_size) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": /tokenizer has ",
+                                                   tokenizer->vocab_size(), " tokens, vocab_size is ",
+                                                   config.vocab_size));
+  }
+  CIRCUIT_ASSIGN_OR_RETURN(TrainingInfo training, ReadTraining(r));
+  absl::StatusOr<Model> model = Model::FromTensors(config, std::move(tensors), device);
+  if (!model.ok()) return Annotate(model.status(), path);
+  std::string digest = WeightsDigest(*model);
+  return ModelFile{std::move(*model), std::move(*tokenizer), std::move(training), path,
+                   std::move(digest)};
+}
+
+}  // namespace circuit
