@@ -246,11 +246,11 @@ int64_t Model::NumParameters() const {
   return n;
 }
 
-void Model::To(torch::Device device) {
+void Model::To(torch::Device device, torch::ScalarType dtype) {
   torch::NoGradGuard no_grad;
   for (NamedTensor& p : params_) {
     const bool grad = p.tensor.requires_grad();
-    p.tensor = p.tensor.to(device).detach().set_requires_grad(grad);
+    p.tensor = p.tensor.to(device, dtype).detach().set_requires_grad(grad);
   }
   device_ = device;
   BindViews();

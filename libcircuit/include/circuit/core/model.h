@@ -119,7 +119,8 @@ class Model {
 
   const ModelConfig& config() const { return config_; }
   torch::Device device() const { return device_; }
-  void To(torch::Device device);
+  // Moves (and converts) every tensor; float64 serves gradient checks in tests.
+  void To(torch::Device device, torch::ScalarType dtype = torch::kFloat32);
 
   // All tensors in state-dict order; trainable ones have requires_grad set by the caller.
   const std::vector<NamedTensor>& parameters() const { return params_; }

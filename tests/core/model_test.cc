@@ -1,0 +1,296 @@
+// The forward pass against a slow, loop-based reference; taps and their gradients.
+#include "circuit/core/model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "gtest/gtest.h"
+#include "testing/status_matchers.h"
+
+namespace circuit {
+namespace {
+
+ModelConfig TinyConfig(int d_pos_emb) {
+  ModelConfig c;
+  c.n_layer = 2;
+  c.d_model = 16;
+  c.n_head = 3;
+  c.d_head = 4;  // A = 12 != d_model
+  c.d_mlp = 24;
+  c.vocab_size = 40;
+  c.n_ctx = 8;
+  c.d_pos_emb = d_pos_emb;
+  c.afrac = 0.5;
+  c.attn_sink = true;
+  c.bigram_table = true;
+  return c;
+}
+
+// Every parameter random (biases, sinks, positions and norms too), so no term hides.
+Model RandomModel(const ModelConfig& config, uint64_t seed) {
+  absl::StatusOr<Model> model = Model::Create(config, seed);
+  CIRCUIT_CHECK(model.ok());
+  torch::NoGradGuard no_grad;
+  auto gen = at::detail::createCPUGenerator(seed + 1);
+  for (NamedTensor& p : model->mutable_parameters()) p.tensor.normal_(0.0, 0.5, gen);
+  return std::move(*model);
+}
+
+// ---- The reference: one token, one head at a time, with a sort-based AbsTopK.
+
+torch::Tensor RefTopK(const torch::Tensor& v, int k) {  // v: (n)
+  std::vector<int64_t> order(v.size(0));
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    return std::abs(v[a].item<double>()) > std::abs(v[b].item<double>());
+  });
+  torch::Tensor out = torch::zeros_like(v);
+  for (int i = 0; i < k; ++i) out[order[i]] = v[order[i]];
+  return out;
+}
+
+torch::Tensor RefNorm(const torch::Tensor& v, const torch::Tensor& w) {
+  double ms = 0;
+  for (int64_t i = 0; i < v.size(0); ++i) ms += v[i].item<double>() * v[i].item<double>();
+  ms /= v.size(0);
+  return v / std::sqrt(ms + std::numeric_limits<float>::epsilon()) * w;
+}
+
+torch::Tensor ReferenceLogits(const Model& m, const std::vector<int64_t>& tokens) {
+  const ModelConfig& c = m.config();
+  const int T = tokens.size(), A = c.attn_width(), dh = c.d_head;
+  auto topk = [&](NodeLocation loc, const torch::Tensor& v) {
+    return RefTopK(v, c.ActivationTopK(loc));
+  };
+  std::vector<torch::Tensor> x(T);
+  for (int t = 0; t < T; ++t) {
+    x[t] = m.wte()[tokens[t]].clone();
+    if (c.d_pos_emb == 0) x[t] += m.wpe()[t];
+  }
+  for (int l = 0; l < c.n_layer; ++l) {
+    const LayerWeights& w = m.layer(l);
+    auto read = [&](int t, const torch::Tensor& ln, const torch::Tensor& ln_p) {
+      torch::Tensor h = RefNorm(x[t], ln);
+      if (c.d_pos_emb > 0) h = torch::cat({h, RefNorm(m.wpe()[t], ln_p)});
+      return h;
+    };
+    std::vector<torch::Tensor> q(T), k(T), v(T);
+    for (int t = 0; t < T; ++t) {
+      torch::Tensor h = topk(NodeLocation::kAttnActIn, read(t, w.ln_1, w.ln_p1));
+      torch::Tensor qkv = torch::mv(w.c_attn_w, h) + w.c_attn_b;
+      q[t] = topk(NodeLocation::kAttnQ, qkv.slice(0, 0, A));
+      k[t] = topk(NodeLocation::kAttnK, qkv.slice(0, A, 2 * A));
+      v[t] = topk(NodeLocation::kAttnV, qkv.slice(0, 2 * A, 3 * A));
+    }
+    for (int t = 0; t < T; ++t) {
+      torch::Tensor y = torch::zeros({A}, x[t].options());
+      for (int hd = 0; hd < c.n_head; ++hd) {
+        std::vector<double> score;
+        for (int s = 0; s <= t; ++s) {
+          score.push_back(torch::dot(q[t].slice(0, hd * dh, (hd + 1) * dh),
+                                     k[s].slice(0, hd * dh, (hd + 1) * dh))
+                              .item<double>() /
+                          std::sqrt(double(dh)));
+        }
+        double denom = c.attn_sink ? std::exp(w.sink[hd].item<double>()) : 0.0;
+        for (double s : score) denom += std::exp(s);
+        for (int s = 0; s <= t; ++s) {
+          y.slice(0, hd * dh, (hd + 1) * dh) +=
+              std::exp(score[s]) / denom * v[s].slice(0, hd * dh, (hd + 1) * dh);
+        }
+      }
+      x[t] = x[t] + topk(NodeLocation::kAttnResidDelta, torch::mv(w.attn_proj_w, y) + w.attn_proj_b);
+    }
+    for (int t = 0; t < T; ++t) {
+      torch::Tensor h = topk(NodeLocation::kMlpActIn, read(t, w.ln_2, w.ln_p2));
+      torch::Tensor a = torch::mv(w.fc_w, h) + w.fc_b;
+      for (int64_t i = 0; i < a.size(0); ++i) {  // exact GELU
+        const double z = a[i].item<double>();
+        a[i] = 0.5 * z * (1.0 + std::erf(z / std::sqrt(2.0)));
+      }
+      a = topk(NodeLocation::kMlpPostAct, a);
+      x[t] = x[t] + topk(NodeLocation::kMlpResidDelta, torch::mv(w.mlp_proj_w, a) + w.mlp_proj_b);
+    }
+  }
+  std::vector<torch::Tensor> logits;
+  for (int t = 0; t < T; ++t) {
+    torch::Tensor h = RefNorm(x[t], m.Parameter("transformer.ln_f.weight"));
+    logits.push_back(torch::mv(m.lm_head(), h) + m.Parameter("final_logits_bias") +
+                     m.bigram()[tokens[t]]);
+  }
+  return torch::stack(logits);  // (T, V)
+}
+
+class ForwardVsReference : public ::testing::TestWithParam<int> {};
+
+TEST_P(ForwardVsReference, MatchesWithin1e5) {
+  const ModelConfig config = TinyConfig(/*d_pos_emb=*/GetParam());
+  const Model model = RandomModel(config, /*seed=*/7);
+  torch::NoGradGuard no_grad;
+  torch::Tensor tokens = torch::tensor({3, 17, 17, 0, 39, 5, 22, 11, 8, 8, 1, 30, 2, 9},
+                                       torch::kInt64)
+                             .view({2, 7});
+  torch::Tensor logits = model.Forward(tokens);  // (2, 7, V)
+  ASSERT_EQ(logits.sizes(), (std::vector<int64_t>{2, 7, config.vocab_size}));
+  for (int b = 0; b < 2; ++b) {
+    std::vector<int64_t> row(tokens[b].data_ptr<int64_t>(), tokens[b].data_ptr<int64_t>() + 7);
+    torch::Tensor ref = ReferenceLogits(model, row);
+    EXPECT_LE((logits[b] - ref).abs().max().item<double>(), 1e-5) << "batch row " << b;
+  }
+  // ForwardAt picks the same logits at the asked positions.
+  torch::Tensor at = model.ForwardAt(tokens, torch::tensor({6, 2}, torch::kInt64));
+  EXPECT_LE((at[0] - logits[0][6]).abs().max().item<double>(), 1e-5);
+  EXPECT_LE((at[1] - logits[1][2]).abs().max().item<double>(), 1e-5);
+}
+
+INSTANTIATE_TEST_SUITE_P(Positions, ForwardVsReference, ::testing::Values(0, 6),
+                         [](const auto& info) { return info.param ? "Concatenated" : "Added"; });
+
+TEST(Model, NoSinkNoBigramNoSparsityMatchesReferenceShapes) {
+  ModelConfig config = TinyConfig(0);
+  config.attn_sink = false;
+  config.bigram_table = false;
+  config.afrac = 0.0;
+  const Model model = RandomModel(config, 3);
+  EXPECT_FALSE(model.bigram().defined());
+  EXPECT_FALSE(model.layer(0).sink.defined());
+  torch::NoGradGuard no_grad;
+  torch::Tensor logits = model.Forward(torch::tensor({{1, 2, 3}}, torch::kInt64));
+  EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{1, 3, config.vocab_size}));
+  EXPECT_TRUE(torch::isfinite(logits).all().item<bool>());
+}
+
+TEST(Model, CreateIsDeterministicAndFollowsInit) {
+  const ModelConfig config = TinyConfig(0);
+  absl::StatusOr<Model> a = Model::Create(config, 11), b = Model::Create(config, 11),
+                        c = Model::Create(config, 12);
+  ASSERT_THAT(a, testing::IsOk());
+  for (size_t i = 0; i < a->parameters().size(); ++i) {
+    EXPECT_TRUE(torch::equal(a->parameters()[i].tensor, b->parameters()[i].tensor));
+  }
+  EXPECT_FALSE(torch::equal(a->wte(), c->wte()));
+  EXPECT_EQ(a->layer(0).c_attn_b.abs().sum().item<double>(), 0.0);
+  EXPECT_EQ(a->layer(1).ln_2.min().item<double>(), 1.0);
+  EXPECT_NEAR(a->wte().std().item<double>(), 0.02, 0.004);
+  EXPECT_GE(a->bigram().min().item<double>(), 0.0);
+  EXPECT_LT(a->bigram().max().item<double>(), 0.02);
+}
+
+TEST(Model, NodeCountFormula) {
+  ModelConfig c;  // 4 x 128, d_mlp 512, A = 128
+  EXPECT_EQ(c.TotalNodes(), 4 * (2 * 128 + 3 * 128 + 2 * 128 + 512) + 128);
+  c.n_layer = 8;
+  c.d_model = 2048;
+  c.n_head = 128;
+  c.d_head = 16;
+  c.d_mlp = 8192;
+  c.d_pos_emb = 32;
+  EXPECT_EQ(c.TotalNodes(), 182784);  // csp_yolo2, PAPER.md §4.1
+}
+
+TEST(Model, FromTensorsNamesTheProblem) {
+  const ModelConfig config = TinyConfig(0);
+  const Model model = RandomModel(config, 1);
+  std::vector<NamedTensor> tensors = model.parameters();
+  tensors.pop_back();
+  EXPECT_THAT(Model::FromTensors(config, tensors),
+              testing::StatusIs(absl::StatusCode::kInvalidArgument,
+                                ::testing::HasSubstr("missing tensor 'bigram_table'")));
+  tensors = model.parameters();
+  tensors[0].tensor = torch::zeros({5, 5});
+  EXPECT_THAT(Model::FromTensors(config, tensors),
+              testing::StatusIs(absl::StatusCode::kInvalidArgument,
+                                ::testing::HasSubstr("expected (40, 16), got (5, 5)")));
+  tensors = model.parameters();
+  tensors.push_back({"transformer.h.9.mlp.c_fc.weight", torch::zeros({1})});
+  EXPECT_THAT(Model::FromTensors(config, tensors),
+              testing::StatusIs(absl::StatusCode::kInvalidArgument,
+                                ::testing::HasSubstr("unexpected tensor(s)")));
+}
+
+TEST(Taps, RecordSeesEverySiteWithItsWidth) {
+  const ModelConfig config = TinyConfig(6);
+  const Model model = RandomModel(config, 2);
+  Taps taps(config.n_layer);
+  std::vector<torch::Tensor> acts(taps.num_sites());
+  taps.Add(RecordTap(&acts));
+  torch::NoGradGuard no_grad;
+  torch::Tensor plain = model.Forward(torch::tensor({{4, 5, 6}}, torch::kInt64));
+  torch::Tensor tapped = model.Forward(torch::tensor({{4, 5, 6}}, torch::kInt64), &taps);
+  EXPECT_TRUE(torch::equal(plain, tapped));
+  for (int site = 0; site < taps.num_sites(); ++site) {
+    const TapSite s = TapSiteAt(site, config.n_layer);
+    ASSERT_TRUE(acts[site].defined()) << site;
+    EXPECT_EQ(acts[site].size(-1), config.LocationWidth(s.location)) << LocationName(s.location);
+    if (config.HasActivationSparsity(s.location)) {  // taps see post-AbsTopK values
+      EXPECT_LE(acts[site][0][1].ne(0).sum().item<int64_t>(), config.ActivationTopK(s.location));
+    }
+  }
+}
+
+TEST(Taps, BlendWithGateZeroReplacesByMean) {
+  const ModelConfig config = TinyConfig(0);
+  const Model model = RandomModel(config, 4);
+  const int site = TapSiteIndex(1, NodeLocation::kMlpPostAct);
+  std::vector<torch::Tensor> gates(NumTapSites(config.n_layer)), means(gates.size()),
+      seen(gates.size());
+  gates[site] = torch::ones({config.d_mlp});
+  gates[site][5] = 0.0;
+  means[site] = torch::full({config.d_mlp}, 0.25);
+  Taps taps(config.n_layer);
+  taps.Add(BlendTap(&gates, &means));
+  taps.Add(RecordTap(&seen));
+  torch::NoGradGuard no_grad;
+  model.Forward(torch::tensor({{1, 2, 3, 4}}, torch::kInt64), &taps);
+  EXPECT_TRUE(torch::allclose(seen[site].select(-1, 5), torch::full({1, 4}, 0.25)));
+}
+
+TEST(Taps, GateGradientMatchesFiniteDifferences) {
+  const ModelConfig config = TinyConfig(0);
+  Model model = RandomModel(config, 5);
+  model.To(torch::kCPU, torch::kFloat64);
+  torch::Tensor tokens = torch::tensor({{3, 9, 27, 1, 14}}, torch::kInt64);
+  auto gen = at::detail::createCPUGenerator(9);
+  torch::Tensor probe = torch::randn({1, 5, config.vocab_size}, gen, torch::kFloat64);
+  for (NodeLocation loc : {NodeLocation::kAttnV, NodeLocation::kMlpPostAct,
+                           NodeLocation::kAttnActIn, NodeLocation::kFinalResid}) {
+    const int layer = loc == NodeLocation::kFinalResid ? config.n_layer : 0;
+    const int site = TapSiteIndex(layer, loc);
+    const int width = config.LocationWidth(loc);
+    std::vector<torch::Tensor> gates(NumTapSites(config.n_layer)), means(gates.size());
+    means[site] = torch::randn({width}, gen, torch::kFloat64);
+    auto loss_at = [&](const torch::Tensor& g) {
+      gates[site] = g;
+      Taps taps(config.n_layer);
+      taps.Add(BlendTap(&gates, &means));
+      return (model.Forward(tokens, &taps) * probe).sum();
+    };
+    torch::Tensor g = torch::full({width}, 0.7, torch::kFloat64).requires_grad_(true);
+    loss_at(g).backward();
+    torch::Tensor grad = g.grad().clone();
+    torch::NoGradGuard no_grad;
+    for (int i : {0, width / 2, width - 1}) {
+      const double eps = 1e-6;
+      torch::Tensor up = torch::full({width}, 0.7, torch::kFloat64), down = up.clone();
+      up[i] += eps;
+      down[i] -= eps;
+      const double fd = (loss_at(up).item<double>() - loss_at(down).item<double>()) / (2 * eps);
+      EXPECT_NEAR(grad[i].item<double>(), fd, 1e-5 * std::max(1.0, std::abs(fd)))
+          << LocationName(loc) << " channel " << i;
+    }
+  }
+}
+
+TEST(ParseDevice, RejectsUnknownAndUnavailable) {
+  EXPECT_THAT(ParseDevice("cpu"), testing::IsOk());
+  EXPECT_THAT(ParseDevice("tpu"), testing::StatusIs(absl::StatusCode::kInvalidArgument,
+                                                    ::testing::HasSubstr("unknown device")));
+  if (!torch::cuda::is_available()) {
+    EXPECT_THAT(ParseDevice("cuda"), testing::StatusIs(absl::StatusCode::kInvalidArgument,
+                                                       ::testing::HasSubstr("not available")));
+  }
+}
+
+}  // namespace
+}  // namespace circuit
