@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "circuit/core/config.h"
 
 #ifndef CIRCUIT_SOURCE_DIR
 #define CIRCUIT_SOURCE_DIR "."
@@ -155,15 +156,18 @@ int ArgParser::Parse(int argc, char** argv) {
   return -1;
 }
 
-std::string DefaultModelPath() {
-  if (const char* env = std::getenv("CIRCUIT_MODEL"); env != nullptr && *env != '\0') return env;
-  const std::string relative = "data/models/default.h5";
+std::string DataPath(const std::string& relative) {
   for (const std::string& root : {std::string("."), std::string(CIRCUIT_SOURCE_DIR)}) {
     std::error_code ec;
-    std::string candidate = root + "/" + relative;
+    std::string candidate = root + "/data/" + relative;
     if (std::filesystem::exists(candidate, ec)) return candidate;
   }
-  return std::string(CIRCUIT_SOURCE_DIR) + "/" + relative;
+  return std::string(CIRCUIT_SOURCE_DIR) + "/data/" + relative;
+}
+
+std::string DefaultModelPath() {
+  if (const char* env = std::getenv("CIRCUIT_MODEL"); env != nullptr && *env != '\0') return env;
+  return DataPath("models/default.h5");
 }
 
 void AddCommonOptions(ArgParser& parser, CommonOptions* options, bool with_model) {
@@ -180,6 +184,22 @@ void AddCommonOptions(ArgParser& parser, CommonOptions* options, bool with_model
   parser.Option("device", "cpu, cuda or cuda:N; env CIRCUIT_DEVICE", &options->device);
   parser.Option("threads", "CPU threads, 0 = all cores; env CIRCUIT_THREADS", &options->threads);
   parser.Option("seed", "random seed", &options->seed);
+}
+
+void AddModelConfigOptions(ArgParser& parser, ModelConfig* c) {
+  parser.Option("layers", "transformer blocks", &c->n_layer);
+  parser.Option("d-model", "residual width", &c->d_model);
+  parser.Option("heads", "attention heads", &c->n_head);
+  parser.Option("d-head", "width of one head", &c->d_head);
+  parser.Option("d-mlp", "MLP neurons per layer", &c->d_mlp);
+  parser.Option("n-ctx", "context length", &c->n_ctx);
+  parser.Option("vocab", "vocabulary size (must match the tokenizer)", &c->vocab_size);
+  parser.Option("d-pos-emb", "0: added positions; > 0: concatenated, this wide", &c->d_pos_emb);
+  parser.Option("afrac", "AbsTopK keeps this fraction of activations (0: off)", &c->afrac);
+  parser.Option("afrac-locations", "comma list of AbsTopK locations", &c->afrac_loctypes);
+  parser.Flag("sink", "attention sink per head", &c->attn_sink);
+  parser.Flag("bigram", "learnable bigram table", &c->bigram_table);
+  parser.Option("activation", "gelu or relu", &c->activation);
 }
 
 int Fail(const std::string& command, const std::string& message, int code) {

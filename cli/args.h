@@ -13,6 +13,10 @@
 #include <string>
 #include <vector>
 
+namespace circuit {
+struct ModelConfig;
+}
+
 namespace circuit::cli {
 
 // Exit codes of every subcommand.
@@ -69,8 +73,15 @@ struct CommonOptions {
 };
 void AddCommonOptions(ArgParser& parser, CommonOptions* options, bool with_model = true);
 
-// The bundled default model: $CIRCUIT_MODEL, else data/models/default.h5 found
-// next to the binary's source tree or the working directory.
+// The model-shape options (--layers, --d-model, --heads, --d-head, --d-mlp,
+// --n-ctx, --vocab, --d-pos-emb, --afrac, --afrac-locations, --sink, --bigram,
+// --activation), shared by `init` and `train`. Defaults: the bundled model's shape.
+void AddModelConfigOptions(ArgParser& parser, circuit::ModelConfig* config);
+
+// A path under the project's data/ folder ("tokenizer", "models/default.h5"),
+// found in the working directory or the source tree the binary was built from.
+std::string DataPath(const std::string& relative);
+// The bundled default model: $CIRCUIT_MODEL, else DataPath("models/default.h5").
 std::string DefaultModelPath();
 
 // Prints "circuit <command>: <message>" to stderr and returns `code`.
