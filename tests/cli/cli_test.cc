@@ -1,0 +1,100 @@
+// The circuit program as a user runs it: help, init, inspect, generate, and bad input.
+#include <fstream>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "testing/run.h"
+#include "testing/temp_dir.h"
+
+namespace circuit::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// One line on stderr, starting with "circuit <command>:".
+void ExpectOneLineError(const RunResult& r, const std::string& command) {
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_THAT(r.err, ::testing::StartsWith("circuit " + command + ": "));
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    model_ = dir_->File("tiny.h5");
+    RunResult r = RunCommand(CircuitBinary() + " init --layers 2 --d-model 32 --heads 2 " +
+                             "--d-head 16 --d-mlp 64 --n-ctx 64 --seed 1 --out " + model_);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  static TempDir* dir_;
+  static std::string model_;
+};
+TempDir* CliTest::dir_ = nullptr;
+std::string CliTest::model_;
+
+TEST_F(CliTest, HelpListsTheSubcommands) {
+  RunResult r = RunCommand(CircuitBinary() + " --help");
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* command : {"generate", "init", "inspect"}) {
+    EXPECT_THAT(r.out, HasSubstr("\n  " + std::string(command))) << command;
+  }
+  r = RunCommand(CircuitBinary() + " inspect --help");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.out, HasSubstr("usage: circuit inspect FILE"));
+}
+
+TEST_F(CliTest, UnknownCommandAndOption) {
+  RunResult r = RunCommand(CircuitBinary() + " frobnicate");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("unknown command 'frobnicate'"));
+  r = RunCommand(CircuitBinary() + " inspect --bogus " + model_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("unknown option --bogus"));
+}
+
+TEST_F(CliTest, InspectShowsConfigDensityAndProvenance) {
+  RunResult r = RunCommand(CircuitBinary() + " inspect " + model_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("2 layers, d_model 32, 2 heads x 16, d_mlp 64"));
+  EXPECT_THAT(r.out, HasSubstr("transformer.h.1.mlp.c_fc.weight"));
+  EXPECT_THAT(r.out, HasSubstr("nodes"));
+  EXPECT_THAT(r.out, HasSubstr("seed 1"));
+}
+
+TEST_F(CliTest, CorruptedFileGivesOneLine) {
+  const std::string bad = dir_->File("bad.h5");
+  {
+    std::ifstream in(model_, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    std::ofstream(bad, std::ios::binary) << bytes.substr(0, bytes.size() / 3);
+  }
+  ExpectOneLineError(RunCommand(CircuitBinary() + " inspect " + bad), "inspect");
+  std::ofstream(dir_->File("text.h5")) << "hello\n";
+  RunResult r = RunCommand(CircuitBinary() + " inspect " + dir_->File("text.h5"));
+  ExpectOneLineError(r, "inspect");
+  EXPECT_THAT(r.err, HasSubstr("not an HDF5 file"));
+  ExpectOneLineError(RunCommand(CircuitBinary() + " inspect " + dir_->File("none.h5")), "inspect");
+}
+
+TEST_F(CliTest, GenerateSamplesDeterministically) {
+  const std::string cmd = CircuitBinary() + " generate --model " + model_ +
+                          " --prompt 'x = ' --tokens 8 --seed 3 --threads 1";
+  RunResult a = RunCommand(cmd), b = RunCommand(cmd);
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_THAT(a.out, ::testing::StartsWith("x = "));
+  EXPECT_EQ(a.out, b.out);
+}
+
+TEST_F(CliTest, InitRejectsBadShapes) {
+  RunResult r = RunCommand(CircuitBinary() + " init --d-model 0 --out " + dir_->File("x.h5"));
+  ExpectOneLineError(r, "init");
+  EXPECT_THAT(r.err, HasSubstr("d_model must be > 0"));
+  r = RunCommand(CircuitBinary() + " init --vocab 100 --out " + dir_->File("x.h5"));
+  ExpectOneLineError(r, "init");
+}
+
+}  // namespace
+}  // namespace circuit::testing

@@ -1,0 +1,33 @@
+#include "testing/run.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "testing/temp_dir.h"
+
+namespace circuit::testing {
+
+RunResult RunCommand(const std::string& command) {
+  TempDir dir;
+  const std::string out = dir.File("stdout"), err = dir.File("stderr");
+  const int status = std::system((command + " >" + out + " 2>" + err + " </dev/null").c_str());
+  RunResult result;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  auto slurp = [](const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  };
+  result.out = slurp(out);
+  result.err = slurp(err);
+  return result;
+}
+
+std::string CircuitBinary() { return BinaryDir() + "/bin/circuit"; }
+
+}  // namespace circuit::testing
