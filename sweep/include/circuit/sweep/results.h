@@ -1,0 +1,59 @@
+// The sweep results file, DIR/results.h5 (format "circuit.sweep"): one row per
+// finished work unit. Each append rewrites the file under a temporary name and
+// renames it, so the file on disk is always complete and readable, whenever the
+// sweep is killed.
+//
+//   CIRCUIT_ASSIGN_OR_RETURN(ResultsFile results, ResultsFile::Open(dir + "/results.h5", spec));
+//   if (!results.Has(unit.id)) CIRCUIT_RETURN_IF_ERROR(results.Append(RunUnit(unit)));
+#ifndef CIRCUIT_SWEEP_RESULTS_H_
+#define CIRCUIT_SWEEP_RESULTS_H_
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "circuit/sweep/spec.h"
+
+namespace circuit {
+
+inline constexpr int64_t kSweepFormatVersion = 1;
+
+struct UnitResult {
+  WorkUnit unit;
+  bool ok = false;
+  std::string error;          // why the unit failed (ok == false)
+  std::string circuit_file;   // "units/<id>.h5", relative to the sweep folder
+  int64_t n_nodes = 0, n_edges = 0, total_nodes = 0;
+  double full_model_loss = 0, circuit_loss = 0, necessity_loss = 0;
+  double random_baseline_loss = 0, accuracy = 0;
+  double seconds = 0;         // wall time of the unit
+  int rank = 0;               // the MPI rank that ran it
+};
+
+class ResultsFile {
+ public:
+  // Opens `path` (reading its rows when it exists) for the sweep `spec_name`.
+  static absl::StatusOr<ResultsFile> Open(const std::string& path, const std::string& spec_name,
+                                          const std::string& spec_source);
+  // Reads the rows of an existing results file.
+  static absl::StatusOr<std::vector<UnitResult>> Read(const std::string& path);
+
+  bool Has(const std::string& id) const { return ids_.count(id) > 0; }
+  const std::vector<UnitResult>& rows() const { return rows_; }
+  // Replaces a row with the same id (a retried failure), else appends; then
+  // rewrites the file atomically.
+  absl::Status Append(UnitResult row);
+  // Drops failed rows so that they run again (--retry-failed).
+  void ForgetFailures();
+
+ private:
+  absl::Status Write() const;
+  std::string path_, spec_name_, spec_source_;
+  std::vector<UnitResult> rows_;
+  std::set<std::string> ids_;
+};
+
+}  // namespace circuit
+
+#endif  // CIRCUIT_SWEEP_RESULTS_H_

@@ -1,0 +1,60 @@
+// Sweep specs: a JSON file that lists models, tasks and settings; their cross
+// product is the set of work units, each with a stable id.
+//
+//   CIRCUIT_ASSIGN_OR_RETURN(SweepSpec spec, LoadSweepSpec("data/sweeps/example.json"));
+//   for (const WorkUnit& unit : EnumerateUnits(spec)) Run(unit);   // unit.id is stable
+#ifndef CIRCUIT_SWEEP_SPEC_H_
+#define CIRCUIT_SWEEP_SPEC_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace circuit {
+
+// What a work unit does.
+//  extract:         a pruning run; records the circuit and its figures.
+//  node_ablation:   a pruning run, then every circuit node's importance (loss when
+//                   it alone is also ablated) and the per-location importances.
+//  random_baseline: a pruning run, then the loss of random circuits of the same
+//                   size per location (averaged over `random_draws` draws).
+inline constexpr const char* kStudyKinds[] = {"extract", "node_ablation", "random_baseline"};
+
+struct SweepSpec {
+  std::string name = "sweep";
+  std::vector<std::string> studies = {"extract"};
+  std::vector<std::string> models;        // checkpoint paths (relative to the spec's folder or cwd)
+  std::vector<std::string> tasks;         // task names or file:path.jsonl
+  std::vector<double> target_losses = {0.15};
+  std::vector<std::string> ablations = {"mean"};    // mean | zero | resample
+  std::vector<std::string> penalties = {"log"};     // linear | log
+  std::vector<double> penalty_coefs = {0.0};        // 0: the method's default coefficient
+  std::vector<std::string> methods = {"masks"};     // masks | attribution
+  std::vector<uint64_t> seeds = {0};
+  // Settings that apply to every unit.
+  int epochs = 0;          // 0: the pruner's default
+  int search = 0;          // pruning settings tried per unit (--search)
+  int random_draws = 8;
+  int n_train = 0, n_validation = 0, n_test = 0;  // task datapoints per split; 0: default
+  std::string source;      // the spec's JSON text, stored in results.h5
+};
+
+struct WorkUnit {
+  std::string id;  // "<task>-<model stem>-<16 hex>", stable under reordering of the spec's lists
+  std::string study, model, task, ablation, penalty, method;
+  double target_loss = 0.15, penalty_coef = 0.0;
+  uint64_t seed = 0;
+};
+
+// Parses a spec; errors name the file and the field ("spec.json: tasks[2]: expected a string").
+absl::StatusOr<SweepSpec> ParseSweepSpec(const std::string& json_text, const std::string& origin);
+absl::StatusOr<SweepSpec> LoadSweepSpec(const std::string& path);
+
+// The cross product, in a deterministic order (models, tasks, studies, targets, ...).
+std::vector<WorkUnit> EnumerateUnits(const SweepSpec& spec);
+
+}  // namespace circuit
+
+#endif  // CIRCUIT_SWEEP_SPEC_H_

@@ -1,0 +1,185 @@
+#include "circuit/sweep/spec.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "circuit/core/digest.h"
+#include "circuit/core/status.h"
+
+namespace circuit {
+namespace {
+
+using Json = nlohmann::json;
+
+absl::Status FieldError(const std::string& origin, const std::string& field,
+                        const std::string& what) {
+  return absl::InvalidArgumentError(absl::StrCat(origin, ": ", field, ": ", what));
+}
+
+bool OneOf(const std::string& value, std::initializer_list<const char*> allowed) {
+  for (const char* a : allowed) {
+    if (value == a) return true;
+  }
+  return false;
+}
+
+// Reads an optional list field of strings into *out, checking allowed values.
+absl::Status StringList(const Json& j, const std::string& origin, const char* field,
+                        std::vector<std::string>* out,
+                        std::initializer_list<const char*> allowed = {}) {
+  if (!j.contains(field)) return absl::OkStatus();
+  const Json& v = j.at(field);
+  if (!v.is_array() || v.empty()) return FieldError(origin, field, "expected a non-empty list");
+  out->clear();
+  for (size_t i = 0; i < v.size(); ++i) {
+    const std::string where = absl::StrCat(field, "[", i, "]");
+    if (!v[i].is_string()) return FieldError(origin, where, "expected a string");
+    std::string s = v[i].get<std::string>();
+    if (allowed.size() > 0 && !OneOf(s, allowed)) {
+      std::string names;
+      for (const char* a : allowed) absl::StrAppend(&names, names.empty() ? "" : ", ", a);
+      return FieldError(origin, where, absl::StrCat("'", s, "' is not one of ", names));
+    }
+    out->push_back(std::move(s));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status NumberList(const Json& j, const std::string& origin, const char* field,
+                        std::vector<double>* out, double min, double max) {
+  if (!j.contains(field)) return absl::OkStatus();
+  const Json& v = j.at(field);
+  if (!v.is_array() || v.empty()) return FieldError(origin, field, "expected a non-empty list");
+  out->clear();
+  for (size_t i = 0; i < v.size(); ++i) {
+    const std::string where = absl::StrCat(field, "[", i, "]");
+    if (!v[i].is_number()) return FieldError(origin, where, "expected a number");
+    const double x = v[i].get<double>();
+    if (!(x >= min && x <= max)) {
+      return FieldError(origin, where, absl::StrCat(x, " is outside [", min, ", ", max, "]"));
+    }
+    out->push_back(x);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Integer(const Json& j, const std::string& origin, const char* field, int* out,
+                     int min, int max) {
+  if (!j.contains(field)) return absl::OkStatus();
+  const Json& v = j.at(field);
+  if (!v.is_number_integer() || v.get<int64_t>() < min || v.get<int64_t>() > max) {
+    return FieldError(origin, field, absl::StrCat("expected an integer in [", min, ", ", max, "]"));
+  }
+  *out = v.get<int>();
+  return absl::OkStatus();
+}
+
+std::string Stem(const std::string& path) {
+  return std::filesystem::path(path).stem().string();
+}
+
+}  // namespace
+
+absl::StatusOr<SweepSpec> ParseSweepSpec(const std::string& json_text, const std::string& origin) {
+  Json j;
+  try {
+    j = Json::parse(json_text);
+  } catch (const Json::parse_error& e) {
+    return absl::InvalidArgumentError(absl::StrCat(origin, ": not valid JSON (byte ", e.byte, ")"));
+  }
+  if (!j.is_object()) return absl::InvalidArgumentError(absl::StrCat(origin, ": expected an object"));
+  static const char* kKnown[] = {"name",      "studies",       "models",  "tasks",
+                                 "target_losses", "ablations", "penalties", "penalty_coefs",
+                                 "methods",   "seeds",         "epochs",  "search",
+                                 "random_draws", "n_train",    "n_validation", "n_test"};
+  for (const auto& [key, value] : j.items()) {
+    bool known = false;
+    for (const char* k : kKnown) known = known || key == k;
+    if (!known) return FieldError(origin, key, "unknown field");
+  }
+  SweepSpec spec;
+  spec.source = json_text;
+  if (j.contains("name")) {
+    if (!j["name"].is_string()) return FieldError(origin, "name", "expected a string");
+    spec.name = j["name"].get<std::string>();
+  }
+  for (const char* required : {"models", "tasks"}) {
+    if (!j.contains(required)) return FieldError(origin, required, "missing (a list is required)");
+  }
+  CIRCUIT_RETURN_IF_ERROR(StringList(j, origin, "models", &spec.models));
+  CIRCUIT_RETURN_IF_ERROR(StringList(j, origin, "tasks", &spec.tasks));
+  CIRCUIT_RETURN_IF_ERROR(
+      StringList(j, origin, "studies", &spec.studies, {"extract", "node_ablation", "random_baseline"}));
+  CIRCUIT_RETURN_IF_ERROR(StringList(j, origin, "ablations", &spec.ablations, {"mean", "zero", "resample"}));
+  CIRCUIT_RETURN_IF_ERROR(StringList(j, origin, "penalties", &spec.penalties, {"linear", "log"}));
+  CIRCUIT_RETURN_IF_ERROR(StringList(j, origin, "methods", &spec.methods, {"masks", "attribution"}));
+  CIRCUIT_RETURN_IF_ERROR(NumberList(j, origin, "target_losses", &spec.target_losses, 1e-6, 100.0));
+  CIRCUIT_RETURN_IF_ERROR(NumberList(j, origin, "penalty_coefs", &spec.penalty_coefs, 0.0, 100.0));
+  if (j.contains("seeds")) {
+    const Json& v = j["seeds"];
+    if (!v.is_array() || v.empty()) return FieldError(origin, "seeds", "expected a non-empty list");
+    spec.seeds.clear();
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (!v[i].is_number_unsigned()) {
+        return FieldError(origin, absl::StrCat("seeds[", i, "]"), "expected a non-negative integer");
+      }
+      spec.seeds.push_back(v[i].get<uint64_t>());
+    }
+  }
+  CIRCUIT_RETURN_IF_ERROR(Integer(j, origin, "epochs", &spec.epochs, 0, 100000));
+  CIRCUIT_RETURN_IF_ERROR(Integer(j, origin, "search", &spec.search, 0, 10000));
+  CIRCUIT_RETURN_IF_ERROR(Integer(j, origin, "random_draws", &spec.random_draws, 1, 10000));
+  CIRCUIT_RETURN_IF_ERROR(Integer(j, origin, "n_train", &spec.n_train, 0, 1000000));
+  CIRCUIT_RETURN_IF_ERROR(Integer(j, origin, "n_validation", &spec.n_validation, 0, 1000000));
+  CIRCUIT_RETURN_IF_ERROR(Integer(j, origin, "n_test", &spec.n_test, 0, 1000000));
+  return spec;
+}
+
+absl::StatusOr<SweepSpec> LoadSweepSpec(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot read"));
+  std::stringstream text;
+  text << in.rdbuf();
+  CIRCUIT_ASSIGN_OR_RETURN(SweepSpec spec, ParseSweepSpec(text.str(), path));
+  // Model paths are relative to the working directory, else to the spec's folder.
+  const std::filesystem::path folder = std::filesystem::path(path).parent_path();
+  for (std::string& model : spec.models) {
+    std::error_code ec;
+    if (!std::filesystem::exists(model, ec) && std::filesystem::exists(folder / model, ec)) {
+      model = (folder / model).string();
+    }
+  }
+  return spec;
+}
+
+std::vector<WorkUnit> EnumerateUnits(const SweepSpec& spec) {
+  std::vector<WorkUnit> units;
+  for (const std::string& model : spec.models)
+    for (const std::string& task : spec.tasks)
+      for (const std::string& study : spec.studies)
+        for (double target : spec.target_losses)
+          for (const std::string& ablation : spec.ablations)
+            for (const std::string& penalty : spec.penalties)
+              for (double coef : spec.penalty_coefs)
+                for (const std::string& method : spec.methods)
+                  for (uint64_t seed : spec.seeds) {
+                    WorkUnit u{"", study, model, task, ablation, penalty, method, target, coef,
+                               seed};
+                    // The id hashes every parameter (and the sweep-wide settings that
+                    // change results), never the position in the lists.
+                    const std::string key = absl::StrCat(
+                        study, "|", Stem(model), "|", task, "|", target, "|", ablation, "|",
+                        penalty, "|", coef, "|", method, "|", seed, "|", spec.epochs, "|",
+                        spec.search, "|", spec.n_train, "|", spec.n_validation, "|", spec.n_test);
+                    std::string task_name = task.rfind("file:", 0) == 0 ? Stem(task.substr(5)) : task;
+                    u.id = absl::StrCat(task_name, "-", Stem(model), "-", DigestHex(key));
+                    units.push_back(std::move(u));
+                  }
+  return units;
+}
+
+}  // namespace circuit

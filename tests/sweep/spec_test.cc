@@ -1,0 +1,119 @@
+// Sweep specs and the results file: parsing, field-named errors, stable ids,
+// atomic and resumable rows.
+#include <filesystem>
+#include <fstream>
+
+#include "circuit/sweep/results.h"
+#include "circuit/sweep/spec.h"
+#include "gtest/gtest.h"
+#include "testing/status_matchers.h"
+#include "testing/temp_dir.h"
+
+namespace circuit {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::StatusIs;
+
+constexpr char kSpec[] = R"({
+  "name": "demo",
+  "models": ["a.h5", "b.h5"],
+  "tasks": ["single_double_quote", "bracket_counting"],
+  "studies": ["extract", "random_baseline"],
+  "target_losses": [0.15, 0.3],
+  "seeds": [0, 1]
+})";
+
+TEST(SweepSpec, CrossProductWithStableIds) {
+  absl::StatusOr<SweepSpec> spec = ParseSweepSpec(kSpec, "spec.json");
+  ASSERT_THAT(spec, testing::IsOk());
+  std::vector<WorkUnit> units = EnumerateUnits(*spec);
+  EXPECT_EQ(units.size(), 2u * 2 * 2 * 2 * 2);
+  std::set<std::string> ids;
+  for (const WorkUnit& u : units) ids.insert(u.id);
+  EXPECT_EQ(ids.size(), units.size());
+  EXPECT_EQ(units[0].ablation, "mean");
+  EXPECT_EQ(units[0].method, "masks");
+  EXPECT_THAT(units[0].id, ::testing::StartsWith("single_double_quote-a-"));
+
+  // Reordering the lists changes the order, not the ids.
+  absl::StatusOr<SweepSpec> reordered = ParseSweepSpec(R"({
+    "name": "demo", "models": ["b.h5", "a.h5"],
+    "tasks": ["bracket_counting", "single_double_quote"],
+    "studies": ["random_baseline", "extract"], "target_losses": [0.3, 0.15], "seeds": [1, 0]})",
+                                                       "spec.json");
+  ASSERT_THAT(reordered, testing::IsOk());
+  std::set<std::string> reordered_ids;
+  for (const WorkUnit& u : EnumerateUnits(*reordered)) reordered_ids.insert(u.id);
+  EXPECT_EQ(ids, reordered_ids);
+}
+
+TEST(SweepSpec, RejectsBadSpecsNamingTheField) {
+  struct Case {
+    const char* json;
+    const char* message;
+  } cases[] = {
+      {"[1, 2]", "spec.json: expected an object"},
+      {"{", "spec.json: not valid JSON"},
+      {R"({"tasks": ["x"]})", "spec.json: models: missing"},
+      {R"({"models": [], "tasks": ["x"]})", "spec.json: models: expected a non-empty list"},
+      {R"({"models": ["m"], "tasks": ["x", 3]})", "spec.json: tasks[1]: expected a string"},
+      {R"({"models": ["m"], "tasks": ["x"], "ablations": ["mean", "median"]})",
+       "ablations[1]: 'median' is not one of mean, zero, resample"},
+      {R"({"models": ["m"], "tasks": ["x"], "target_losses": [-1]})",
+       "target_losses[0]: -1 is outside"},
+      {R"({"models": ["m"], "tasks": ["x"], "seeds": [-3]})", "seeds[0]: expected a non-negative"},
+      {R"({"models": ["m"], "tasks": ["x"], "studies": ["nope"]})", "studies[0]: 'nope'"},
+      {R"({"models": ["m"], "tasks": ["x"], "colour": "red"})", "colour: unknown field"},
+      {R"({"models": ["m"], "tasks": ["x"], "epochs": 1.5})", "epochs: expected an integer"},
+  };
+  for (const Case& c : cases) {
+    EXPECT_THAT(ParseSweepSpec(c.json, "spec.json"),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(c.message)))
+        << c.json;
+  }
+}
+
+TEST(ResultsFile, AppendsAtomicallyAndReopens) {
+  testing::TempDir dir;
+  const std::string path = dir.File("results.h5");
+  std::vector<WorkUnit> units = EnumerateUnits(*ParseSweepSpec(kSpec, "spec.json"));
+  {
+    absl::StatusOr<ResultsFile> file = ResultsFile::Open(path, "demo", kSpec);
+    ASSERT_THAT(file, testing::IsOk());
+    UnitResult ok{units[0], true, "", "units/x.h5", 12, 9, 5760, 0.05, 0.11, 3.2, 0.7, 0.98, 1.5, 1};
+    UnitResult bad{units[1], false, "task 'x': unknown"};
+    ASSERT_THAT(file->Append(ok), testing::IsOk());
+    ASSERT_THAT(file->Append(bad), testing::IsOk());
+  }
+  absl::StatusOr<ResultsFile> again = ResultsFile::Open(path, "demo", kSpec);
+  ASSERT_THAT(again, testing::IsOk());
+  ASSERT_EQ(again->rows().size(), 2u);
+  EXPECT_TRUE(again->Has(units[0].id));
+  EXPECT_TRUE(again->Has(units[1].id));
+  EXPECT_FALSE(again->Has(units[2].id));
+  const UnitResult& row = again->rows()[0];
+  EXPECT_EQ(row.n_edges, 9);
+  EXPECT_EQ(row.unit.task, "single_double_quote");
+  EXPECT_DOUBLE_EQ(row.circuit_loss, 0.11);
+  EXPECT_EQ(row.rank, 1);
+  EXPECT_EQ(again->rows()[1].error, "task 'x': unknown");
+  // Retrying a failure replaces its row instead of adding one.
+  again->ForgetFailures();
+  EXPECT_FALSE(again->Has(units[1].id));
+  ASSERT_THAT(again->Append(UnitResult{units[1], true}), testing::IsOk());
+  EXPECT_EQ(ResultsFile::Read(path)->size(), 2u);
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    EXPECT_EQ(entry.path().filename().string().find(".tmp-"), std::string::npos);
+  }
+}
+
+TEST(ResultsFile, RejectsOtherFiles) {
+  testing::TempDir dir;
+  std::ofstream(dir.File("results.h5")) << "garbage";
+  EXPECT_THAT(ResultsFile::Open(dir.File("results.h5"), "demo", "{}"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not an HDF5 file")));
+}
+
+}  // namespace
+}  // namespace circuit
