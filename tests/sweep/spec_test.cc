@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "circuit/core/h5.h"
+#include "circuit/sweep/report.h"
 #include "circuit/sweep/results.h"
 #include "circuit/sweep/spec.h"
 #include "gtest/gtest.h"
@@ -113,6 +115,56 @@ TEST(ResultsFile, RejectsOtherFiles) {
   std::ofstream(dir.File("results.h5")) << "garbage";
   EXPECT_THAT(ResultsFile::Open(dir.File("results.h5"), "demo", "{}"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not an HDF5 file")));
+}
+
+}  // namespace
+}  // namespace circuit
+
+namespace circuit {
+namespace {
+
+// Writes a stand-in model file that only says whether it was trained dense.
+void WriteModelStub(const std::string& path, bool dense) {
+  absl::StatusOr<H5Writer> w = H5Writer::Create(path);
+  ASSERT_THAT(w, testing::IsOk());
+  ASSERT_THAT(w->WriteAttribute("/training", "dense", int64_t{dense ? 1 : 0}), testing::IsOk());
+  ASSERT_THAT(w->Commit(), testing::IsOk());
+}
+
+TEST(SweepReport, GeometricMeansAndDenseOverSparse) {
+  testing::TempDir dir;
+  WriteModelStub(dir.File("sparse.h5"), false);
+  WriteModelStub(dir.File("dense.h5"), true);
+  const std::string spec_json = absl::StrCat(R"({"models": [")", dir.File("sparse.h5"), R"(", ")",
+                                             dir.File("dense.h5"),
+                                             R"("], "tasks": ["t1", "t2"]})");
+  absl::StatusOr<SweepSpec> spec = ParseSweepSpec(spec_json, "spec.json");
+  ASSERT_THAT(spec, testing::IsOk());
+  absl::StatusOr<ResultsFile> results =
+      ResultsFile::Open(dir.File("results.h5"), "demo", spec_json);
+  ASSERT_THAT(results, testing::IsOk());
+  // sparse: 4 and 16 edges (geomean 8); dense: 32 and 128 (geomean 64).
+  const double edges[] = {4, 16, 32, 128};
+  int i = 0;
+  for (const WorkUnit& unit : EnumerateUnits(*spec)) {
+    UnitResult r{unit, true};
+    r.n_edges = static_cast<int64_t>(edges[i++]);
+    r.circuit_loss = 0.1;
+    ASSERT_THAT(results->Append(r), testing::IsOk());
+  }
+  absl::StatusOr<SweepReport> report = BuildSweepReport(dir.path());
+  ASSERT_THAT(report, testing::IsOk());
+  ASSERT_EQ(report->groups.size(), 2u);
+  for (const ReportGroup& g : report->groups) {
+    EXPECT_NEAR(g.geomean_edges, g.dense ? 64.0 : 8.0, 1e-9) << g.model;
+  }
+  ASSERT_EQ(report->dense_over_sparse.size(), 1u);
+  EXPECT_NEAR(report->dense_over_sparse.at(0.15), 8.0, 1e-9);
+  EXPECT_THAT(report->table, HasSubstr("dense/sparse circuit size at target loss 0.15: 8.00x"));
+  EXPECT_THAT(report->csv, HasSubstr("sparse,0,\"target 0.15, mean, log, masks\",t1,4.00"));
+  ASSERT_THAT(WriteSweepReport(*report, dir.path()), testing::IsOk());
+  EXPECT_TRUE(std::filesystem::exists(dir.File("report.svg")));
+  EXPECT_THAT(report->svg, HasSubstr("<polyline"));
 }
 
 }  // namespace

@@ -1,0 +1,47 @@
+// Reports over a finished (or partly finished) sweep: circuit sizes per model,
+// task and setting; the geometric mean of edges across tasks; the sparse-vs-dense
+// ratio at matched target loss (the paper's headline comparison); a chart.
+//
+//   CIRCUIT_ASSIGN_OR_RETURN(SweepReport report, BuildSweepReport("out/sweep"));
+//   std::cout << report.table;
+//   CIRCUIT_RETURN_IF_ERROR(WriteSweepReport(report, "out/sweep"));  // report.csv, report.svg
+#ifndef CIRCUIT_SWEEP_REPORT_H_
+#define CIRCUIT_SWEEP_REPORT_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "circuit/sweep/results.h"
+
+namespace circuit {
+
+// One (model, setting) group: units that differ only by task (and seed).
+struct ReportGroup {
+  std::string model;      // file stem
+  bool dense = false;     // from the model file's /training@dense
+  std::string setting;    // "target 0.15, mean, log, masks"
+  double target_loss = 0;
+  std::map<std::string, double> edges_by_task;  // mean over seeds of successful units
+  std::map<std::string, double> loss_by_task;   // circuit (test) loss, mean over seeds
+  double geomean_edges = 0;  // over tasks with a circuit; 0 when none
+  int failed = 0;
+};
+
+struct SweepReport {
+  std::vector<ReportGroup> groups;
+  // target loss -> dense geomean / sparse geomean, where both kinds ran.
+  std::map<double, double> dense_over_sparse;
+  std::string table;  // the text table (what `circuit report` prints)
+  std::string csv;    // one row per (model, setting, task)
+  std::string svg;    // circuit size vs target loss per model, log scale
+};
+
+absl::StatusOr<SweepReport> BuildSweepReport(const std::string& sweep_dir);
+// Writes report.csv and report.svg into `sweep_dir` (atomically).
+absl::Status WriteSweepReport(const SweepReport& report, const std::string& sweep_dir);
+
+}  // namespace circuit
+
+#endif  // CIRCUIT_SWEEP_REPORT_H_

@@ -1,0 +1,210 @@
+#include "circuit/sweep/report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "circuit/core/h5.h"
+#include "circuit/core/status.h"
+
+namespace circuit {
+namespace {
+
+std::string Stem(const std::string& path) { return std::filesystem::path(path).stem().string(); }
+
+// Whether a model file says it was trained dense; false when unreadable.
+bool IsDense(const std::string& model_path) {
+  absl::StatusOr<H5Reader> r = H5Reader::Open(model_path);
+  if (!r.ok() || !r->HasAttribute("/training", "dense")) return false;
+  absl::StatusOr<int64_t> dense = r->ReadIntAttribute("/training", "dense");
+  return dense.ok() && *dense != 0;
+}
+
+double GeoMean(const std::vector<double>& xs) {
+  if (xs.empty()) return 0;
+  double log_sum = 0;
+  for (double x : xs) log_sum += std::log(std::max(x, 1.0));  // an empty circuit counts as 1 edge
+  return std::exp(log_sum / xs.size());
+}
+
+absl::Status WriteAtomically(const std::string& path, const std::string& text) {
+  const std::string temp = path + ".tmp-report";
+  {
+    std::ofstream out(temp, std::ios::binary);
+    out << text;
+    out.flush();
+    if (!out) {
+      std::remove(temp.c_str());
+      return absl::InternalError(absl::StrCat(path, ": write failed (disk full?)"));
+    }
+  }
+  if (std::rename(temp.c_str(), path.c_str()) != 0) {
+    std::remove(temp.c_str());
+    return absl::InternalError(absl::StrCat(path, ": cannot move into place"));
+  }
+  return absl::OkStatus();
+}
+
+std::string Chart(const std::vector<ReportGroup>& groups) {
+  // Series: one per (model, setting without the target), points (target, geomean).
+  std::map<std::string, std::vector<std::pair<double, double>>> series;
+  double x_min = 1e9, x_max = -1e9, y_min = 1e18, y_max = 0;
+  for (const ReportGroup& g : groups) {
+    if (g.geomean_edges <= 0) continue;
+    const std::string rest = g.setting.substr(g.setting.find(',') + 1);
+    series[absl::StrCat(g.model, g.dense ? " (dense)" : "", ",", rest)].push_back(
+        {g.target_loss, g.geomean_edges});
+    x_min = std::min(x_min, g.target_loss);
+    x_max = std::max(x_max, g.target_loss);
+    y_min = std::min(y_min, g.geomean_edges);
+    y_max = std::max(y_max, g.geomean_edges);
+  }
+  const int W = 640, H = 400, L = 70, R = 220, T = 30, B = 50;
+  std::string svg = absl::StrFormat(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+      "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" "
+      "fill=\"white\"/>\n<text x=\"%d\" y=\"18\" font-size=\"14\">Circuit size (geometric mean of "
+      "edges over tasks) vs target loss</text>\n",
+      W, H, L);
+  if (series.empty()) return svg + "<text x=\"70\" y=\"200\">no finished units</text>\n</svg>\n";
+  if (x_max == x_min) {
+    x_min -= 0.05;
+    x_max += 0.05;
+  }
+  const double ly_min = std::log10(y_min) - 0.1, ly_max = std::log10(y_max) + 0.1;
+  auto px = [&](double x) { return L + (x - x_min) / (x_max - x_min) * (W - L - R); };
+  auto py = [&](double y) { return H - B - (std::log10(y) - ly_min) / (ly_max - ly_min) * (H - T - B); };
+  absl::StrAppendFormat(&svg,
+                        "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n"
+                        "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n",
+                        L, H - B, W - R, H - B, L, T, L, H - B);
+  absl::StrAppendFormat(&svg, "<text x=\"%d\" y=\"%d\">target task loss (nats/prompt)</text>\n",
+                        L + 60, H - 12);
+  absl::StrAppendFormat(&svg,
+                        "<text x=\"14\" y=\"%d\" transform=\"rotate(-90 14 %d)\">edges (log)</text>\n",
+                        H / 2 + 30, H / 2 + 30);
+  for (double e = std::ceil(ly_min); e <= ly_max; e += 1) {
+    absl::StrAppendFormat(&svg, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n", L - 6,
+                          py(std::pow(10, e)) + 4, std::pow(10, e));
+  }
+  std::set<double> ticks;
+  for (const ReportGroup& g : groups) ticks.insert(g.target_loss);
+  for (double t : ticks) {
+    absl::StrAppendFormat(&svg, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%g</text>\n",
+                          px(t), H - B + 16, t);
+  }
+  const char* colours[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"};
+  int i = 0;
+  for (auto& [name, points] : series) {
+    std::sort(points.begin(), points.end());
+    const char* colour = colours[i % 6];
+    std::string path;
+    for (const auto& [x, y] : points) {
+      absl::StrAppendFormat(&path, "%s%.1f,%.1f", path.empty() ? "" : " ", px(x), py(y));
+      absl::StrAppendFormat(&svg, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\"/>\n", px(x),
+                            py(y), colour);
+    }
+    absl::StrAppendFormat(&svg,
+                          "<polyline points=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"/>\n",
+                          path, colour);
+    absl::StrAppendFormat(&svg, "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"12\" fill=\"%s\"/>",
+                          W - R + 14, T + 20 * i, colour);
+    absl::StrAppendFormat(&svg, "<text x=\"%d\" y=\"%d\">%s</text>\n", W - R + 32,
+                          T + 20 * i + 11, name);
+    ++i;
+  }
+  return svg + "</svg>\n";
+}
+
+}  // namespace
+
+absl::StatusOr<SweepReport> BuildSweepReport(const std::string& sweep_dir) {
+  CIRCUIT_ASSIGN_OR_RETURN(std::vector<UnitResult> rows,
+                           ResultsFile::Read(sweep_dir + "/results.h5"));
+  // Circuit sizes come from extract-like units: every study records its circuit.
+  std::map<std::string, ReportGroup> groups;
+  std::map<std::string, std::map<std::string, std::vector<const UnitResult*>>> by_task;
+  for (const UnitResult& r : rows) {
+    if (r.unit.study != "extract") continue;
+    const std::string setting = absl::StrFormat("target %g, %s, %s%s, %s", r.unit.target_loss,
+                                                r.unit.ablation, r.unit.penalty,
+                                                r.unit.penalty_coef > 0
+                                                    ? absl::StrFormat(" %g", r.unit.penalty_coef)
+                                                    : "",
+                                                r.unit.method);
+    const std::string key = Stem(r.unit.model) + "|" + setting;
+    ReportGroup& g = groups[key];
+    if (g.model.empty()) {
+      g.model = Stem(r.unit.model);
+      g.dense = IsDense(r.unit.model);
+      g.setting = setting;
+      g.target_loss = r.unit.target_loss;
+    }
+    if (!r.ok) {
+      ++g.failed;
+      continue;
+    }
+    by_task[key][r.unit.task].push_back(&r);
+  }
+  SweepReport report;
+  report.csv = "model,dense,setting,task,edges,circuit_loss,units\n";
+  for (auto& [key, g] : groups) {
+    std::vector<double> per_task;
+    for (const auto& [task, units] : by_task[key]) {
+      double edges = 0, loss = 0;
+      for (const UnitResult* u : units) {
+        edges += u->n_edges;
+        loss += u->circuit_loss;
+      }
+      g.edges_by_task[task] = edges / units.size();
+      g.loss_by_task[task] = loss / units.size();
+      per_task.push_back(g.edges_by_task[task]);
+      absl::StrAppendFormat(&report.csv, "%s,%d,\"%s\",%s,%.2f,%.5f,%d\n", g.model, g.dense,
+                            g.setting, task, g.edges_by_task[task], g.loss_by_task[task],
+                            units.size());
+    }
+    g.geomean_edges = GeoMean(per_task);
+    report.groups.push_back(g);
+  }
+  // Headline: dense / sparse geometric-mean size at each matched target loss.
+  std::map<double, std::pair<std::vector<double>, std::vector<double>>> by_target;
+  for (const ReportGroup& g : report.groups) {
+    if (g.geomean_edges <= 0) continue;
+    (g.dense ? by_target[g.target_loss].first : by_target[g.target_loss].second)
+        .push_back(g.geomean_edges);
+  }
+  for (const auto& [target, kinds] : by_target) {
+    if (!kinds.first.empty() && !kinds.second.empty()) {
+      report.dense_over_sparse[target] = GeoMean(kinds.first) / GeoMean(kinds.second);
+    }
+  }
+  std::string& t = report.table;
+  absl::StrAppendFormat(&t, "%-18s %-6s %-40s %10s  %s\n", "model", "kind", "setting",
+                        "geomean", "edges per task (circuit loss)");
+  for (const ReportGroup& g : report.groups) {
+    std::string tasks;
+    for (const auto& [task, edges] : g.edges_by_task) {
+      absl::StrAppendFormat(&tasks, "%s%s %.0f (%.3f)", tasks.empty() ? "" : ", ", task, edges,
+                            g.loss_by_task.at(task));
+    }
+    if (g.failed > 0) absl::StrAppendFormat(&tasks, "%s%d failed", tasks.empty() ? "" : "; ", g.failed);
+    absl::StrAppendFormat(&t, "%-18s %-6s %-40s %10.1f  %s\n", g.model, g.dense ? "dense" : "sparse",
+                          g.setting, g.geomean_edges, tasks);
+  }
+  for (const auto& [target, ratio] : report.dense_over_sparse) {
+    absl::StrAppendFormat(&t, "dense/sparse circuit size at target loss %g: %.2fx\n", target, ratio);
+  }
+  report.svg = Chart(report.groups);
+  return report;
+}
+
+absl::Status WriteSweepReport(const SweepReport& report, const std::string& sweep_dir) {
+  CIRCUIT_RETURN_IF_ERROR(WriteAtomically(sweep_dir + "/report.csv", report.csv));
+  return WriteAtomically(sweep_dir + "/report.svg", report.svg);
+}
+
+}  // namespace circuit
