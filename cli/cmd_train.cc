@@ -1,0 +1,162 @@
+// circuit train: weight-sparse training (PAPER.md §2) of a model on a built
+// corpus, with checkpoints, exact resume (--resume) and a dense baseline (--dense).
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "args.h"
+#include "circuit/core/model.h"
+#include "circuit/core/runtime.h"
+#include "circuit/core/trainer.h"
+#include "command.h"
+
+namespace circuit::cli {
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+// First SIGINT/SIGTERM: ask the loop to save and stop; SA_RESETHAND makes a
+// second one kill the process the usual way.
+void OnSignal(int) { g_stop.store(true); }
+
+void InstallStopHandler() {
+  struct sigaction sa = {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESETHAND;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+std::string Duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  const int64_t s = static_cast<int64_t>(seconds + 0.5);
+  if (s >= 3600) return absl::StrFormat("%dh%02dm", s / 3600, s / 60 % 60);
+  if (s >= 60) return absl::StrFormat("%dm%02ds", s / 60, s % 60);
+  return absl::StrFormat("%ds", s);
+}
+
+std::string ProgressText(const TrainProgress& p) {
+  std::string line = absl::StrFormat("step %d/%d  loss %.3f", p.step, p.steps, p.loss);
+  if (!std::isnan(p.val_loss)) absl::StrAppendFormat(&line, "  val %.3f", p.val_loss);
+  absl::StrAppendFormat(&line, "  density %.4f  lr %.2e  %.0f tok/s  eta %s", p.density, p.lr,
+                        p.tokens_per_second, Duration(p.eta_seconds));
+  if (p.saved) line += "  [saved]";
+  return line;
+}
+
+// Exit code for a failed run: the user's input (2) or the run itself (1).
+int CodeFor(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kFailedPrecondition:
+      return kExitUsage;
+    default:
+      return kExitFailure;
+  }
+}
+
+int RunTrain(int argc, char** argv) {
+  ArgParser parser(
+      "circuit train --corpus DIR --out model.h5 [options]",
+      "Train a weight-sparse transformer (PAPER.md §2) on a corpus built by `circuit corpus`. "
+      "Defaults are the bundled model's recipe. Checkpoints go to --out and --out.state every "
+      "--save-every steps and on Ctrl-C; --resume continues exactly where the state file left off.");
+  TrainOptions o;
+  o.schedule.steps = 3000;
+  o.schedule.lr = 0.01;
+  std::string device = "cpu";
+  int threads = 0;
+  AddModelConfigOptions(parser, &o.config);
+  parser.Option("corpus", "corpus directory (train.bin, val.bin)", &o.corpus_dir);
+  parser.Option("tokenizer", "tokenizer directory (default: the corpus's)", &o.tokenizer_dir);
+  parser.Option("out", "output checkpoint (.h5); the state file is <out>.state", &o.out);
+  parser.Option("steps", "optimiser steps", &o.schedule.steps);
+  parser.Option("batch", "sequences of n_ctx + 1 tokens per step", &o.batch);
+  parser.Option("lr", "peak learning rate (sharkfin schedule)", &o.schedule.lr);
+  parser.Option("density", "final fraction of nonzero weights in hidden matrices", &o.schedule.density);
+  parser.Option("embed-density", "final fraction of nonzeros in wte and lm_head", &o.schedule.embed_density);
+  parser.Option("wd", "decoupled weight decay (times lr)", &o.weight_decay);
+  parser.Option("anneal-start", "fraction of steps where density annealing starts", &o.schedule.anneal_start);
+  parser.Option("anneal-end", "fraction of steps where the final density is reached", &o.schedule.anneal_end);
+  parser.Option("warmup", "fraction of steps of linear learning-rate warmup", &o.schedule.warmup);
+  parser.Option("min-per-channel", "nonzeros every neuron/channel keeps (j)", &o.sparsity.min_per_channel);
+  parser.Flag("sparsify-biases", "also sparsify biases (at the embedding density)", &o.sparsity.sparsify_biases);
+  parser.Flag("sparsify-wpe", "sparsify an added wpe like a hidden matrix", &o.sparsity.sparsify_wpe);
+  parser.Flag("dense", "train without weight sparsity (dense baseline)", &o.schedule.dense);
+  parser.Flag("resume", "continue from <out>.state (options come from the state)", &o.resume);
+  parser.Option("save-every", "checkpoint every N steps (0: at the end only)", &o.save_every);
+  parser.Option("eval-every", "validation loss every N steps (0: at the end only)", &o.eval_every);
+  parser.Option("val-windows", "validation windows (evenly spaced over val.bin)", &o.val_windows);
+  parser.Option("threads", "CPU threads (0: all cores)", &threads);
+  parser.Option("seed", "initialisation and batch-sampling seed", &o.seed);
+  parser.Option("device", "cpu, cuda or cuda:N", &device);
+  if (int rc = parser.Parse(argc, argv); rc >= 0) return rc;
+  if (o.corpus_dir.empty()) return Fail("train", "--corpus is required", kExitUsage);
+  if (o.out.empty()) return Fail("train", "--out is required", kExitUsage);
+  absl::StatusOr<torch::Device> dev = ParseDevice(device);
+  if (!dev.ok()) return Fail("train", std::string(dev.status().message()), kExitUsage);
+  o.device = *dev;
+  ConfigureRuntime(threads);
+
+  o.command = "circuit";
+  for (int i = 0; i < argc; ++i) o.command += std::string(" ") + argv[i];
+  const bool tty = isatty(STDERR_FILENO) != 0;
+  double last_draw = -1;
+  o.on_progress = [&](const TrainProgress& p) {
+    const bool milestone = !std::isnan(p.val_loss) || p.saved;
+    if (tty) {
+      // Redraw at most 5 times a second; keep evaluation lines on screen.
+      if (!milestone && p.elapsed_seconds - last_draw < 0.2 && p.step < p.steps) return;
+      last_draw = p.elapsed_seconds;
+      std::fprintf(stderr, "\r\033[K%s%s", ProgressText(p).c_str(), milestone ? "\n" : "");
+      std::fflush(stderr);
+    } else if (milestone) {
+      std::cout << ProgressText(p) << std::endl;
+    }
+  };
+  o.stop = &g_stop;
+  InstallStopHandler();
+
+  absl::StatusOr<TrainResult> r = Train(o);
+  if (tty) std::fprintf(stderr, "\r\033[K");
+  if (!r.ok()) return Fail("train", std::string(r.status().message()), CodeFor(r.status()));
+  if (r->interrupted) {
+    std::cout << "stopped at step " << r->steps_done << "; saved " << r->model_path << " and "
+              << r->state_path << " (continue with --resume)\n";
+    return kExitOk;
+  }
+  const TrainTimings& t = r->timings;
+  const double busy = t.data + t.forward + t.backward + t.optimizer + t.projection;
+  auto pct = [busy](double x) { return absl::StrFormat("%.0f%%", busy > 0 ? 100 * x / busy : 0); };
+  double hidden = 0;
+  for (const auto& [name, f] : r->density) {
+    if (name.find("c_fc.weight") != std::string::npos || name.find("c_proj.weight") != std::string::npos ||
+        name.find("c_attn.weight") != std::string::npos) {
+      hidden = std::max(hidden, f);
+    }
+  }
+  std::cout << absl::StrFormat(
+      "trained %s: %d steps in %s (%.0f tokens/s); loss %.4f, val %.4f; max hidden density %.4f\n"
+      "time in steps: forward %s, backward %s, optimizer %s, projection %s, data %s; "
+      "eval %s, checkpoints %s\n",
+      r->model_path, r->steps_done, Duration(r->seconds), r->tokens_per_second, r->final_loss,
+      r->final_val_loss, hidden, pct(t.forward), pct(t.backward), pct(t.optimizer),
+      pct(t.projection), pct(t.data), Duration(t.eval), Duration(t.checkpoint));
+  return kExitOk;
+}
+
+}  // namespace
+
+CIRCUIT_COMMAND(train, "train", "train a weight-sparse (or --dense) model on a corpus", RunTrain);
+
+}  // namespace circuit::cli

@@ -1,0 +1,34 @@
+// The trainer's view of a built corpus (circuit/core/corpus.h): window samplers
+// over train.bin and val.bin, the corpus digest, and the tokenizer. Private.
+#ifndef CIRCUIT_CORE_SRC_TRAIN_CORPUS_H_
+#define CIRCUIT_CORE_SRC_TRAIN_CORPUS_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "circuit/core/config.h"
+#include "circuit/core/tokenizer.h"
+#include "train_data.h"
+
+namespace circuit::internal {
+
+struct TrainCorpus {
+  std::unique_ptr<WindowSampler> train;  // windows of n_ctx + 1 tokens
+  std::unique_ptr<WindowSampler> val;
+  std::string digest;
+  std::optional<Tokenizer> tokenizer;
+};
+
+// Opens `dir`; the tokenizer comes from `tokenizer_dir` when given, else from the
+// corpus. Errors: missing files, token ids >= config.vocab_size is not checked
+// here (the corpus validates its ids), a tokenizer whose size differs from
+// config.vocab_size, or a split shorter than one window.
+absl::StatusOr<TrainCorpus> OpenTrainCorpus(const std::string& dir,
+                                            const std::string& tokenizer_dir,
+                                            const ModelConfig& config);
+
+}  // namespace circuit::internal
+
+#endif  // CIRCUIT_CORE_SRC_TRAIN_CORPUS_H_

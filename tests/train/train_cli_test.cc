@@ -1,0 +1,53 @@
+// End-to-end: `circuit train` on a tiny corpus, its messages and exit codes.
+#include <filesystem>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "testing/run.h"
+#include "testing/temp_dir.h"
+#include "tiny_corpus.h"
+
+namespace circuit {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::CircuitBinary;
+using testing::RunCommand;
+
+class TrainCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override { testing::WriteTinyCorpus(dir_.path()); }
+  std::string Train(const std::string& extra) const {
+    return CircuitBinary() + " train --corpus " + dir_.path() + " --out " + dir_.File("m.h5") +
+           " --layers 1 --d-model 32 --heads 4 --d-head 8 --d-mlp 128 --vocab 300 --n-ctx 32"
+           " --batch 4 --threads 1 " + extra;
+  }
+  testing::TempDir dir_;
+};
+
+TEST_F(TrainCliTest, TrainsAndReportsInPlainLines) {
+  testing::RunResult r = RunCommand(Train("--steps 20 --eval-every 10 --save-every 10"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("step 10/20"));   // periodic plain lines in a pipe
+  EXPECT_THAT(r.out, HasSubstr("[saved]"));
+  EXPECT_THAT(r.out, HasSubstr("trained " + dir_.File("m.h5") + ": 20 steps"));
+  EXPECT_THAT(r.out, HasSubstr("projection"));
+  EXPECT_TRUE(std::filesystem::exists(dir_.File("m.h5")));
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("m.h5.state")));
+
+  testing::RunResult again = RunCommand(Train("--resume"));
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_THAT(again.err, HasSubstr("no training state"));
+}
+
+TEST_F(TrainCliTest, BadUsageExitsTwoWithOneLine) {
+  testing::RunResult r = RunCommand(Train("--steps 5 --density 0"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("circuit train: density = 0"));
+  r = RunCommand(CircuitBinary() + " train --out x.h5");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--corpus is required"));
+}
+
+}  // namespace
+}  // namespace circuit

@@ -1,0 +1,177 @@
+// Training runs on a tiny corpus: the loss falls, densities and per-channel
+// minimums hold, a stopped-and-resumed run equals an uninterrupted one bit for
+// bit, a diverging run stops with a clear error, and bad options are rejected.
+#include "circuit/core/trainer.h"
+
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+
+#include "circuit/core/checkpoint.h"
+#include "gtest/gtest.h"
+#include "testing/status_matchers.h"
+#include "testing/temp_dir.h"
+#include "tiny_corpus.h"
+
+namespace circuit {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::IsOk;
+using testing::StatusIs;
+
+class TrainerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    torch::set_num_threads(1);
+    testing::WriteTinyCorpus(dir_.path());
+  }
+
+  TrainOptions Tiny(const std::string& out_name, int64_t steps) const {
+    TrainOptions o;
+    o.config.n_layer = 2;
+    o.config.d_model = 32;
+    o.config.n_head = 4;
+    o.config.d_head = 8;
+    o.config.d_mlp = 128;
+    o.config.vocab_size = testing::kTinyVocab;
+    o.config.n_ctx = 32;
+    o.corpus_dir = dir_.path();
+    o.out = dir_.File(out_name);
+    o.schedule.steps = steps;
+    o.schedule.lr = 0.02;
+    o.schedule.density = 0.25;
+    o.schedule.embed_density = 0.5;
+    o.batch = 8;
+    o.eval_every = 20;
+    o.save_every = 0;
+    o.val_windows = 16;
+    o.seed = 5;
+    return o;
+  }
+
+  testing::TempDir dir_;
+};
+
+TEST_F(TrainerTest, TinyRunLowersValidationLossAndReachesTargetDensity) {
+  TrainOptions o = Tiny("model.h5", 60);
+  absl::StatusOr<TrainResult> r = Train(o);
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(r->steps_done, 60);
+  EXPECT_FALSE(r->interrupted);
+  EXPECT_FALSE(std::filesystem::exists(TrainStatePath(o.out)));  // finished: no state left
+
+  absl::StatusOr<ModelFile> f = LoadModel(o.out);
+  ASSERT_THAT(f, IsOk());
+  const TrainingInfo& info = f->training;
+  EXPECT_EQ(info.steps, 60);
+  EXPECT_EQ(info.tokens, 60 * 8 * 32);
+  ASSERT_EQ(info.val_step, (std::vector<int64_t>{20, 40, 60}));
+  EXPECT_LT(info.val_loss.back(), info.val_loss.front());
+  EXPECT_LT(info.val_loss.back(), std::log(300.0) - 1.5);  // far below a uniform guess
+  EXPECT_EQ(info.curve_loss.size(), 60u);
+  EXPECT_DOUBLE_EQ(info.final_val_loss, info.val_loss.back());
+  EXPECT_EQ(info.hyperparameters.at("density"), 0.25);
+
+  // Hidden matrices at exactly max(k, 4 * channels) nonzeros with >= 4 per channel.
+  const Model& m = f->model;
+  torch::Tensor fc = m.layer(1).fc_w;  // (128, 32)
+  EXPECT_EQ(fc.ne(0).sum().item<int64_t>(), KeepCount(fc.numel(), 0.25));
+  EXPECT_GE(fc.ne(0).sum(1).min().item<int64_t>(), 4);
+  torch::Tensor proj = m.layer(0).mlp_proj_w;  // (32, 128): per column
+  EXPECT_GE(proj.ne(0).sum(0).min().item<int64_t>(), 4);
+  torch::Tensor wte = m.wte();
+  EXPECT_EQ(wte.ne(0).sum().item<int64_t>(), KeepCount(wte.numel(), 0.5));
+  // Never sparsified: the bigram table and norms stay dense.
+  EXPECT_EQ(m.bigram().ne(0).sum().item<int64_t>(), m.bigram().numel());
+}
+
+TEST_F(TrainerTest, StopAndResumeEqualsUninterruptedRunBitForBit) {
+  TrainOptions whole = Tiny("whole.h5", 40);
+  ASSERT_THAT(Train(whole), IsOk());
+
+  TrainOptions part = Tiny("part.h5", 40);
+  std::atomic<bool> stop{false};
+  part.stop = &stop;
+  part.on_progress = [&stop](const TrainProgress& p) {
+    if (p.step == 17) stop = true;  // an odd step: not a save or eval step
+  };
+  absl::StatusOr<TrainResult> first = Train(part);
+  ASSERT_THAT(first, IsOk());
+  EXPECT_TRUE(first->interrupted);
+  EXPECT_EQ(first->steps_done, 17);
+  ASSERT_TRUE(std::filesystem::exists(TrainStatePath(part.out)));
+
+  TrainOptions resume = Tiny("part.h5", 40);
+  resume.resume = true;
+  resume.schedule.lr = 123;  // ignored: the state file's options win
+  absl::StatusOr<TrainResult> second = Train(resume);
+  ASSERT_THAT(second, IsOk());
+  EXPECT_EQ(second->start_step, 17);
+  EXPECT_EQ(second->steps_done, 40);
+
+  absl::StatusOr<ModelFile> a = LoadModel(whole.out), b = LoadModel(part.out);
+  ASSERT_THAT(a, IsOk());
+  ASSERT_THAT(b, IsOk());
+  EXPECT_EQ(a->training.curve_loss, b->training.curve_loss);
+  EXPECT_EQ(a->training.val_loss, b->training.val_loss);
+  EXPECT_EQ(a->training.val_step, b->training.val_step);
+  EXPECT_EQ(a->training.tokens, b->training.tokens);
+  for (size_t i = 0; i < a->model.parameters().size(); ++i) {
+    EXPECT_TRUE(torch::equal(a->model.parameters()[i].tensor, b->model.parameters()[i].tensor))
+        << a->model.parameters()[i].name;
+  }
+  EXPECT_EQ(a->digest, b->digest);
+}
+
+TEST_F(TrainerTest, DivergingRunStopsWithErrorAndKeepsLastCheckpoint) {
+  TrainOptions o = Tiny("model.h5", 30);
+  o.schedule.lr = 1e30;
+  o.schedule.warmup = 0;
+  o.save_every = 1;
+  absl::StatusOr<TrainResult> r = Train(o);
+  ASSERT_THAT(r, StatusIs(absl::StatusCode::kAborted, HasSubstr("training loss is")));
+  EXPECT_THAT(r.status().message(), HasSubstr("step "));
+  EXPECT_THAT(r.status().message(), HasSubstr("is kept in " + o.out));
+  absl::StatusOr<ModelFile> f = LoadModel(o.out);
+  ASSERT_THAT(f, IsOk());
+  EXPECT_GE(f->training.steps, 1);
+  EXPECT_TRUE(std::isfinite(f->training.curve_loss.back()));
+}
+
+TEST_F(TrainerTest, DenseBaselineKeepsEveryWeight) {
+  TrainOptions o = Tiny("dense.h5", 10);
+  o.schedule.dense = true;
+  o.eval_every = 0;
+  ASSERT_THAT(Train(o), IsOk());
+  absl::StatusOr<ModelFile> f = LoadModel(o.out);
+  ASSERT_THAT(f, IsOk());
+  EXPECT_TRUE(f->training.dense);
+  torch::Tensor fc = f->model.layer(0).fc_w;
+  EXPECT_EQ(fc.ne(0).sum().item<int64_t>(), fc.numel());
+  EXPECT_EQ(f->training.val_step, (std::vector<int64_t>{10}));  // evaluated at the end
+}
+
+TEST_F(TrainerTest, BadOptionsAndMissingFilesAreClearErrors) {
+  TrainOptions o = Tiny("m.h5", 10);
+  o.batch = 0;
+  EXPECT_THAT(Train(o), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("batch = 0")));
+  o = Tiny("m.h5", 10);
+  o.schedule.density = 1.5;
+  EXPECT_THAT(Train(o), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("density = 1.5")));
+  o = Tiny("m.h5", 10);
+  o.config.n_ctx = 100000;  // longer than the corpus
+  EXPECT_THAT(Train(o), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("window")));
+  o = Tiny("m.h5", 10);
+  o.config.vocab_size = 512;
+  EXPECT_THAT(Train(o), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("vocab")));
+  o = Tiny("m.h5", 10);
+  o.corpus_dir = dir_.File("missing");
+  EXPECT_THAT(Train(o), StatusIs(absl::StatusCode::kNotFound, HasSubstr("missing")));
+  o = Tiny("m.h5", 10);
+  o.resume = true;  // nothing to resume
+  EXPECT_FALSE(Train(o).ok());
+}
+
+}  // namespace
+}  // namespace circuit
