@@ -1,0 +1,97 @@
+// Ablating nodes: what a pruned node's activation becomes (PAPER.md §4.3), the
+// gate tap that blends kept and ablated values, and fast task scoring of a set
+// of kept nodes. Shared by mask training, discretization, verification and
+// attribution.
+//
+//   AblationEvaluator eval(model, index, means, Ablation::kMean, data.validation);
+//   torch::Tensor keep = torch::zeros({index.total()});     // (N) 1 = kept
+//   keep.index_fill_(0, circuit_nodes, 1.0);
+//   TaskScore s = eval.Score(keep);                          // s.loss, s.accuracy
+#ifndef CIRCUIT_PRUNE_ABLATION_H_
+#define CIRCUIT_PRUNE_ABLATION_H_
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "circuit/core/model.h"
+#include "circuit/core/task.h"
+#include "circuit/core/task_eval.h"
+#include "circuit/prune/calibration.h"
+#include "circuit/prune/node_index.h"
+
+namespace circuit::prune {
+
+// What a pruned node is replaced by.
+enum class Ablation {
+  kMean,      // its mean over pretraining text (the paper's choice)
+  kZero,      // zero
+  kResample,  // its activation on another prompt of the batch (same position)
+};
+// "mean" | "zero" | "resample"; errors name the value.
+absl::StatusOr<Ablation> ParseAblation(const std::string& name);
+std::string AblationName(Ablation ablation);
+
+// Per-site views of a flat (N) tensor: result[site] is (site_width).
+std::vector<torch::Tensor> SplitBySite(const torch::Tensor& flat, const NodeIndex& index);
+
+// The replacement value r of the ablated nodes at one site, x: (B, T, width).
+// kMean: means[site] (width); kZero: 0; kResample: x of another prompt of the
+// batch, x[ResamplePermutation(B)], at the same positions (with B == 1 it falls
+// back to the mean). A shifted batch would not do: twin order puts the same
+// class at every even position, so a shift by one or two always picks the
+// opposite or the same class.
+torch::Tensor AblatedValue(const torch::Tensor& x, int site,
+                           const std::vector<torch::Tensor>& means, Ablation ablation);
+
+// A derangement of [0, B) (no prompt is its own source), fixed for each B so that
+// every site of a forward pass, and every run, uses the same sources. (B) int64, CPU.
+torch::Tensor ResamplePermutation(int64_t B);
+
+// A tap computing g * x + (1 - g) * r per channel with gates[site] (width),
+// which may carry gradients (mask training, attribution). Undefined gates leave
+// the site alone. `gates` and `means` are borrowed and must outlive the tap.
+TapFn GateTap(const std::vector<torch::Tensor>* gates, const std::vector<torch::Tensor>* means,
+              Ablation ablation);
+
+struct TaskScore {
+  double loss = 0.0;      // mean per prompt, nats
+  double accuracy = 0.0;  // share of prompts whose correct candidate wins
+};
+
+// Scores sets of kept nodes on a fixed list of examples, under NoGradGuard.
+// The batches are built once. Borrows model and means (they must outlive it).
+class AblationEvaluator {
+ public:
+  // batch_prompts: prompts per forward pass (rounded up to an even number so
+  // twins stay together).
+  AblationEvaluator(const Model& model, const NodeIndex& index,
+                    const std::vector<torch::Tensor>& means, Ablation ablation,
+                    const std::vector<TaskExample>& examples, int batch_prompts = 64);
+
+  // keep: (N) with 1 for kept and 0 for ablated nodes; an undefined tensor keeps
+  // every node (the full model). Returns (n_examples) l_correct - l_alternative, CPU.
+  torch::Tensor LogitDiffs(const torch::Tensor& keep) const;
+  // Loss and accuracy of LogitDiffs(keep), calibrated when `cal` is given.
+  TaskScore Score(const torch::Tensor& keep, const LogitCalibration* cal = nullptr) const;
+  // Same from precomputed differences.
+  static TaskScore ScoreDiffs(const torch::Tensor& diffs, const LogitCalibration* cal = nullptr);
+
+  int64_t num_examples() const { return n_examples_; }
+  int64_t forward_passes() const { return forward_passes_; }
+
+ private:
+  const Model& model_;
+  const NodeIndex& index_;
+  const std::vector<torch::Tensor>& means_;
+  Ablation ablation_;
+  std::vector<TaskBatch> batches_;
+  int64_t n_examples_ = 0;
+  mutable int64_t forward_passes_ = 0;
+};
+
+}  // namespace circuit::prune
+
+#endif  // CIRCUIT_PRUNE_ABLATION_H_

@@ -1,0 +1,48 @@
+// Discretization (PAPER.md §4.8): rank mask units by score, then find the
+// smallest k whose circuit (top-k units kept, the rest ablated) has validation
+// task loss <= target, by a coarse log-spaced sweep followed by bisection. The
+// evaluated points form the loss-vs-k curve.
+//
+//   std::vector<int64_t> order = RankUnits(tau);                 // best first
+//   auto loss_at = [&](int64_t k) { return eval.Score(KeepTop(order, k)).loss; };
+//   DiscretizeResult r = Discretize(loss_at, order.size(), /*hint=*/n_active, {});
+//   // r.units, r.loss, r.met_target, r.curve_units / r.curve_loss
+#ifndef CIRCUIT_PRUNE_DISCRETIZER_H_
+#define CIRCUIT_PRUNE_DISCRETIZER_H_
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+namespace circuit::prune {
+
+// Unit indices sorted by descending score; ties keep the lower index first. scores: (U).
+std::vector<int64_t> RankUnits(const torch::Tensor& scores);
+
+struct DiscretizeOptions {
+  double target_loss = 0.15;  // per prompt, nats
+  int sweep_points = 8;       // log-spaced k in [1, upper] evaluated before bisecting
+};
+
+struct DiscretizeResult {
+  int64_t units = 0;        // the smallest k found with loss <= target (all units when never met)
+  double loss = 0.0;        // loss at `units`
+  bool met_target = false;  // false: even the largest k tried stays above the target
+  std::vector<int64_t> curve_units;  // every evaluated k, ascending ...
+  std::vector<double> curve_loss;    // ... and its loss
+  int64_t evaluations = 0;
+};
+
+// loss_at(k): task loss with the top-k units kept, k in [0, n_units]; assumed
+// roughly non-increasing in k (the result is the smallest evaluated k meeting
+// the target either way). `hint` is the first upper bound tried (e.g. the units
+// still active after training); when its loss exceeds the target, n_units is
+// tried. Each k is evaluated at most once.
+DiscretizeResult Discretize(const std::function<double(int64_t)>& loss_at, int64_t n_units,
+                            int64_t hint, const DiscretizeOptions& options);
+
+}  // namespace circuit::prune
+
+#endif  // CIRCUIT_PRUNE_DISCRETIZER_H_

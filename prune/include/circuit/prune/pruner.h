@@ -1,0 +1,123 @@
+// Circuit extraction, the top of the pruning engine (PAPER.md §4): means ->
+// node scores (trained masks or attribution patching) -> discretization on the
+// validation split -> edges -> verification on the test split -> a Circuit.
+//
+//   ExtractOptions o;                       // paper defaults, target loss 0.15
+//   o.seed = 1;
+//   CIRCUIT_ASSIGN_OR_RETURN(Circuit c, ExtractCircuit(model_file, task_data, o, progress));
+//   // c.nodes, c.edges, c.circuit_loss, c.loss_vs_k_k / c.loss_vs_k_loss
+//
+// Deterministic for a seed on a given device and thread count (the caller sets
+// torch's threads, e.g. with circuit::ConfigureRuntime).
+#ifndef CIRCUIT_PRUNE_PRUNER_H_
+#define CIRCUIT_PRUNE_PRUNER_H_
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "circuit/core/checkpoint.h"
+#include "circuit/core/circuit.h"
+#include "circuit/core/model.h"
+#include "circuit/core/task.h"
+#include "circuit/prune/ablation.h"
+#include "circuit/prune/calibration.h"
+#include "circuit/prune/mask_optimizer.h"
+#include "circuit/prune/mean_cache.h"
+#include "circuit/prune/progress.h"
+
+namespace circuit::prune {
+
+enum class Method {
+  kMasks,        // trained node masks (the paper's method)
+  kAttribution,  // attribution patching scores (one forward + backward)
+};
+// "masks" | "attribution"; errors name the value.
+absl::StatusOr<Method> ParseMethod(const std::string& name);
+std::string MethodName(Method method);
+
+struct ExtractOptions {
+  double target_loss = 0.15;           // validation task loss per prompt, nats
+  Ablation ablation = Ablation::kMean;  // overrides masks.ablation
+  Method method = Method::kMasks;
+  MaskTrainOptions masks;              // mask-training hyperparameters (paper centres)
+  int search = 0;                      // > 1: try this many settings (search.h), keep the smallest
+  bool tie_qk = false;                 // one mask per (query, key) channel pair
+  bool calibrate = false;              // fit logit scale + shift (L-BFGS) at every evaluated k
+  bool attribution_absolute = true;    // attribution: rank by |score| (false: signed)
+  uint64_t seed = 0;
+  int eval_batch = 64;                 // prompts per forward pass when scoring
+  int sweep_points = 8;                // coarse loss-vs-k points before bisection
+  bool node_importance = true;         // per-node importance on the test split
+  int random_draws = 4;                // random-circuit baseline draws (0: none)
+
+  // Pretraining text for the means: (N, T) int64 windows, T <= n_ctx. Undefined:
+  // the task's train prompts, concatenated and cut into windows, stand in.
+  torch::Tensor mean_windows;
+  std::string mean_source = "pretraining text";  // words for reports
+  // Mean cache file; "" disables caching. ExtractCircuit(ModelFile) fills in
+  // MeansPathFor(file.path) when `means_cache_auto` is set.
+  std::string means_cache;
+  bool means_cache_auto = true;
+};
+
+// Where the time went and what was decided; all optional reading.
+struct ExtractStats {
+  double seconds = 0.0;
+  double means_seconds = 0.0;
+  double score_seconds = 0.0;       // mask training or attribution
+  double discretize_seconds = 0.0;
+  double verify_seconds = 0.0;
+  int64_t mask_steps = 0;           // summed over search settings
+  double forward_seconds = 0.0;     // of mask training
+  double backward_seconds = 0.0;
+  bool met_target = false;
+  bool means_reused = false;
+  std::string means_source;
+  std::string note;                 // warnings worth showing (cache not saved, ...)
+  int settings_tried = 0;
+  int best_setting = 0;
+  std::string best_setting_text;
+  int64_t active_after_training = 0;  // units with tau >= 0 (masks)
+  double validation_loss = 0.0;       // at the chosen k
+  double full_validation_loss = 0.0;
+  int64_t evaluations = 0;            // discretization loss evaluations
+  LogitCalibration calibration;       // identity unless calibrate
+  int64_t total_edges = 0;            // nonzero weights in the six blocks of the model
+};
+
+// Extracts the circuit of `task` from the model of `file` (Circuit fields all
+// filled; model_file is the file name of file.path). Errors: bad options, a task
+// without train/validation/test examples, means that cannot be computed.
+// Missing the target is not an error: stats->met_target says so, and the
+// circuit then keeps every node (the full model).
+absl::StatusOr<Circuit> ExtractCircuit(const ModelFile& file, const TaskData& task,
+                                       const ExtractOptions& options,
+                                       const ProgressFn& progress = nullptr,
+                                       ExtractStats* stats = nullptr);
+
+// The same for a bare model (tests, planted circuits); no cache unless
+// options.means_cache is set.
+absl::StatusOr<Circuit> ExtractCircuitFromModel(const Model& model, const std::string& model_file,
+                                                const std::string& model_digest,
+                                                const TaskData& task,
+                                                const ExtractOptions& options,
+                                                const ProgressFn& progress = nullptr,
+                                                ExtractStats* stats = nullptr);
+
+// The means ExtractCircuit uses: from options.mean_windows (or the task's train
+// prompts), through the cache file when options.means_cache is set.
+absl::StatusOr<MeanCache> ResolveMeans(const Model& model, const std::string& model_digest,
+                                       const TaskData& task, const ExtractOptions& options,
+                                       ExtractStats* stats = nullptr);
+
+// Windows of `length` tokens cut from the concatenated token lists of `examples`
+// (the stand-in for pretraining text). (N, length) int64; errors when too short.
+absl::StatusOr<torch::Tensor> WindowsFromExamples(const std::vector<TaskExample>& examples,
+                                                  int length);
+
+}  // namespace circuit::prune
+
+#endif  // CIRCUIT_PRUNE_PRUNER_H_

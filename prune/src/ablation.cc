@@ -1,0 +1,131 @@
+// Ablation taps and batched scoring of kept-node sets.
+#include "circuit/prune/ablation.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "circuit/core/status.h"
+
+namespace circuit::prune {
+
+absl::StatusOr<Ablation> ParseAblation(const std::string& name) {
+  if (name == "mean") return Ablation::kMean;
+  if (name == "zero") return Ablation::kZero;
+  if (name == "resample") return Ablation::kResample;
+  return absl::InvalidArgumentError(
+      absl::StrCat("ablation: unknown value '", name, "' (expected mean, zero or resample)"));
+}
+
+std::string AblationName(Ablation ablation) {
+  switch (ablation) {
+    case Ablation::kMean: return "mean";
+    case Ablation::kZero: return "zero";
+    case Ablation::kResample: return "resample";
+  }
+  return "mean";
+}
+
+std::vector<torch::Tensor> SplitBySite(const torch::Tensor& flat, const NodeIndex& index) {
+  CIRCUIT_CHECK(flat.dim() == 1 && flat.size(0) == index.total());
+  std::vector<torch::Tensor> out(index.num_sites());
+  for (int s = 0; s < index.num_sites(); ++s) {
+    out[s] = flat.narrow(0, index.site_offset(s), index.site_width(s));
+  }
+  return out;
+}
+
+torch::Tensor ResamplePermutation(int64_t B) {
+  auto gen = at::detail::createCPUGenerator(0x7e5a3b1eULL + static_cast<uint64_t>(B));
+  torch::Tensor perm = torch::randperm(B, gen, torch::kInt64);  // (B)
+  int64_t* p = perm.data_ptr<int64_t>();
+  // Swapping a fixed point with its neighbour removes it without creating another.
+  for (int64_t i = 0; i < B && B >= 2; ++i) {
+    if (p[i] == i) std::swap(p[i], p[(i + 1) % B]);
+  }
+  return perm;
+}
+
+torch::Tensor AblatedValue(const torch::Tensor& x, int site,
+                           const std::vector<torch::Tensor>& means, Ablation ablation) {
+  const int64_t B = x.size(0);
+  if (ablation == Ablation::kZero) return torch::zeros_like(x);
+  if (ablation == Ablation::kResample && B >= 2) {
+    return x.index_select(0, ResamplePermutation(B).to(x.device()));
+  }
+  const torch::Tensor& m = means[site];  // (width)
+  CIRCUIT_CHECK(m.defined());
+  return m.to(x.dtype()).expand_as(x);
+}
+
+TapFn GateTap(const std::vector<torch::Tensor>* gates, const std::vector<torch::Tensor>* means,
+              Ablation ablation) {
+  return [gates, means, ablation](const TapSite& site, const torch::Tensor& x) -> torch::Tensor {
+    const torch::Tensor& g = (*gates)[site.site];  // (width)
+    if (!g.defined()) return x;
+    const torch::Tensor r = AblatedValue(x, site.site, *means, ablation);  // (B, T, width)
+    // g * x + (1 - g) * r, written so that one product carries the gradient of g.
+    return r + g.to(x.dtype()) * (x - r);
+  };
+}
+
+AblationEvaluator::AblationEvaluator(const Model& model, const NodeIndex& index,
+                                     const std::vector<torch::Tensor>& means, Ablation ablation,
+                                     const std::vector<TaskExample>& examples, int batch_prompts)
+    : model_(model), index_(index), means_(means), ablation_(ablation) {
+  const int64_t n = static_cast<int64_t>(examples.size());
+  const int64_t step = std::max<int64_t>(2, batch_prompts + (batch_prompts % 2));
+  for (int64_t start = 0; start < n; start += step) {
+    const int64_t end = std::min(n, start + step);
+    std::vector<TaskExample> chunk(examples.begin() + start, examples.begin() + end);
+    batches_.push_back(MakeTaskBatch(chunk, model.device()));
+  }
+  n_examples_ = n;
+}
+
+torch::Tensor AblationEvaluator::LogitDiffs(const torch::Tensor& keep) const {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> gates(index_.num_sites());
+  if (keep.defined()) {
+    const torch::Tensor k = keep.to(torch::kCPU, torch::kFloat32);
+    std::vector<torch::Tensor> per_site = SplitBySite(k, index_);
+    for (int s = 0; s < index_.num_sites(); ++s) {
+      // Sites where every node is kept need no tap at all.
+      if (per_site[s].min().item<float>() < 1.0f) gates[s] = per_site[s].to(model_.device());
+    }
+  }
+  const bool any = std::any_of(gates.begin(), gates.end(),
+                               [](const torch::Tensor& g) { return g.defined(); });
+  Taps taps(index_.n_layer());
+  if (any) taps.Add(GateTap(&gates, &means_, ablation_));
+  std::vector<torch::Tensor> diffs;
+  diffs.reserve(batches_.size());
+  for (const TaskBatch& b : batches_) {
+    torch::Tensor logits = model_.ForwardAt(b.tokens, b.last, any ? &taps : nullptr);  // (B, V)
+    torch::Tensor d = logits.gather(1, b.correct.unsqueeze(1)).squeeze(1) -
+                      logits.gather(1, b.alternative.unsqueeze(1)).squeeze(1);  // (B)
+    diffs.push_back(d.to(torch::kCPU, torch::kFloat32));
+    ++forward_passes_;
+  }
+  if (diffs.empty()) return torch::zeros({0});
+  return torch::cat(diffs);
+}
+
+TaskScore AblationEvaluator::ScoreDiffs(const torch::Tensor& diffs, const LogitCalibration* cal) {
+  TaskScore score;
+  if (diffs.numel() == 0) return score;
+  const torch::Tensor sign = TwinSigns(diffs.size(0));
+  const LogitCalibration identity;
+  const LogitCalibration& c = cal != nullptr ? *cal : identity;
+  score.loss = CalibratedLoss(diffs, sign, c).mean().item<double>();
+  // A calibrated prediction is right when the calibrated difference is positive.
+  torch::Tensor calibrated = diffs * c.scale + sign * c.shift;
+  score.accuracy = (calibrated > 0).to(torch::kFloat64).mean().item<double>();
+  return score;
+}
+
+TaskScore AblationEvaluator::Score(const torch::Tensor& keep, const LogitCalibration* cal) const {
+  return ScoreDiffs(LogitDiffs(keep), cal);
+}
+
+}  // namespace circuit::prune

@@ -1,0 +1,48 @@
+// Attribution scores from the gradient of the task loss at gates = 1.
+#include "circuit/prune/attribution.h"
+
+#include <algorithm>
+
+#include "circuit/core/task_eval.h"
+
+namespace circuit::prune {
+
+absl::StatusOr<torch::Tensor> AttributionScores(const Model& model, const NodeIndex& index,
+                                                const MaskUnits& units,
+                                                const std::vector<torch::Tensor>& means,
+                                                const std::vector<TaskExample>& examples,
+                                                const AttributionOptions& options,
+                                                const ProgressFn& progress) {
+  if (examples.empty()) return absl::InvalidArgumentError("attribution: no examples");
+  torch::AutoGradMode grad_mode(/*enabled=*/true);
+  // gates: (N) leaf at 1; its gradient accumulates over the batches.
+  torch::Tensor gates = torch::ones({index.total()}, torch::TensorOptions()
+                                                         .dtype(torch::kFloat32)
+                                                         .device(model.device())
+                                                         .requires_grad(true));
+  std::vector<torch::Tensor> site_gates = SplitBySite(gates, index);
+  Taps taps(index.n_layer());
+  taps.Add(GateTap(&site_gates, &means, options.ablation));
+
+  const int64_t n = static_cast<int64_t>(examples.size());
+  const int64_t step = std::max(2, options.batch_prompts + options.batch_prompts % 2);
+  for (int64_t start = 0; start < n; start += step) {
+    const int64_t end = std::min(n, start + step);
+    std::vector<TaskExample> chunk(examples.begin() + start, examples.begin() + end);
+    const TaskBatch batch = MakeTaskBatch(chunk, model.device());
+    torch::Tensor logits = model.ForwardAt(batch.tokens, batch.last, &taps);  // (B, V)
+    // Weighted so that the accumulated gradient is that of the mean over all prompts.
+    torch::Tensor loss = TaskLoss(logits, batch) * (static_cast<double>(end - start) / n);
+    loss.backward();
+    if (progress) progress("attribution", static_cast<double>(end) / n);
+  }
+  torch::NoGradGuard no_grad;
+  // L(g_i = 0) - L(1) ≈ -dL/dg_i; per unit the sum over its nodes.
+  torch::Tensor node_score = -gates.grad().to(torch::kCPU, torch::kFloat32);  // (N)
+  torch::Tensor unit = torch::tensor(units.node_unit, torch::kInt64);
+  torch::Tensor score = torch::zeros({units.n_units}, torch::kFloat32).index_add_(0, unit, node_score);
+  if (options.absolute) score = score.abs();
+  return score;
+}
+
+}  // namespace circuit::prune

@@ -1,0 +1,85 @@
+// Sweep-then-bisect search for the smallest circuit meeting the target loss.
+#include "circuit/prune/discretizer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <numeric>
+
+namespace circuit::prune {
+
+std::vector<int64_t> RankUnits(const torch::Tensor& scores) {
+  const torch::Tensor s = scores.to(torch::kCPU, torch::kFloat64).contiguous();
+  const double* v = s.data_ptr<double>();
+  std::vector<int64_t> order(s.numel());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [v](int64_t a, int64_t b) { return v[a] > v[b]; });
+  return order;
+}
+
+DiscretizeResult Discretize(const std::function<double(int64_t)>& loss_at, int64_t n_units,
+                            int64_t hint, const DiscretizeOptions& options) {
+  std::map<int64_t, double> seen;
+  auto eval = [&](int64_t k) {
+    auto it = seen.find(k);
+    if (it != seen.end()) return it->second;
+    const double loss = loss_at(k);
+    seen[k] = loss;
+    return loss;
+  };
+  const double target = options.target_loss;
+  auto meets = [&](int64_t k) { return eval(k) <= target; };
+
+  DiscretizeResult r;
+  int64_t hi = std::clamp<int64_t>(hint, std::min<int64_t>(1, n_units), n_units);
+  if (!meets(hi) && hi < n_units) hi = n_units;
+  if (meets(hi)) {
+    // Coarse log-spaced sweep over [1, hi], plus k = 0.
+    int64_t lo = 0;
+    std::vector<int64_t> sweep = {0};
+    for (int i = 0; i < options.sweep_points && hi > 1; ++i) {
+      const double f = options.sweep_points == 1 ? 1.0 : i / double(options.sweep_points - 1);
+      sweep.push_back(static_cast<int64_t>(std::llround(std::pow(double(hi), f))));
+    }
+    std::sort(sweep.begin(), sweep.end());
+    sweep.erase(std::unique(sweep.begin(), sweep.end()), sweep.end());
+    for (int64_t k : sweep) {
+      if (k >= hi) break;
+      if (meets(k)) {
+        hi = k;
+        break;
+      }
+      lo = k;
+    }
+    if (lo >= hi) lo = -1;  // k = 0 already meets the target
+    // Bisection between a failing lo and a passing hi.
+    while (hi - lo > 1) {
+      const int64_t mid = lo + (hi - lo) / 2;
+      if (meets(mid)) {
+        hi = mid;
+      } else {
+        lo = mid;
+      }
+    }
+    r.met_target = true;
+    // The smallest evaluated k that meets the target (bisection assumes monotone).
+    r.units = hi;
+    for (const auto& [k, loss] : seen) {
+      if (loss <= target) {
+        r.units = std::min(r.units, k);
+        break;
+      }
+    }
+  } else {
+    r.units = n_units;
+  }
+  r.loss = seen.count(r.units) ? seen[r.units] : eval(r.units);
+  for (const auto& [k, loss] : seen) {
+    r.curve_units.push_back(k);
+    r.curve_loss.push_back(loss);
+  }
+  r.evaluations = static_cast<int64_t>(seen.size());
+  return r;
+}
+
+}  // namespace circuit::prune

@@ -1,0 +1,138 @@
+// The mask-training loop.
+#include "circuit/prune/mask_optimizer.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "circuit/core/status.h"
+#include "circuit/core/task_eval.h"
+
+namespace circuit::prune {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double Since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// Linear warmup over the first `warmup` steps, then linear decay to 0 at `steps`.
+double LrAt(const MaskTrainOptions& o, int64_t step, int64_t steps) {
+  const int64_t warmup = static_cast<int64_t>(std::floor(o.warmup_frac * steps));
+  if (step < warmup) return o.lr * (step + 1) / static_cast<double>(warmup);
+  const int64_t rest = steps - warmup;
+  return o.lr * (1.0 - static_cast<double>(step - warmup) / static_cast<double>(rest));
+}
+
+}  // namespace
+
+absl::StatusOr<Penalty> ParsePenalty(const std::string& name) {
+  if (name == "log") return Penalty::kLog;
+  if (name == "linear") return Penalty::kLinear;
+  return absl::InvalidArgumentError(
+      absl::StrCat("penalty: unknown value '", name, "' (expected log or linear)"));
+}
+
+std::string PenaltyName(Penalty penalty) { return penalty == Penalty::kLog ? "log" : "linear"; }
+
+double DefaultPenaltyCoef(Penalty penalty) { return penalty == Penalty::kLog ? 0.0048 : 1e-4; }
+
+absl::Status ValidateMaskTrainOptions(const MaskTrainOptions& o) {
+  auto bad = [](const char* field, double value, const char* want) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("mask options: ", field, " = ", value, " (", want, ")"));
+  };
+  if (!(o.lr > 0)) return bad("lr", o.lr, "must be > 0");
+  if (!(o.weight_decay >= 0)) return bad("weight_decay", o.weight_decay, "must be >= 0");
+  if (!(o.beta1 >= 0 && o.beta1 < 1)) return bad("beta1", o.beta1, "must be in [0, 1)");
+  if (!(o.inv_beta2 > 0 && o.inv_beta2 <= 1)) return bad("inv_beta2", o.inv_beta2, "must be in (0, 1]");
+  if (!(o.heaviside_temp > 0)) return bad("heaviside_temp", o.heaviside_temp, "must be > 0");
+  if (!(o.init.scale >= 0)) return bad("init_scale", o.init.scale, "must be >= 0");
+  if (!std::isfinite(o.init.bias)) return bad("init_bias", o.init.bias, "must be finite");
+  if (!std::isfinite(o.penalty_coef)) return bad("penalty_coef", o.penalty_coef, "must be finite");
+  if (o.epochs < 1) return bad("epochs", o.epochs, "must be >= 1");
+  if (o.batch < 1) return bad("batch", o.batch, "must be >= 1");
+  if (!(o.warmup_frac >= 0 && o.warmup_frac < 1)) return bad("warmup_frac", o.warmup_frac, "must be in [0, 1)");
+  if (!(o.grad_clip_rms >= 0)) return bad("grad_clip_rms", o.grad_clip_rms, "must be >= 0");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<MaskTrainResult> TrainMasks(const Model& model, const NodeIndex& index,
+                                           const MaskUnits& units,
+                                           const std::vector<torch::Tensor>& means,
+                                           const std::vector<TaskExample>& train,
+                                           const MaskTrainOptions& options, uint64_t seed,
+                                           const ProgressFn& progress) {
+  CIRCUIT_RETURN_IF_ERROR(ValidateMaskTrainOptions(options));
+  const int64_t n_pairs = static_cast<int64_t>(train.size()) / 2;
+  if (n_pairs < 1) return absl::InvalidArgumentError("mask training: the train split has no pairs");
+  const double coef =
+      options.penalty_coef < 0 ? DefaultPenaltyCoef(options.penalty) : options.penalty_coef;
+  const int64_t steps_per_epoch = (n_pairs + options.batch - 1) / options.batch;
+  const int64_t steps = steps_per_epoch * options.epochs;
+
+  NodeMask mask(index, units, options.init, seed, model.device());
+  torch::optim::AdamW adamw({mask.tau()}, torch::optim::AdamWOptions(options.lr)
+                                              .betas({options.beta1, 1.0 - options.inv_beta2})
+                                              .weight_decay(options.weight_decay));
+  auto order_gen = at::detail::createCPUGenerator(seed ^ 0x9e3779b97f4a7c15ULL);
+  const double clip = options.grad_clip_rms;
+  const double sqrt_units = std::sqrt(static_cast<double>(units.n_units));
+
+  MaskTrainResult result;
+  const Clock::time_point start = Clock::now();
+  double epoch_loss = 0.0;
+  int64_t step = 0;
+  for (int epoch = 0; epoch < options.epochs; ++epoch) {
+    torch::Tensor order = torch::randperm(n_pairs, order_gen, torch::kInt64);  // (n_pairs)
+    const int64_t* pairs = order.data_ptr<int64_t>();
+    epoch_loss = 0.0;
+    for (int64_t b = 0; b < steps_per_epoch; ++b, ++step) {
+      std::vector<TaskExample> batch_examples;
+      for (int64_t i = b * options.batch; i < std::min(n_pairs, (b + 1) * options.batch); ++i) {
+        batch_examples.push_back(train[2 * pairs[i]]);      // the prompt
+        batch_examples.push_back(train[2 * pairs[i] + 1]);  // its twin
+      }
+      const TaskBatch batch = MakeTaskBatch(batch_examples, model.device());
+      for (auto& group : adamw.param_groups()) {
+        static_cast<torch::optim::AdamWOptions&>(group.options()).lr(LrAt(options, step, steps));
+      }
+
+      Clock::time_point t = Clock::now();
+      torch::Tensor gates = mask.NodeGates(options.heaviside_temp);  // (N)
+      std::vector<torch::Tensor> site_gates = SplitBySite(gates, index);
+      Taps taps(index.n_layer());
+      taps.Add(GateTap(&site_gates, &means, options.ablation));
+      torch::Tensor logits = model.ForwardAt(batch.tokens, batch.last, &taps);  // (B, V)
+      torch::Tensor task_loss = TaskLoss(logits, batch);
+      torch::Tensor k = gates.sum();
+      torch::Tensor penalty = options.penalty == Penalty::kLog ? coef * torch::log1p(k) : coef * k;
+      torch::Tensor loss = task_loss + penalty;
+      result.forward_seconds += Since(t);
+
+      t = Clock::now();
+      adamw.zero_grad();
+      loss.backward();
+      result.backward_seconds += Since(t);
+
+      if (clip > 0) {
+        torch::NoGradGuard no_grad;
+        torch::Tensor& g = mask.tau().mutable_grad();
+        const double rms = g.norm().item<double>() / sqrt_units;
+        if (rms > clip) g.mul_(clip / rms);
+      }
+      adamw.step();
+      mask.Clamp();
+      epoch_loss += task_loss.item<double>() / steps_per_epoch;
+      if (progress) progress("masks", static_cast<double>(step + 1) / steps);
+    }
+  }
+  result.steps = step;
+  result.seconds = Since(start);
+  result.final_task_loss = epoch_loss;
+  result.tau = mask.tau().detach().to(torch::kCPU).clone();
+  result.final_kept = mask.NodeKeep().sum().item<double>();
+  return result;
+}
+
+}  // namespace circuit::prune

@@ -1,0 +1,158 @@
+// Mean cache: recording, averaging, HDF5 round trip.
+#include "circuit/prune/mean_cache.h"
+
+#include <filesystem>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "circuit/core/digest.h"
+#include "circuit/core/h5.h"
+#include "circuit/core/status.h"
+
+namespace circuit::prune {
+namespace {
+
+constexpr char kFormat[] = "circuit.means";
+
+std::string SiteDataset(int site, int n_layer) {
+  const TapSite s = TapSiteAt(site, n_layer);
+  return absl::StrCat("/means/", s.layer, "/", std::string(LocationName(s.location)));
+}
+
+}  // namespace
+
+std::string TokensDigest(const torch::Tensor& tokens) {
+  const torch::Tensor t = tokens.to(torch::kCPU, torch::kInt64).contiguous();
+  Digest d;
+  for (int64_t i = 0; i < t.dim(); ++i) {
+    const int64_t size = t.size(i);
+    d.Update(&size, sizeof(size));
+  }
+  d.Update(t.data_ptr<int64_t>(), t.numel() * sizeof(int64_t));
+  return d.Hex();
+}
+
+absl::StatusOr<MeanCache> ComputeMeans(const Model& model, const torch::Tensor& windows,
+                                       int batch_windows) {
+  const ModelConfig& config = model.config();
+  if (!windows.defined() || windows.dim() != 2 || windows.numel() == 0) {
+    return absl::InvalidArgumentError("means: token windows must be a non-empty (N, T) tensor");
+  }
+  if (windows.size(1) > config.n_ctx) {
+    return absl::InvalidArgumentError(absl::StrCat("means: windows of ", windows.size(1),
+                                                   " tokens exceed n_ctx ", config.n_ctx));
+  }
+  const torch::Tensor tokens = windows.to(torch::kInt64);
+  const int64_t lo = tokens.min().item<int64_t>(), hi = tokens.max().item<int64_t>();
+  if (lo < 0 || hi >= config.vocab_size) {
+    return absl::InvalidArgumentError(absl::StrCat("means: token id ", lo < 0 ? lo : hi,
+                                                   " outside the vocabulary of ",
+                                                   config.vocab_size));
+  }
+  torch::NoGradGuard no_grad;
+  const int sites = NumTapSites(config.n_layer);
+  std::vector<torch::Tensor> sums(sites);  // float64 sums per site: (width)
+  std::vector<torch::Tensor> acts(sites);
+  Taps taps(config.n_layer);
+  taps.Add(RecordTap(&acts));
+  const int64_t N = tokens.size(0), step = std::max(1, batch_windows);
+  for (int64_t start = 0; start < N; start += step) {
+    const torch::Tensor batch = tokens.slice(0, start, std::min(N, start + step)).to(model.device());
+    model.Forward(batch, &taps);
+    for (int s = 0; s < sites; ++s) {
+      // acts[s]: (B, T, width)
+      torch::Tensor part = acts[s].to(torch::kFloat64).sum(std::vector<int64_t>{0, 1});
+      sums[s] = sums[s].defined() ? sums[s] + part : part;
+    }
+  }
+  MeanCache cache;
+  cache.n_tokens = tokens.numel();
+  cache.source_digest = TokensDigest(tokens);
+  cache.means.resize(sites);
+  for (int s = 0; s < sites; ++s) {
+    cache.means[s] = (sums[s] / static_cast<double>(cache.n_tokens)).to(torch::kFloat32);
+  }
+  return cache;
+}
+
+std::string MeansPathFor(const std::string& model_path) {
+  if (absl::EndsWith(model_path, ".h5")) {
+    return absl::StrCat(model_path.substr(0, model_path.size() - 3), ".means.h5");
+  }
+  return absl::StrCat(model_path, ".means.h5");
+}
+
+absl::Status SaveMeans(const std::string& path, const MeanCache& cache, int n_layer) {
+  CIRCUIT_ASSIGN_OR_RETURN(H5Writer w, H5Writer::Create(path));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "format", kFormat));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "format_version", kMeansFormatVersion));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "model_digest", cache.model_digest));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "source_digest", cache.source_digest));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "source", cache.source));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "n_tokens", cache.n_tokens));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "n_layer", static_cast<int64_t>(n_layer)));
+  for (size_t s = 0; s < cache.means.size(); ++s) {
+    const torch::Tensor m = cache.means[s].to(torch::kCPU, torch::kFloat32).contiguous();
+    CIRCUIT_RETURN_IF_ERROR(w.WriteFloats(SiteDataset(static_cast<int>(s), n_layer),
+                                          {static_cast<uint64_t>(m.numel())},
+                                          absl::MakeConstSpan(m.data_ptr<float>(), m.numel())));
+  }
+  return w.Commit();
+}
+
+absl::StatusOr<MeanCache> LoadMeans(const std::string& path, const ModelConfig& config,
+                                    torch::Device device) {
+  if (!std::filesystem::exists(path)) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
+  CIRCUIT_ASSIGN_OR_RETURN(H5Reader r, H5Reader::Open(path));
+  CIRCUIT_RETURN_IF_ERROR(r.CheckFormat(kFormat, kMeansFormatVersion));
+  MeanCache cache;
+  CIRCUIT_ASSIGN_OR_RETURN(cache.model_digest, r.ReadStringAttribute("/", "model_digest"));
+  CIRCUIT_ASSIGN_OR_RETURN(cache.source_digest, r.ReadStringAttribute("/", "source_digest"));
+  CIRCUIT_ASSIGN_OR_RETURN(cache.source, r.ReadStringAttribute("/", "source"));
+  CIRCUIT_ASSIGN_OR_RETURN(cache.n_tokens, r.ReadIntAttribute("/", "n_tokens"));
+  CIRCUIT_ASSIGN_OR_RETURN(int64_t n_layer, r.ReadIntAttribute("/", "n_layer"));
+  if (n_layer != config.n_layer) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": n_layer ", n_layer, " but the model has ", config.n_layer));
+  }
+  const int sites = NumTapSites(config.n_layer);
+  cache.means.resize(sites);
+  for (int s = 0; s < sites; ++s) {
+    const uint64_t width = config.LocationWidth(TapSiteAt(s, config.n_layer).location);
+    CIRCUIT_ASSIGN_OR_RETURN(std::vector<float> v, r.ReadFloats(SiteDataset(s, config.n_layer), {width}));
+    cache.means[s] = torch::tensor(v, torch::kFloat32).to(device);
+  }
+  return cache;
+}
+
+absl::StatusOr<MeanCache> LoadOrComputeMeans(const std::string& path, const Model& model,
+                                             const std::string& model_digest,
+                                             const torch::Tensor& windows,
+                                             const std::string& source, bool* reused,
+                                             std::string* note) {
+  *reused = false;
+  const std::string source_digest = TokensDigest(windows);
+  if (!path.empty()) {
+    absl::StatusOr<MeanCache> cached = LoadMeans(path, model.config(), model.device());
+    if (cached.ok() && cached->model_digest == model_digest &&
+        cached->source_digest == source_digest) {
+      *reused = true;
+      return cached;
+    }
+    if (!cached.ok() && !absl::IsNotFound(cached.status()) && note != nullptr) {
+      *note = absl::StrCat("ignored unreadable mean cache: ", cached.status().message());
+    }
+  }
+  CIRCUIT_ASSIGN_OR_RETURN(MeanCache cache, ComputeMeans(model, windows));
+  cache.model_digest = model_digest;
+  cache.source = source;
+  if (!path.empty()) {
+    absl::Status saved = SaveMeans(path, cache, model.config().n_layer);
+    if (!saved.ok() && note != nullptr) {
+      *note = absl::StrCat("could not save the mean cache: ", saved.message());
+    }
+  }
+  return cache;
+}
+
+}  // namespace circuit::prune

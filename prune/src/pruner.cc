@@ -1,0 +1,297 @@
+// ExtractCircuit: means, scores, discretization, edges, verification.
+#include "circuit/prune/pruner.h"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "circuit/core/status.h"
+#include "circuit/prune/attribution.h"
+#include "circuit/prune/discretizer.h"
+#include "circuit/prune/edges.h"
+#include "circuit/prune/node_index.h"
+#include "circuit/prune/search.h"
+#include "circuit/prune/verify.h"
+
+namespace circuit::prune {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double Since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// One scored-and-discretized attempt (one search setting, or attribution).
+struct Candidate {
+  torch::Tensor unit_score;        // (U) tau or attribution score
+  std::vector<int64_t> flat;       // kept nodes, ascending flat index
+  std::vector<CircuitEdge> edges;  // between `flat` nodes, rows = positions in `flat`
+  DiscretizeResult disc;
+  std::vector<int64_t> curve_nodes;  // disc.curve_units converted to node counts
+  LogitCalibration calibration;
+  int setting = 0;
+  std::string setting_text;
+  int64_t active = 0;
+};
+
+bool Better(const Candidate& a, const Candidate& b) {
+  if (a.disc.met_target != b.disc.met_target) return a.disc.met_target;
+  if (!a.disc.met_target) return a.disc.loss < b.disc.loss;
+  if (a.edges.size() != b.edges.size()) return a.edges.size() < b.edges.size();
+  return a.flat.size() < b.flat.size();
+}
+
+// Ranks units by score and finds the smallest k meeting the target on `eval`.
+Candidate DiscretizeScores(const Model& model, const NodeIndex& index, const MaskUnits& units,
+                           const AblationEvaluator& eval, torch::Tensor unit_score, int64_t hint,
+                           const ExtractOptions& options) {
+  Candidate c;
+  c.unit_score = std::move(unit_score);
+  const std::vector<int64_t> order = RankUnits(c.unit_score);
+  std::vector<int64_t> unit_rank(units.n_units);
+  std::vector<int64_t> nodes_upto(units.n_units + 1, 0);  // nodes in the top-k units
+  for (int64_t r = 0; r < units.n_units; ++r) {
+    unit_rank[order[r]] = r;
+    nodes_upto[r + 1] = nodes_upto[r] + static_cast<int64_t>(units.unit_nodes[order[r]].size());
+  }
+  std::vector<int64_t> node_rank_v(index.total());
+  for (int64_t i = 0; i < index.total(); ++i) node_rank_v[i] = unit_rank[units.node_unit[i]];
+  const torch::Tensor node_rank = torch::tensor(node_rank_v, torch::kInt64);  // (N)
+  auto keep_top = [&](int64_t k) { return (node_rank < k).to(torch::kFloat32); };
+
+  std::map<int64_t, LogitCalibration> cals;
+  auto loss_at = [&](int64_t k) {
+    const torch::Tensor diffs = eval.LogitDiffs(keep_top(k));
+    if (!options.calibrate) return AblationEvaluator::ScoreDiffs(diffs).loss;
+    cals[k] = FitCalibration(diffs, TwinSigns(diffs.size(0)));
+    return AblationEvaluator::ScoreDiffs(diffs, &cals[k]).loss;
+  };
+  DiscretizeOptions d;
+  d.target_loss = options.target_loss;
+  d.sweep_points = options.sweep_points;
+  c.disc = Discretize(loss_at, units.n_units, hint, d);
+  if (cals.count(c.disc.units)) c.calibration = cals[c.disc.units];
+  for (int64_t k : c.disc.curve_units) c.curve_nodes.push_back(nodes_upto[k]);
+
+  for (int64_t r = 0; r < c.disc.units; ++r) {
+    for (int64_t node : units.unit_nodes[order[r]]) c.flat.push_back(node);
+  }
+  std::sort(c.flat.begin(), c.flat.end());
+  std::vector<Node> nodes;
+  nodes.reserve(c.flat.size());
+  for (int64_t i : c.flat) nodes.push_back(index.At(i));
+  c.edges = CircuitEdges(model, nodes);
+  return c;
+}
+
+absl::Status CheckTask(const TaskData& task) {
+  auto check = [&](const std::vector<TaskExample>& split, const char* name) -> absl::Status {
+    if (split.size() < 2 || split.size() % 2 != 0) {
+      return absl::InvalidArgumentError(absl::StrCat("task ", task.name, ": the ", name,
+                                                     " split needs whole pairs, has ",
+                                                     split.size(), " prompts"));
+    }
+    return absl::OkStatus();
+  };
+  CIRCUIT_RETURN_IF_ERROR(check(task.train, "train"));
+  CIRCUIT_RETURN_IF_ERROR(check(task.validation, "validation"));
+  return check(task.test, "test");
+}
+
+}  // namespace
+
+absl::StatusOr<Method> ParseMethod(const std::string& name) {
+  if (name == "masks") return Method::kMasks;
+  if (name == "attribution") return Method::kAttribution;
+  return absl::InvalidArgumentError(
+      absl::StrCat("method: unknown value '", name, "' (expected masks or attribution)"));
+}
+
+std::string MethodName(Method method) { return method == Method::kMasks ? "masks" : "attribution"; }
+
+absl::StatusOr<torch::Tensor> WindowsFromExamples(const std::vector<TaskExample>& examples,
+                                                  int length) {
+  std::vector<int64_t> stream;
+  for (const TaskExample& ex : examples) stream.insert(stream.end(), ex.tokens.begin(), ex.tokens.end());
+  const int64_t n = static_cast<int64_t>(stream.size()) / std::max(1, length);
+  if (length < 1 || n < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("means: ", stream.size(),
+                                                   " task tokens are fewer than one window of ",
+                                                   length));
+  }
+  stream.resize(n * length);
+  return torch::tensor(stream, torch::kInt64).view({n, length});
+}
+
+absl::StatusOr<MeanCache> ResolveMeans(const Model& model, const std::string& model_digest,
+                                       const TaskData& task, const ExtractOptions& options,
+                                       ExtractStats* stats) {
+  torch::Tensor windows = options.mean_windows;
+  std::string source = options.mean_source;
+  if (!windows.defined()) {
+    CIRCUIT_ASSIGN_OR_RETURN(windows, WindowsFromExamples(task.train, model.config().n_ctx));
+    source = absl::StrCat("train prompts of task ", task.name);
+  }
+  bool reused = false;
+  std::string note;
+  CIRCUIT_ASSIGN_OR_RETURN(MeanCache cache, LoadOrComputeMeans(options.means_cache, model,
+                                                               model_digest, windows, source,
+                                                               &reused, &note));
+  if (stats != nullptr) {
+    stats->means_reused = reused;
+    stats->means_source = cache.source.empty() ? source : cache.source;
+    if (!note.empty()) stats->note = note;
+  }
+  return cache;
+}
+
+absl::StatusOr<Circuit> ExtractCircuit(const ModelFile& file, const TaskData& task,
+                                       const ExtractOptions& options, const ProgressFn& progress,
+                                       ExtractStats* stats) {
+  ExtractOptions o = options;
+  if (o.means_cache.empty() && o.means_cache_auto && !file.path.empty()) {
+    o.means_cache = MeansPathFor(file.path);
+  }
+  return ExtractCircuitFromModel(file.model, std::filesystem::path(file.path).filename().string(),
+                                 file.digest, task, o, progress, stats);
+}
+
+absl::StatusOr<Circuit> ExtractCircuitFromModel(const Model& model, const std::string& model_file,
+                                                const std::string& model_digest,
+                                                const TaskData& task,
+                                                const ExtractOptions& options,
+                                                const ProgressFn& progress,
+                                                ExtractStats* stats_out) {
+  const Clock::time_point start = Clock::now();
+  ExtractStats stats;
+  CIRCUIT_RETURN_IF_ERROR(CheckTask(task));
+  CIRCUIT_RETURN_IF_ERROR(ValidateMaskTrainOptions(options.masks));
+  if (!(options.target_loss > 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("target loss must be > 0, got ", options.target_loss));
+  }
+  const NodeIndex index(model.config());
+  const MaskUnits units = BuildMaskUnits(index, options.tie_qk);
+
+  Clock::time_point t = Clock::now();
+  if (progress) progress("means", 0.0);
+  CIRCUIT_ASSIGN_OR_RETURN(MeanCache cache, ResolveMeans(model, model_digest, task, options, &stats));
+  const std::vector<torch::Tensor>& means = cache.means;
+  stats.means_seconds = Since(t);
+
+  const AblationEvaluator val(model, index, means, options.ablation, task.validation,
+                              options.eval_batch);
+  stats.full_validation_loss = val.Score(torch::Tensor()).loss;
+
+  std::vector<Candidate> candidates;
+  if (options.method == Method::kMasks) {
+    MaskTrainOptions centre = options.masks;
+    centre.ablation = options.ablation;
+    const std::vector<MaskTrainOptions> settings =
+        SearchSettings(centre, std::max(1, options.search), options.seed);
+    for (size_t i = 0; i < settings.size(); ++i) {
+      const std::string prefix =
+          settings.size() > 1 ? absl::StrCat("search ", i + 1, "/", settings.size(), " ") : "";
+      ProgressFn sub = nullptr;
+      if (progress) sub = [&](const std::string& stage, double f) { progress(prefix + stage, f); };
+      t = Clock::now();
+      CIRCUIT_ASSIGN_OR_RETURN(MaskTrainResult r,
+                               TrainMasks(model, index, units, means, task.train, settings[i],
+                                          options.seed + i, sub));
+      stats.score_seconds += Since(t);
+      stats.mask_steps += r.steps;
+      stats.forward_seconds += r.forward_seconds;
+      stats.backward_seconds += r.backward_seconds;
+      t = Clock::now();
+      if (sub) sub("discretize", 0.0);
+      const int64_t active = (r.tau >= 0).sum().item<int64_t>();
+      Candidate c = DiscretizeScores(model, index, units, val, r.tau, active, options);
+      c.active = active;
+      c.setting = static_cast<int>(i);
+      c.setting_text = DescribeSetting(settings[i]);
+      stats.evaluations += c.disc.evaluations;
+      stats.discretize_seconds += Since(t);
+      candidates.push_back(std::move(c));
+    }
+  } else {
+    t = Clock::now();
+    AttributionOptions a;
+    a.ablation = options.ablation;
+    a.batch_prompts = options.eval_batch;
+    a.absolute = options.attribution_absolute;
+    CIRCUIT_ASSIGN_OR_RETURN(torch::Tensor score, AttributionScores(model, index, units, means,
+                                                                     task.train, a, progress));
+    stats.score_seconds = Since(t);
+    t = Clock::now();
+    if (progress) progress("discretize", 0.0);
+    Candidate c = DiscretizeScores(model, index, units, val, score, units.n_units, options);
+    c.active = units.n_units;
+    c.setting_text = a.absolute ? "attribution |score|" : "attribution signed score";
+    stats.evaluations = c.disc.evaluations;
+    stats.discretize_seconds = Since(t);
+    candidates.push_back(std::move(c));
+  }
+  size_t best = 0;
+  for (size_t i = 1; i < candidates.size(); ++i) {
+    if (Better(candidates[i], candidates[best])) best = i;
+  }
+  const Candidate& c = candidates[best];
+  stats.settings_tried = static_cast<int>(candidates.size());
+  stats.best_setting = c.setting;
+  stats.best_setting_text = c.setting_text;
+  stats.active_after_training = c.active;
+  stats.met_target = c.disc.met_target;
+  stats.validation_loss = c.disc.loss;
+  stats.calibration = c.calibration;
+  stats.total_edges = TotalEdges(model);
+
+  t = Clock::now();
+  VerifyOptions v;
+  v.ablation = options.ablation;
+  v.batch_prompts = options.eval_batch;
+  v.seed = options.seed;
+  v.random_draws = options.random_draws;
+  v.node_importance = options.node_importance;
+  v.calibration = options.calibrate ? &c.calibration : nullptr;
+  CIRCUIT_ASSIGN_OR_RETURN(Verification ver,
+                           VerifyCircuit(model, index, means, task.test, c.flat, v, progress));
+  stats.verify_seconds = Since(t);
+
+  Circuit circuit;
+  circuit.task = task.name;
+  circuit.model_file = model_file;
+  circuit.model_digest = model_digest;
+  circuit.ablation = AblationName(options.ablation);
+  circuit.method = MethodName(options.method);
+  circuit.penalty = PenaltyName(options.masks.penalty);
+  circuit.seed = options.seed;
+  circuit.n_layer = model.config().n_layer;
+  circuit.target_loss = options.target_loss;
+  circuit.full_model_loss = ver.full.loss;
+  circuit.circuit_loss = ver.circuit.loss;
+  circuit.necessity_loss = ver.necessity.loss;
+  circuit.random_baseline_loss = ver.random.loss;
+  circuit.accuracy = ver.circuit.accuracy;
+  circuit.total_nodes = index.total();
+  const torch::Tensor score = c.unit_score.to(torch::kFloat32).contiguous();
+  for (size_t r = 0; r < c.flat.size(); ++r) {
+    CircuitNode n;
+    n.node = index.At(c.flat[r]);
+    n.mask_logit = score[units.node_unit[c.flat[r]]].item<float>();
+    n.importance = r < ver.node_importance.size() ? static_cast<float>(ver.node_importance[r])
+                                                  : 0.0f;
+    circuit.nodes.push_back(n);
+  }
+  circuit.edges = c.edges;
+  circuit.loss_vs_k_k = c.curve_nodes;
+  circuit.loss_vs_k_loss = c.disc.curve_loss;
+  circuit.location_importance = ver.location_importance;
+
+  stats.seconds = Since(start);
+  if (stats_out != nullptr) *stats_out = stats;
+  return circuit;
+}
+
+}  // namespace circuit::prune
