@@ -82,6 +82,7 @@ class Trainer {
   void Project(int64_t step);
   double ValidationLoss();
   absl::Status Save(bool final_save);
+  std::string KeptMessage() const;  // "; the checkpoint of step N is kept in ..." or ""
   TrainingInfo Info() const;
   void Sync() const {
     if (o_.device.is_cuda()) torch::cuda::synchronize();
@@ -240,9 +241,23 @@ TrainingInfo Trainer::Info() const {
   return info;
 }
 
+std::string Trainer::KeptMessage() const {
+  if (last_saved_ == 0) return "";
+  return absl::StrCat("; the checkpoint of step ", last_saved_, " is kept in ", o_.out,
+                      " (resume with --resume)");
+}
+
 absl::Status Trainer::Save(bool final_save) {
   Clock::time_point t0 = Clock::now();
   const std::string state_path = TrainStatePath(o_.out);
+  // Never overwrite a good checkpoint with a diverged model.
+  for (const NamedTensor& p : model_.parameters()) {
+    if (!torch::isfinite(p.tensor).all().item<bool>()) {
+      return absl::AbortedError(absl::StrCat("step ", step_, ": ", p.name,
+                                             " has NaN or infinite values (diverged; try a "
+                                             "smaller --lr)", KeptMessage()));
+    }
+  }
   if (!final_save) {
     TrainState s;
     s.step = step_;
@@ -288,12 +303,8 @@ absl::StatusOr<TrainResult> Trainer::Run() {
     Clock::time_point t0 = Clock::now();
     const double loss = Step(step_);
     if (!std::isfinite(loss)) {
-      const std::string kept =
-          last_saved_ > 0 ? absl::StrCat("; the checkpoint of step ", last_saved_, " is kept in ",
-                                         o_.out, " (resume with --resume)")
-                          : "";
       return absl::AbortedError(absl::StrCat("step ", step_ + 1, ": training loss is ", loss,
-                                             " (diverged; try a smaller --lr)", kept));
+                                             " (diverged; try a smaller --lr)", KeptMessage()));
     }
     step_seconds += Since(t0);
     ++steps_this_run;

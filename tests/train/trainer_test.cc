@@ -3,6 +3,8 @@
 // bit, a diverging run stops with a clear error, and bad options are rejected.
 #include "circuit/core/trainer.h"
 
+#include <hdf5.h>
+
 #include <atomic>
 #include <cmath>
 #include <filesystem>
@@ -124,19 +126,47 @@ TEST_F(TrainerTest, StopAndResumeEqualsUninterruptedRunBitForBit) {
   EXPECT_EQ(a->digest, b->digest);
 }
 
-TEST_F(TrainerTest, DivergingRunStopsWithErrorAndKeepsLastCheckpoint) {
+TEST_F(TrainerTest, DivergingRunStopsWithErrorAndWritesNoBadCheckpoint) {
   TrainOptions o = Tiny("model.h5", 30);
   o.schedule.lr = 1e30;
   o.schedule.warmup = 0;
   o.save_every = 1;
   absl::StatusOr<TrainResult> r = Train(o);
-  ASSERT_THAT(r, StatusIs(absl::StatusCode::kAborted, HasSubstr("training loss is")));
-  EXPECT_THAT(r.status().message(), HasSubstr("step "));
-  EXPECT_THAT(r.status().message(), HasSubstr("is kept in " + o.out));
-  absl::StatusOr<ModelFile> f = LoadModel(o.out);
+  ASSERT_THAT(r, StatusIs(absl::StatusCode::kAborted, HasSubstr("diverged")));
+  EXPECT_THAT(std::string(r.status().message()), ::testing::StartsWith("step "));
+  EXPECT_FALSE(std::filesystem::exists(o.out));  // no finite state was ever reached
+}
+
+// Overwrites one weight of a saved training state with NaN (HDF5 C API).
+void PoisonState(const std::string& state_path, const std::string& weight) {
+  hid_t file = H5Fopen(state_path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(file, 0);
+  hid_t ds = H5Dopen2(file, ("/weights/" + weight).c_str(), H5P_DEFAULT);
+  ASSERT_GE(ds, 0);
+  hid_t space = H5Dget_space(ds);
+  std::vector<float> nan(H5Sget_simple_extent_npoints(space), std::nanf(""));
+  ASSERT_GE(H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, nan.data()), 0);
+  H5Sclose(space);
+  H5Dclose(ds);
+  H5Fclose(file);
+}
+
+TEST_F(TrainerTest, NanLossNamesTheStepAndKeepsTheLastCheckpoint) {
+  TrainOptions o = Tiny("model.h5", 30);
+  std::atomic<bool> stop{false};
+  o.stop = &stop;
+  o.on_progress = [&stop](const TrainProgress& p) { stop = p.step == 7; };
+  ASSERT_THAT(Train(o), IsOk());
+  PoisonState(TrainStatePath(o.out), "lm_head.weight");
+
+  TrainOptions resume = Tiny("model.h5", 30);
+  resume.resume = true;
+  absl::StatusOr<TrainResult> r = Train(resume);
+  ASSERT_THAT(r, StatusIs(absl::StatusCode::kAborted, HasSubstr("step 8: training loss is nan")));
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("the checkpoint of step 7 is kept in " + o.out));
+  absl::StatusOr<ModelFile> f = LoadModel(o.out);  // untouched and loadable
   ASSERT_THAT(f, IsOk());
-  EXPECT_GE(f->training.steps, 1);
-  EXPECT_TRUE(std::isfinite(f->training.curve_loss.back()));
+  EXPECT_EQ(f->training.steps, 7);
 }
 
 TEST_F(TrainerTest, DenseBaselineKeepsEveryWeight) {
