@@ -75,11 +75,29 @@ AblationEvaluator::AblationEvaluator(const Model& model, const NodeIndex& index,
     : model_(model), index_(index), means_(means), ablation_(ablation) {
   const int64_t n = static_cast<int64_t>(examples.size());
   const int64_t step = std::max<int64_t>(2, batch_prompts + (batch_prompts % 2));
+  // Batches of pairs of similar length waste less compute on padding; twins stay
+  // together so that resampling and the twin signs keep their meaning.
+  std::vector<int64_t> pairs((n + 1) / 2);
+  for (size_t p = 0; p < pairs.size(); ++p) pairs[p] = static_cast<int64_t>(p);
+  auto length = [&](int64_t p) {
+    size_t len = examples[2 * p].tokens.size();
+    if (2 * p + 1 < n) len = std::max(len, examples[2 * p + 1].tokens.size());
+    return len;
+  };
+  std::stable_sort(pairs.begin(), pairs.end(),
+                   [&](int64_t a, int64_t b) { return length(a) < length(b); });
+  std::vector<int64_t> order;  // example indices in batch order
+  for (int64_t p : pairs) {
+    order.push_back(2 * p);
+    if (2 * p + 1 < n) order.push_back(2 * p + 1);
+  }
   for (int64_t start = 0; start < n; start += step) {
     const int64_t end = std::min(n, start + step);
-    std::vector<TaskExample> chunk(examples.begin() + start, examples.begin() + end);
+    std::vector<TaskExample> chunk;
+    for (int64_t i = start; i < end; ++i) chunk.push_back(examples[order[i]]);
     batches_.push_back(MakeTaskBatch(chunk, model.device()));
   }
+  order_ = torch::tensor(order, torch::kInt64);
   n_examples_ = n;
 }
 
@@ -108,7 +126,8 @@ torch::Tensor AblationEvaluator::LogitDiffs(const torch::Tensor& keep) const {
     ++forward_passes_;
   }
   if (diffs.empty()) return torch::zeros({0});
-  return torch::cat(diffs);
+  // Back to the order of the examples given.
+  return torch::zeros({n_examples_}, torch::kFloat32).index_copy_(0, order_, torch::cat(diffs));
 }
 
 TaskScore AblationEvaluator::ScoreDiffs(const torch::Tensor& diffs, const LogitCalibration* cal) {

@@ -87,7 +87,8 @@ class AblationEvaluator {
   const NodeIndex& index_;
   const std::vector<torch::Tensor>& means_;
   Ablation ablation_;
-  std::vector<TaskBatch> batches_;
+  std::vector<TaskBatch> batches_;  // pairs sorted by length
+  torch::Tensor order_;             // (n_examples) example index of each batched row
   int64_t n_examples_ = 0;
   mutable int64_t forward_passes_ = 0;
 };
