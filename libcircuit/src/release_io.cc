@@ -272,6 +272,12 @@ absl::StatusOr<ReleaseModel> ImportReleaseModel(const std::string& config_json_p
 
   absl::StatusOr<Model> model = Model::FromTensors(config, std::move(tensors), device);
   if (!model.ok()) return Annotate(model.status(), state_dict_path);
+  for (const NamedTensor& p : model->parameters()) {
+    if (!torch::isfinite(p.tensor).all().item<bool>()) {
+      return absl::InvalidArgumentError(absl::StrCat(state_dict_path, ": tensor '", p.name,
+                                                     "' contains NaN or infinite values"));
+    }
+  }
 
   std::string dir = tokenizer_dir;
   if (dir.empty()) {
@@ -292,8 +298,10 @@ absl::StatusOr<ReleaseModel> ImportReleaseModel(const std::string& config_json_p
                               : ""));
   }
   if (tokenizer_dir.empty()) {
-    notes.push_back(absl::StrCat("tokenizer: none given, using the bundled one in ", dir,
-                                 " (", tokenizer->vocab_size(), " tokens, same size as the model's)"));
+    notes.push_back(absl::StrCat(
+        "tokenizer: none given, using the bundled one in ", dir, " (", tokenizer->vocab_size(),
+        " tokens, same size as the model's); a model trained with another tokenizer (the "
+        "release's use tinypython_2k) needs --tokenizer with that tokenizer's files"));
   }
   TrainingInfo training;
   training.command = absl::StrCat("circuit import --config ", config_json_path, " --weights ",
