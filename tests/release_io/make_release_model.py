@@ -153,6 +153,8 @@ def make_malformed(out):
         [("full", base), ("rows", base[1:3]), ("cols", base[:, 2:5]), ("t", base.t()),
          ("half", base.half()), ("bf16", base.bfloat16()), ("double", base.double())])
     torch.save(sd, os.path.join(out, "views.pt"))
+    # Protocol 4 (FRAME, MEMOIZE, SHORT_BINUNICODE, STACK_GLOBAL) must load too.
+    torch.save(sd, os.path.join(out, "views_protocol4.pt"), pickle_protocol=4)
 
 
 def main():

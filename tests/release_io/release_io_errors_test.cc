@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "circuit/core/release_io.h"
 #include "gmock/gmock.h"
@@ -99,6 +100,19 @@ TEST_F(ReleaseErrorsTest, MissingWrongShapeAndUnexpectedTensorsAreNamed) {
   EXPECT_THAT(ImportWith(extra), StatusIs(StatusCode::kInvalidArgument,
                                           HasSubstr("unexpected tensor(s) for this config: "
                                                     "transformer.h.0.attn.attn_imp.sink_logit")));
+}
+
+TEST_F(ReleaseErrorsTest, NonFiniteWeightsAreRejected) {
+  std::vector<NamedTensor> poisoned = params_;
+  for (NamedTensor& p : poisoned) {
+    if (p.name == "transformer.h.0.ln_2.weight") {
+      p.tensor = p.tensor.clone();
+      p.tensor[3] = std::numeric_limits<float>::quiet_NaN();
+    }
+  }
+  EXPECT_THAT(ImportWith(poisoned),
+              StatusIs(StatusCode::kInvalidArgument,
+                       HasSubstr("tensor 'transformer.h.0.ln_2.weight' contains NaN or infinite values")));
 }
 
 TEST_F(ReleaseErrorsTest, FilesThatAreNotCheckpoints) {

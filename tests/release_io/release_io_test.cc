@@ -204,17 +204,20 @@ TEST(ReleaseCliTest, ImportThenExportTorch) {
 TEST(ReleaseReadTest, SharedStoragesViewsAndHalfPrecisionLoad) {
   TempDir dir;
   MAKE_FIXTURE_OR_SKIP(dir.path(), "--malformed");
-  absl::StatusOr<std::vector<NamedTensor>> ts = ReadStateDict(dir.File("views.pt"));
-  ASSERT_THAT(ts, IsOk());
-  ASSERT_EQ(ts->size(), 7u);
-  const torch::Tensor full = torch::arange(24, torch::kFloat32).view({4, 6});
-  EXPECT_TRUE(torch::equal((*ts)[0].tensor, full));
-  EXPECT_TRUE(torch::equal((*ts)[1].tensor, full.slice(0, 1, 3)));
-  EXPECT_TRUE(torch::equal((*ts)[2].tensor, full.slice(1, 2, 5)));
-  EXPECT_TRUE(torch::equal((*ts)[3].tensor, full.t()));
-  for (int i = 4; i < 7; ++i) {
-    EXPECT_EQ((*ts)[i].tensor.scalar_type(), torch::kFloat32) << (*ts)[i].name;
-    EXPECT_TRUE(torch::equal((*ts)[i].tensor, full)) << (*ts)[i].name;
+  for (const char* file : {"views.pt", "views_protocol4.pt"}) {
+    SCOPED_TRACE(file);
+    absl::StatusOr<std::vector<NamedTensor>> ts = ReadStateDict(dir.File(file));
+    ASSERT_THAT(ts, IsOk());
+    ASSERT_EQ(ts->size(), 7u);
+    const torch::Tensor full = torch::arange(24, torch::kFloat32).view({4, 6});
+    EXPECT_TRUE(torch::equal((*ts)[0].tensor, full));
+    EXPECT_TRUE(torch::equal((*ts)[1].tensor, full.slice(0, 1, 3)));
+    EXPECT_TRUE(torch::equal((*ts)[2].tensor, full.slice(1, 2, 5)));
+    EXPECT_TRUE(torch::equal((*ts)[3].tensor, full.t()));
+    for (int i = 4; i < 7; ++i) {
+      EXPECT_EQ((*ts)[i].tensor.scalar_type(), torch::kFloat32) << (*ts)[i].name;
+      EXPECT_TRUE(torch::equal((*ts)[i].tensor, full)) << (*ts)[i].name;
+    }
   }
 
   EXPECT_THAT(ReadStateDict(dir.File("not_tensor.pt")),
