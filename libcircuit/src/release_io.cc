@@ -289,7 +289,12 @@ absl::StatusOr<ReleaseModel> ImportReleaseModel(const std::string& config_json_p
   }
   absl::StatusOr<Tokenizer> tokenizer =
       Tokenizer::FromFiles(Join(dir, "encoder.json"), Join(dir, "vocab.bpe"));
-  if (!tokenizer.ok()) return tokenizer.status();
+  if (!tokenizer.ok()) {
+    if (!tokenizer_dir.empty()) return tokenizer.status();
+    return Annotate(tokenizer.status(),
+                    "no tokenizer given (pass the release's encoder.json and vocab.bpe directory) "
+                    "and the bundled one cannot be read");
+  }
   if (tokenizer->vocab_size() != config.vocab_size) {
     return absl::InvalidArgumentError(absl::StrCat(
         dir, ": tokenizer has ", tokenizer->vocab_size(), " tokens, the model's vocab_size is ",

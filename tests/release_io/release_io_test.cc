@@ -130,6 +130,9 @@ TEST(ReleaseImportTest, TokenizerFallsBackToTheBundledOneOnlyWhenSizesMatch) {
   ASSERT_THAT(rm, IsOk());
   EXPECT_THAT(rm->notes, Contains(HasSubstr("tokenizer: none given, using the bundled one")));
   EXPECT_THAT(Import(dir.path(), ""), StatusIs(StatusCode::kInvalidArgument, HasSubstr("no tokenizer")));
+  absl::StatusOr<ReleaseModel> no_bundled = ImportReleaseModel(
+      dir.path() + "/beeg_config.json", dir.path() + "/final_model.pt", "", dir.File("nowhere"));
+  EXPECT_THAT(std::string(no_bundled.status().message()), HasSubstr("the bundled one cannot be read"));
   const std::string bundled = SourceDir() + "/data/tokenizer";
   if (std::ifstream(bundled + "/encoder.json").good()) {  // 2048 tokens, the model has 260
     EXPECT_THAT(ImportReleaseModel(dir.path() + "/beeg_config.json", dir.path() + "/final_model.pt",
