@@ -14,6 +14,7 @@ import collections
 import json
 import os
 import sys
+import zipfile
 
 try:
     import torch
@@ -155,6 +156,16 @@ def make_malformed(out):
     torch.save(sd, os.path.join(out, "views.pt"))
     # Protocol 4 (FRAME, MEMOIZE, SHORT_BINUNICODE, STACK_GLOBAL) must load too.
     torch.save(sd, os.path.join(out, "views_protocol4.pt"), pickle_protocol=4)
+    # Newer PyTorch adds records (byteorder, .data/serialization_id) and names the
+    # folder after the file; a big-endian byteorder must be refused.
+    for name, order in (("views_torch2.pt", b"little"), ("big_endian.pt", b"big")):
+        with zipfile.ZipFile(os.path.join(out, "views.pt")) as src, \
+                zipfile.ZipFile(os.path.join(out, name), "w", zipfile.ZIP_STORED) as dst:
+            folder = name[:-3]
+            for item in src.namelist():
+                dst.writestr(folder + item[item.index("/"):], src.read(item))
+            dst.writestr(folder + "/byteorder", order)
+            dst.writestr(folder + "/.data/serialization_id", b"1234567890")
 
 
 def main():

@@ -207,7 +207,7 @@ TEST(ReleaseCliTest, ImportThenExportTorch) {
 TEST(ReleaseReadTest, SharedStoragesViewsAndHalfPrecisionLoad) {
   TempDir dir;
   MAKE_FIXTURE_OR_SKIP(dir.path(), "--malformed");
-  for (const char* file : {"views.pt", "views_protocol4.pt"}) {
+  for (const char* file : {"views.pt", "views_protocol4.pt", "views_torch2.pt"}) {
     SCOPED_TRACE(file);
     absl::StatusOr<std::vector<NamedTensor>> ts = ReadStateDict(dir.File(file));
     ASSERT_THAT(ts, IsOk());
@@ -229,6 +229,8 @@ TEST(ReleaseReadTest, SharedStoragesViewsAndHalfPrecisionLoad) {
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("holds a list, not a state dict")));
   EXPECT_THAT(ReadStateDict(dir.File("module.pt")),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("is not allowed in a state dict")));
+  EXPECT_THAT(ReadStateDict(dir.File("big_endian.pt")),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("big-endian checkpoints are not supported")));
   EXPECT_THAT(ReadStateDict(dir.File("int64.pt")),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("LongStorage is not a float type")));
 }
