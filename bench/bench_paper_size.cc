@@ -109,8 +109,9 @@ int Run(int argc, char** argv) {
   ConfigureRuntime(threads_env ? std::atoi(threads_env) : 0);
   KeepFreedMemory();  // as the trainer: no page faults on every large activation
   if (argc < 3) {
-    std::fprintf(stderr, "usage: bench_paper_size create|load|export|import PATH [DIR] "
-                         "[--tokenizer DIR] [--dense]\n");
+    std::fprintf(stderr,
+                 "usage: bench_paper_size create|load|export|import PATH [DIR] "
+                 "[--tokenizer DIR] [--dense]\n");
     return 2;
   }
   const std::string stage = argv[1], path = argv[2];
@@ -131,10 +132,11 @@ int Run(int argc, char** argv) {
     if (!tok.ok()) return Fail(tok.status());
     t0 = Clock::now();
     if (absl::Status s = SaveModel(path, *model, *tok, TrainingInfo()); !s.ok()) return Fail(s);
-    std::printf("create  %ld parameters, %ld nodes: Model::Create %.1f s; SaveModel %.1f s, "
-                "%.2f GB file; peak RSS %.2f GB\n",
-                static_cast<long>(model->NumParameters()), static_cast<long>(PaperConfig().TotalNodes()),
-                create_s, Seconds(t0), FileGb(path), PeakRssGb());
+    std::printf(
+        "create  %ld parameters, %ld nodes: Model::Create %.1f s; SaveModel %.1f s, "
+        "%.2f GB file; peak RSS %.2f GB\n",
+        static_cast<long>(model->NumParameters()), static_cast<long>(PaperConfig().TotalNodes()),
+        create_s, Seconds(t0), FileGb(path), PeakRssGb());
   } else if (stage == "load" || stage == "export") {
     absl::StatusOr<ModelFile> file = LoadModel(path);
     if (!file.ok()) return Fail(file.status());
@@ -142,9 +144,10 @@ int Run(int argc, char** argv) {
                 CurrentRssGb(), PeakRssGb());
     if (stage == "load") {
       const auto [fastest, median] = ForwardMs(file->model, /*reps=*/7);
-      std::printf("forward (1, 64) tokens: %.0f ms fastest, %.0f ms median of 7 (%d threads); "
-                  "peak RSS %.2f GB\n",
-                  fastest, median, torch::get_num_threads(), PeakRssGb());
+      std::printf(
+          "forward (1, 64) tokens: %.0f ms fastest, %.0f ms median of 7 (%d threads); "
+          "peak RSS %.2f GB\n",
+          fastest, median, torch::get_num_threads(), PeakRssGb());
     } else {
       t0 = Clock::now();
       if (absl::Status s = ExportReleaseModel(file->model, file->tokenizer, argv[3]); !s.ok()) {
@@ -154,8 +157,8 @@ int Run(int argc, char** argv) {
                   Seconds(t0), FileGb(std::string(argv[3]) + "/final_model.pt"), PeakRssGb());
     }
   } else if (stage == "import") {
-    absl::StatusOr<ReleaseModel> rm = ImportReleaseModel(path + "/beeg_config.json",
-                                                         path + "/final_model.pt", path);
+    absl::StatusOr<ReleaseModel> rm =
+        ImportReleaseModel(path + "/beeg_config.json", path + "/final_model.pt", path);
     if (!rm.ok()) return Fail(rm.status());
     std::printf("import  ImportReleaseModel %.1f s; RSS after %.2f GB, peak %.2f GB\n", Seconds(t0),
                 CurrentRssGb(), PeakRssGb());

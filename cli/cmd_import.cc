@@ -20,9 +20,12 @@ int RunImport(int argc, char** argv) {
       "tinypython files) comes from --tokenizer, else from DIR, else the bundled one when its "
       "vocabulary size matches. See docs/release_models.md.");
   std::string dir, config_path, weights_path, tokenizer_dir, out;
-  parser.OptionalPositional("DIR", "release model directory (beeg_config.json, final_model.pt)", &dir);
-  parser.Option("config", "the release's beeg_config.json (default DIR/beeg_config.json)", &config_path);
-  parser.Option("weights", "the release's final_model.pt (default DIR/final_model.pt)", &weights_path);
+  parser.OptionalPositional("DIR", "release model directory (beeg_config.json, final_model.pt)",
+                            &dir);
+  parser.Option("config", "the release's beeg_config.json (default DIR/beeg_config.json)",
+                &config_path);
+  parser.Option("weights", "the release's final_model.pt (default DIR/final_model.pt)",
+                &weights_path);
   parser.Option("tokenizer", "directory with encoder.json and vocab.bpe", &tokenizer_dir);
   parser.Option("out", "output checkpoint (.h5)", &out);
   if (int rc = parser.Parse(argc, argv); rc >= 0) return rc;
@@ -54,7 +57,7 @@ int RunImport(int argc, char** argv) {
 
 }  // namespace
 
-CIRCUIT_COMMAND(import, "import", "convert a model of the paper's release (final_model.pt) to model.h5",
-                RunImport);
+CIRCUIT_COMMAND(import, "import",
+                "convert a model of the paper's release (final_model.pt) to model.h5", RunImport);
 
 }  // namespace circuit::cli

@@ -2,9 +2,8 @@
 // circuit_sparsity/inference/gpt.py, so a key left out means what it means there.
 #include "circuit/core/release_config.h"
 
-#include <set>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -27,7 +26,8 @@ absl::StatusOr<int> IntKey(const Json& j, const std::string& key, int fallback, 
   if (it == j.end()) return fallback;
   if (it->is_null() && nullable) return -1;
   if (!it->is_number_integer() || it->get<int64_t>() <= 0 || it->get<int64_t>() > (1 << 30)) {
-    return BadValue(key, *it, nullable ? "is not a positive integer or null" : "is not a positive integer");
+    return BadValue(key, *it,
+                    nullable ? "is not a positive integer or null" : "is not a positive integer");
   }
   return static_cast<int>(it->get<int64_t>());
 }
@@ -39,7 +39,8 @@ absl::StatusOr<bool> BoolKey(const Json& j, const std::string& key, bool fallbac
   return it->get<bool>();
 }
 
-absl::StatusOr<std::string> StringKey(const Json& j, const std::string& key, const std::string& fallback) {
+absl::StatusOr<std::string> StringKey(const Json& j, const std::string& key,
+                                      const std::string& fallback) {
   auto it = j.find(key);
   if (it == j.end()) return fallback;
   if (!it->is_string()) return BadValue(key, *it, "is not a string");
@@ -48,11 +49,28 @@ absl::StatusOr<std::string> StringKey(const Json& j, const std::string& key, con
 
 // Keys of the release's GPTConfig (and load_model's legacy/extra keys) that we read.
 const std::set<std::string>& MappedKeys() {
-  static const auto* keys = new std::set<std::string>{
-      "block_size", "vocab_size", "n_layer", "n_head", "d_head", "d_model", "bias", "ln_bias",
-      "rms_norm", "residual_activation_type", "activation_type", "afrac", "afrac_loctypes",
-      "tied_unembed", "tokenizer_name", "d_mlp", "n_mlp", "enable_bigram_table", "d_pos_emb",
-      "flash", "sink", "use_tied_aux_matrix"};
+  static const auto* keys = new std::set<std::string>{"block_size",
+                                                      "vocab_size",
+                                                      "n_layer",
+                                                      "n_head",
+                                                      "d_head",
+                                                      "d_model",
+                                                      "bias",
+                                                      "ln_bias",
+                                                      "rms_norm",
+                                                      "residual_activation_type",
+                                                      "activation_type",
+                                                      "afrac",
+                                                      "afrac_loctypes",
+                                                      "tied_unembed",
+                                                      "tokenizer_name",
+                                                      "d_mlp",
+                                                      "n_mlp",
+                                                      "enable_bigram_table",
+                                                      "d_pos_emb",
+                                                      "flash",
+                                                      "sink",
+                                                      "use_tied_aux_matrix"};
   return *keys;
 }
 
@@ -92,7 +110,8 @@ absl::StatusOr<ReleaseConfig> ParseReleaseConfig(const std::string& json_text) {
     return absl::InvalidArgumentError(
         "rms_norm: false (LayerNorm) is not supported: circuit models use RMSNorm (PAPER.md §1.1)");
   }
-  CIRCUIT_ASSIGN_OR_RETURN(std::string resid_act, StringKey(j, "residual_activation_type", "identity"));
+  CIRCUIT_ASSIGN_OR_RETURN(std::string resid_act,
+                           StringKey(j, "residual_activation_type", "identity"));
   if (resid_act != "identity") {
     return BadValue("residual_activation_type", j["residual_activation_type"],
                     "is not supported (only \"identity\")");
@@ -107,7 +126,8 @@ absl::StatusOr<ReleaseConfig> ParseReleaseConfig(const std::string& json_text) {
   CIRCUIT_ASSIGN_OR_RETURN(rc.bias, BoolKey(j, "bias", true));
   if (!rc.bias) notes.push_back("bias: false, zero biases filled in");
   CIRCUIT_ASSIGN_OR_RETURN(rc.tied_unembed, BoolKey(j, "tied_unembed", true));
-  if (rc.tied_unembed) notes.push_back("tied_unembed: true, lm_head.weight imported as a copy of wte");
+  if (rc.tied_unembed)
+    notes.push_back("tied_unembed: true, lm_head.weight imported as a copy of wte");
   CIRCUIT_ASSIGN_OR_RETURN(rc.flash, BoolKey(j, "flash", true));
   CIRCUIT_ASSIGN_OR_RETURN(c.attn_sink, BoolKey(j, "sink", false));
   CIRCUIT_ASSIGN_OR_RETURN(c.bigram_table, BoolKey(j, "enable_bigram_table", false));
@@ -127,13 +147,15 @@ absl::StatusOr<ReleaseConfig> ParseReleaseConfig(const std::string& json_text) {
   for (absl::string_view item : absl::StrSplit(loctypes, ',', absl::SkipEmpty())) {
     bool ours = false;
     for (NodeLocation loc : kAllNodeLocations) {
-      if (loc != NodeLocation::kFinalResid && std::string(ActivationSparsityKey(loc)) == item) ours = true;
+      if (loc != NodeLocation::kFinalResid && std::string(ActivationSparsityKey(loc)) == item)
+        ours = true;
     }
     if (ours) {
       known.emplace_back(item);
     } else if (c.afrac > 0.0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "afrac_loctypes: AbsTopK at '", item, "' is not supported (only at the eight node locations)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("afrac_loctypes: AbsTopK at '", item,
+                       "' is not supported (only at the eight node locations)"));
     }
   }
   c.afrac_loctypes = absl::StrJoin(known, ",");
@@ -144,7 +166,8 @@ absl::StatusOr<ReleaseConfig> ParseReleaseConfig(const std::string& json_text) {
     if (MappedKeys().count(key) == 0) ignored.push_back(key);
   }
   if (!ignored.empty()) {
-    notes.push_back(absl::StrCat("ignored (training-only or runtime): ", absl::StrJoin(ignored, ", ")));
+    notes.push_back(
+        absl::StrCat("ignored (training-only or runtime): ", absl::StrJoin(ignored, ", ")));
   }
   CIRCUIT_RETURN_IF_ERROR(c.Validate());
   return rc;
@@ -153,9 +176,9 @@ absl::StatusOr<ReleaseConfig> ParseReleaseConfig(const std::string& json_text) {
 absl::StatusOr<std::string> ReleaseConfigJson(const ModelConfig& c) {
   CIRCUIT_RETURN_IF_ERROR(c.Validate());
   if (c.d_model % c.n_head != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the release's GPTConfig requires d_model % n_head == 0; d_model ", c.d_model,
-        ", n_head ", c.n_head));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the release's GPTConfig requires d_model % n_head == 0; d_model ", c.d_model,
+                     ", n_head ", c.n_head));
   }
   nlohmann::ordered_json j;
   j["block_size"] = c.n_ctx;

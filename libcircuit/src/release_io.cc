@@ -89,9 +89,9 @@ absl::StatusOr<std::vector<NamedTensor>> ReadArchive(
     }
   }
   auto [pkl, pkl_size] = reader.getRecord("data.pkl");
-  CIRCUIT_ASSIGN_OR_RETURN(
-      std::vector<PickledTensor> entries,
-      internal::ParseStateDictPickle(absl::string_view(static_cast<const char*>(pkl.get()), pkl_size)));
+  CIRCUIT_ASSIGN_OR_RETURN(std::vector<PickledTensor> entries,
+                           internal::ParseStateDictPickle(
+                               absl::string_view(static_cast<const char*>(pkl.get()), pkl_size)));
 
   std::map<std::string, torch::Tensor> storages;  // record key -> (numel) tensor
   std::vector<NamedTensor> out;
@@ -110,11 +110,12 @@ absl::StatusOr<std::vector<NamedTensor>> ReadArchive(
       const int64_t expected = e.storage_numel * internal::StorageElementSize(e.storage_type);
       if (static_cast<int64_t>(size) != expected) {
         return absl::InvalidArgumentError(absl::StrCat("tensor '", e.name, "': storage ", record,
-                                                       " has ", size, " bytes, expected ", expected));
+                                                       " has ", size, " bytes, expected ",
+                                                       expected));
       }
       auto holder = std::make_shared<at::DataPtr>(std::move(data));
-      torch::Tensor storage = torch::from_blob(holder->get(), {e.storage_numel},
-                                               [holder](void*) {}, torch::dtype(*dtype));
+      torch::Tensor storage = torch::from_blob(
+          holder->get(), {e.storage_numel}, [holder](void*) {}, torch::dtype(*dtype));
       it = storages.emplace(e.storage_key, storage).first;
     } else if (it->second.scalar_type() != *dtype) {
       return absl::InvalidArgumentError(
@@ -144,9 +145,10 @@ absl::StatusOr<std::vector<NamedTensor>> ReadStateDict(
   char magic[4] = {0, 0, 0, 0};
   in.read(magic, 4);
   if (static_cast<unsigned char>(magic[0]) == 0x80) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ": legacy torch.save format (PyTorch < 1.6) is not supported; re-save it with "
-              "torch.save(torch.load(path), path) in a newer PyTorch"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path,
+                     ": legacy torch.save format (PyTorch < 1.6) is not supported; re-save it with "
+                     "torch.save(torch.load(path), path) in a newer PyTorch"));
   }
   if (std::string(magic, 4) != std::string("PK\x03\x04", 4)) {
     return absl::InvalidArgumentError(
@@ -235,7 +237,8 @@ absl::StatusOr<ReleaseModel> ImportReleaseModel(const std::string& config_json_p
                              skipped += mask;
                              return mask;
                            }));
-  if (skipped > 0) notes.push_back(absl::StrCat("ignored ", skipped, " causal-mask buffers (attn.bias)"));
+  if (skipped > 0)
+    notes.push_back(absl::StrCat("ignored ", skipped, " causal-mask buffers (attn.bias)"));
 
   auto find = [&tensors](const std::string& name) -> const NamedTensor* {
     for (const NamedTensor& t : tensors) {
@@ -255,27 +258,30 @@ absl::StatusOr<ReleaseModel> ImportReleaseModel(const std::string& config_json_p
   if (!rc->bias) {
     for (int l = 0; l < config.n_layer; ++l) {
       const std::string p = absl::StrCat("transformer.h.", l, ".");
-      for (auto [key, width] : {std::pair<const char*, int>{"attn.c_attn.bias", 3 * config.attn_width()},
-                                {"attn.c_proj.bias", config.d_model},
-                                {"mlp.c_fc.bias", config.d_mlp},
-                                {"mlp.c_proj.bias", config.d_model}}) {
+      for (auto [key, width] :
+           {std::pair<const char*, int>{"attn.c_attn.bias", 3 * config.attn_width()},
+            {"attn.c_proj.bias", config.d_model},
+            {"mlp.c_fc.bias", config.d_mlp},
+            {"mlp.c_proj.bias", config.d_model}}) {
         if (find(p + key) == nullptr) tensors.push_back({p + key, torch::zeros({width})});
       }
     }
   }
   // The release applies the sink only on its flash path; a model saved without
   // flash has no sink logits and runs without a sink.
-  if (config.attn_sink && !rc->flash && find("transformer.h.0.attn.attn_imp.sink_logit") == nullptr) {
+  if (config.attn_sink && !rc->flash &&
+      find("transformer.h.0.attn.attn_imp.sink_logit") == nullptr) {
     config.attn_sink = false;
-    notes.push_back("sink: true but flash: false and no sink logits in the file: imported without a sink");
+    notes.push_back(
+        "sink: true but flash: false and no sink logits in the file: imported without a sink");
   }
 
   absl::StatusOr<Model> model = Model::FromTensors(config, std::move(tensors), device);
   if (!model.ok()) return Annotate(model.status(), state_dict_path);
   for (const NamedTensor& p : model->parameters()) {
     if (!torch::isfinite(p.tensor).all().item<bool>()) {
-      return absl::InvalidArgumentError(absl::StrCat(state_dict_path, ": tensor '", p.name,
-                                                     "' contains NaN or infinite values"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(state_dict_path, ": tensor '", p.name, "' contains NaN or infinite values"));
     }
   }
 
@@ -296,11 +302,12 @@ absl::StatusOr<ReleaseModel> ImportReleaseModel(const std::string& config_json_p
                     "and the bundled one cannot be read");
   }
   if (tokenizer->vocab_size() != config.vocab_size) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        dir, ": tokenizer has ", tokenizer->vocab_size(), " tokens, the model's vocab_size is ",
-        config.vocab_size,
-        tokenizer_dir.empty() ? " (no tokenizer directory given; pass the release's tinypython files)"
-                              : ""));
+    return absl::InvalidArgumentError(
+        absl::StrCat(dir, ": tokenizer has ", tokenizer->vocab_size(),
+                     " tokens, the model's vocab_size is ", config.vocab_size,
+                     tokenizer_dir.empty()
+                         ? " (no tokenizer directory given; pass the release's tinypython files)"
+                         : ""));
   }
   if (tokenizer_dir.empty()) {
     notes.push_back(absl::StrCat(
@@ -309,8 +316,8 @@ absl::StatusOr<ReleaseModel> ImportReleaseModel(const std::string& config_json_p
         "release's use tinypython_2k) needs --tokenizer with that tokenizer's files"));
   }
   TrainingInfo training;
-  training.command = absl::StrCat("circuit import --config ", config_json_path, " --weights ",
-                                  state_dict_path);
+  training.command =
+      absl::StrCat("circuit import --config ", config_json_path, " --weights ", state_dict_path);
   return ReleaseModel{std::move(*model), std::move(*tokenizer), std::move(training), dir,
                       std::move(notes)};
 }

@@ -18,29 +18,52 @@ struct Value;
 using ValuePtr = std::shared_ptr<Value>;
 
 struct Value {
-  enum class Kind { kNone, kBool, kInt, kFloat, kString, kTuple, kList, kDict, kGlobal, kStorage, kTensor };
+  enum class Kind {
+    kNone,
+    kBool,
+    kInt,
+    kFloat,
+    kString,
+    kTuple,
+    kList,
+    kDict,
+    kGlobal,
+    kStorage,
+    kTensor
+  };
   Kind kind = Kind::kNone;
   int64_t i = 0;
   double f = 0.0;
-  std::string s;  // string, or "module name" of a global
-  std::vector<ValuePtr> items;                          // tuple, list
-  std::vector<std::pair<ValuePtr, ValuePtr>> entries;   // dict, in insertion order
-  PickledTensor tensor;                                 // storage fields / tensor view
+  std::string s;                                       // string, or "module name" of a global
+  std::vector<ValuePtr> items;                         // tuple, list
+  std::vector<std::pair<ValuePtr, ValuePtr>> entries;  // dict, in insertion order
+  PickledTensor tensor;                                // storage fields / tensor view
 };
 
 const char* KindName(Value::Kind k) {
   switch (k) {
-    case Value::Kind::kNone: return "None";
-    case Value::Kind::kBool: return "bool";
-    case Value::Kind::kInt: return "int";
-    case Value::Kind::kFloat: return "float";
-    case Value::Kind::kString: return "str";
-    case Value::Kind::kTuple: return "tuple";
-    case Value::Kind::kList: return "list";
-    case Value::Kind::kDict: return "dict";
-    case Value::Kind::kGlobal: return "global";
-    case Value::Kind::kStorage: return "storage";
-    case Value::Kind::kTensor: return "tensor";
+    case Value::Kind::kNone:
+      return "None";
+    case Value::Kind::kBool:
+      return "bool";
+    case Value::Kind::kInt:
+      return "int";
+    case Value::Kind::kFloat:
+      return "float";
+    case Value::Kind::kString:
+      return "str";
+    case Value::Kind::kTuple:
+      return "tuple";
+    case Value::Kind::kList:
+      return "list";
+    case Value::Kind::kDict:
+      return "dict";
+    case Value::Kind::kGlobal:
+      return "global";
+    case Value::Kind::kStorage:
+      return "storage";
+    case Value::Kind::kTensor:
+      return "tensor";
   }
   return "?";
 }
@@ -108,7 +131,8 @@ absl::StatusOr<std::vector<int64_t>> IntTuple(const ValuePtr& v, const char* wha
   std::vector<int64_t> out;
   for (const ValuePtr& e : v->items) {
     if (e->kind != Value::Kind::kInt || e->i < 0) {
-      return absl::InvalidArgumentError(absl::StrCat("data.pkl: tensor ", what, " has a bad entry"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("data.pkl: tensor ", what, " has a bad entry"));
     }
     out.push_back(e->i);
   }
@@ -163,8 +187,8 @@ absl::StatusOr<ValuePtr> Machine::Run() {
   using K = Value::Kind;
 #define CIRCUIT_NEED(n) \
   if (!Need(n)) return Error("truncated pickle")
-#define CIRCUIT_POP(var)                 \
-  auto var##_or = Pop();                 \
+#define CIRCUIT_POP(var)                        \
+  auto var##_or = Pop();                        \
   if (!var##_or.ok()) return var##_or.status(); \
   ValuePtr var = std::move(*var##_or)
   while (true) {
@@ -172,21 +196,34 @@ absl::StatusOr<ValuePtr> Machine::Run() {
     CIRCUIT_NEED(1);
     const uint8_t op = static_cast<uint8_t>(data_[pos_++]);
     switch (op) {
-      case 0x80: CIRCUIT_NEED(1); pos_ += 1; break;  // PROTO
-      case 0x95: CIRCUIT_NEED(8); pos_ += 8; break;  // FRAME
-      case '(': marks_.push_back(stack_.size()); break;
+      case 0x80:
+        CIRCUIT_NEED(1);
+        pos_ += 1;
+        break;  // PROTO
+      case 0x95:
+        CIRCUIT_NEED(8);
+        pos_ += 8;
+        break;  // FRAME
+      case '(':
+        marks_.push_back(stack_.size());
+        break;
       case '.': {  // STOP
         CIRCUIT_POP(result);
         return result;
       }
-      case 'N': stack_.push_back(Make(K::kNone)); break;
-      case 0x88: case 0x89: {
+      case 'N':
+        stack_.push_back(Make(K::kNone));
+        break;
+      case 0x88:
+      case 0x89: {
         ValuePtr v = Make(K::kBool);
         v->i = op == 0x88;
         stack_.push_back(v);
         break;
       }
-      case 'J': case 'K': case 'M': {
+      case 'J':
+      case 'K':
+      case 'M': {
         const int n = op == 'J' ? 4 : op == 'K' ? 1 : 2;
         CIRCUIT_NEED(n);
         ValuePtr v = Make(K::kInt);
@@ -217,7 +254,9 @@ absl::StatusOr<ValuePtr> Machine::Run() {
         stack_.push_back(v);
         break;
       }
-      case 'X': case 0x8c: case 0x8d: {  // BINUNICODE, SHORT_BINUNICODE, BINUNICODE8
+      case 'X':
+      case 0x8c:
+      case 0x8d: {  // BINUNICODE, SHORT_BINUNICODE, BINUNICODE8
         const int n = op == 'X' ? 4 : op == 0x8c ? 1 : 8;
         CIRCUIT_NEED(n);
         const uint64_t len = ReadUint(n);
@@ -228,10 +267,17 @@ absl::StatusOr<ValuePtr> Machine::Run() {
         stack_.push_back(v);
         break;
       }
-      case ')': stack_.push_back(Make(K::kTuple)); break;
-      case ']': stack_.push_back(Make(K::kList)); break;
-      case '}': stack_.push_back(Make(K::kDict)); break;
-      case 't': case 'l': {
+      case ')':
+        stack_.push_back(Make(K::kTuple));
+        break;
+      case ']':
+        stack_.push_back(Make(K::kList));
+        break;
+      case '}':
+        stack_.push_back(Make(K::kDict));
+        break;
+      case 't':
+      case 'l': {
         auto items = PopMark();
         if (!items.ok()) return items.status();
         ValuePtr v = Make(op == 't' ? K::kTuple : K::kList);
@@ -239,7 +285,9 @@ absl::StatusOr<ValuePtr> Machine::Run() {
         stack_.push_back(v);
         break;
       }
-      case 0x85: case 0x86: case 0x87: {
+      case 0x85:
+      case 0x86:
+      case 0x87: {
         ValuePtr v = Make(K::kTuple);
         for (int n = op - 0x84; n > 0; --n) {
           CIRCUIT_POP(e);
@@ -257,7 +305,8 @@ absl::StatusOr<ValuePtr> Machine::Run() {
       case 'e': {
         auto items = PopMark();
         if (!items.ok()) return items.status();
-        if (stack_.empty() || stack_.back()->kind != K::kList) return Error("APPENDS to a non-list");
+        if (stack_.empty() || stack_.back()->kind != K::kList)
+          return Error("APPENDS to a non-list");
         for (ValuePtr& e : *items) stack_.back()->items.push_back(std::move(e));
         break;
       }
@@ -268,7 +317,8 @@ absl::StatusOr<ValuePtr> Machine::Run() {
         if (absl::Status s = SetItems(stack_.back(), {key, value}); !s.ok()) return s;
         break;
       }
-      case 'u': case 'd': {
+      case 'u':
+      case 'd': {
         auto items = PopMark();
         if (!items.ok()) return items.status();
         if (op == 'd') stack_.push_back(Make(K::kDict));
@@ -276,7 +326,8 @@ absl::StatusOr<ValuePtr> Machine::Run() {
         if (absl::Status s = SetItems(stack_.back(), *items); !s.ok()) return s;
         break;
       }
-      case 'c': case 0x93: {  // GLOBAL "module\nname\n", STACK_GLOBAL
+      case 'c':
+      case 0x93: {  // GLOBAL "module\nname\n", STACK_GLOBAL
         std::string module, name;
         if (op == 'c') {
           for (std::string* part : {&module, &name}) {
@@ -310,7 +361,8 @@ absl::StatusOr<ValuePtr> Machine::Run() {
         CIRCUIT_POP(state);
         if (stack_.empty()) return Error("BUILD without an object");
         const K k = stack_.back()->kind;
-        if (k != K::kDict && k != K::kTensor) return Error("BUILD on a " + std::string(KindName(k)));
+        if (k != K::kDict && k != K::kTensor)
+          return Error("BUILD on a " + std::string(KindName(k)));
         break;
       }
       case 'Q': {  // BINPERSID: ('storage', torch.XStorage, key, location, numel)
@@ -329,7 +381,9 @@ absl::StatusOr<ValuePtr> Machine::Run() {
         stack_.push_back(v);
         break;
       }
-      case 'q': case 'r': case 0x94: {  // BINPUT, LONG_BINPUT, MEMOIZE
+      case 'q':
+      case 'r':
+      case 0x94: {  // BINPUT, LONG_BINPUT, MEMOIZE
         uint64_t index = memo_.size();
         if (op != 0x94) {
           const int n = op == 'q' ? 1 : 4;
@@ -340,7 +394,8 @@ absl::StatusOr<ValuePtr> Machine::Run() {
         memo_[index] = stack_.back();
         break;
       }
-      case 'h': case 'j': {  // BINGET, LONG_BINGET
+      case 'h':
+      case 'j': {  // BINGET, LONG_BINGET
         const int n = op == 'h' ? 1 : 4;
         CIRCUIT_NEED(n);
         auto it = memo_.find(ReadUint(n));
@@ -374,8 +429,8 @@ absl::StatusOr<std::vector<PickledTensor>> ParseStateDictPickle(absl::string_vie
   absl::StatusOr<ValuePtr> root = machine.Run();
   if (!root.ok()) return root.status();
   if ((*root)->kind != Value::Kind::kDict) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "data.pkl: holds a ", KindName((*root)->kind), ", not a state dict (dict of tensors)"));
+    return absl::InvalidArgumentError(absl::StrCat("data.pkl: holds a ", KindName((*root)->kind),
+                                                   ", not a state dict (dict of tensors)"));
   }
   std::vector<PickledTensor> out;
   for (const auto& [key, value] : (*root)->entries) {

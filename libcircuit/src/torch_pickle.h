@@ -28,12 +28,12 @@ namespace circuit::internal {
 
 // One entry of a pickled state dict: where its data lives and how to view it.
 struct PickledTensor {
-  std::string name;          // state-dict key, e.g. "transformer.wte.weight"
-  std::string storage_key;   // record name under data/, e.g. "0"
-  std::string storage_type;  // "FloatStorage", "BFloat16Storage", "HalfStorage", ...
-  std::string location;      // "cpu", "cuda:0", ... (ignored on load: data goes to the CPU)
-  int64_t storage_numel = 0; // elements in the whole storage
-  int64_t offset = 0;        // storage offset, in elements
+  std::string name;           // state-dict key, e.g. "transformer.wte.weight"
+  std::string storage_key;    // record name under data/, e.g. "0"
+  std::string storage_type;   // "FloatStorage", "BFloat16Storage", "HalfStorage", ...
+  std::string location;       // "cpu", "cuda:0", ... (ignored on load: data goes to the CPU)
+  int64_t storage_numel = 0;  // elements in the whole storage
+  int64_t offset = 0;         // storage offset, in elements
   std::vector<int64_t> sizes;
   std::vector<int64_t> strides;
 };

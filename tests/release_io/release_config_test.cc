@@ -1,7 +1,8 @@
 // beeg_config.json mapping and the state-dict pickle reader/writer (torch-free).
+#include "circuit/core/release_config.h"
+
 #include <random>
 
-#include "circuit/core/release_config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/status_matchers.h"
@@ -72,27 +73,34 @@ TEST(ReleaseConfigTest, RejectsWhatTheModelCannotRun) {
   const std::string base = R"("n_layer": 1, "n_head": 2, "d_model": 8, "vocab_size": 300)";
   EXPECT_THAT(ParseReleaseConfig("{" + base + "}"),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("rms_norm: false (LayerNorm)")));
-  EXPECT_THAT(ParseReleaseConfig("{" + base + R"(, "rms_norm": true, "residual_activation_type": "relu"})"),
-              StatusIs(StatusCode::kInvalidArgument, HasSubstr("residual_activation_type: \"relu\"")));
-  EXPECT_THAT(ParseReleaseConfig("{" + base +
-                                 R"(, "rms_norm": true, "afrac": 0.5, "afrac_loctypes": "attn_in,resid_post_mlp"})"),
-              StatusIs(StatusCode::kInvalidArgument, HasSubstr("'resid_post_mlp'")));
+  EXPECT_THAT(
+      ParseReleaseConfig("{" + base + R"(, "rms_norm": true, "residual_activation_type": "relu"})"),
+      StatusIs(StatusCode::kInvalidArgument, HasSubstr("residual_activation_type: \"relu\"")));
+  EXPECT_THAT(
+      ParseReleaseConfig(
+          "{" + base +
+          R"(, "rms_norm": true, "afrac": 0.5, "afrac_loctypes": "attn_in,resid_post_mlp"})"),
+      StatusIs(StatusCode::kInvalidArgument, HasSubstr("'resid_post_mlp'")));
   EXPECT_THAT(ParseReleaseConfig("{" + base + R"(, "rms_norm": true, "activation_type": "silu"})"),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("activation_type")));
-  EXPECT_THAT(ParseReleaseConfig("{" + base + R"(, "rms_norm": true, "use_tied_aux_matrix": true})"),
-              StatusIs(StatusCode::kInvalidArgument, HasSubstr("use_tied_aux_matrix")));
+  EXPECT_THAT(
+      ParseReleaseConfig("{" + base + R"(, "rms_norm": true, "use_tied_aux_matrix": true})"),
+      StatusIs(StatusCode::kInvalidArgument, HasSubstr("use_tied_aux_matrix")));
 }
 
 TEST(ReleaseConfigTest, RejectsMalformedJson) {
   EXPECT_THAT(ParseReleaseConfig("{\"n_layer\": 2,"),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("not valid JSON")));
-  EXPECT_THAT(ParseReleaseConfig("[1, 2]"), StatusIs(StatusCode::kInvalidArgument, HasSubstr("not a JSON object")));
+  EXPECT_THAT(ParseReleaseConfig("[1, 2]"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("not a JSON object")));
   EXPECT_THAT(ParseReleaseConfig(R"({"rms_norm": true, "n_layer": "8"})"),
-              StatusIs(StatusCode::kInvalidArgument, HasSubstr("n_layer: \"8\" is not a positive integer")));
+              StatusIs(StatusCode::kInvalidArgument,
+                       HasSubstr("n_layer: \"8\" is not a positive integer")));
   EXPECT_THAT(ParseReleaseConfig(R"({"rms_norm": true, "n_head": -2})"),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("n_head: -2")));
-  EXPECT_THAT(ParseReleaseConfig(R"({"rms_norm": 1})"),
-              StatusIs(StatusCode::kInvalidArgument, HasSubstr("rms_norm: 1 is not true or false")));
+  EXPECT_THAT(
+      ParseReleaseConfig(R"({"rms_norm": 1})"),
+      StatusIs(StatusCode::kInvalidArgument, HasSubstr("rms_norm: 1 is not true or false")));
   EXPECT_THAT(ParseReleaseConfig(R"({"rms_norm": true, "afrac": 2.0})"),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("afrac: 2.0")));
 }
@@ -126,7 +134,8 @@ TEST(ReleaseConfigTest, ExportedJsonMapsBack) {
   EXPECT_THAT(*json, HasSubstr("\"bigram_table_rank\": null"));
 
   c.n_head = 5;  // 48 % 5 != 0: the release's GPTConfig asserts on it
-  EXPECT_THAT(ReleaseConfigJson(c), StatusIs(StatusCode::kInvalidArgument, HasSubstr("d_model % n_head")));
+  EXPECT_THAT(ReleaseConfigJson(c),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("d_model % n_head")));
 }
 
 std::vector<PickledTensor> SampleEntries() {
@@ -150,7 +159,8 @@ std::vector<PickledTensor> SampleEntries() {
 
 TEST(TorchPickleTest, WriterOutputParsesBack) {
   const std::vector<PickledTensor> entries = SampleEntries();
-  absl::StatusOr<std::vector<PickledTensor>> back = ParseStateDictPickle(WriteStateDictPickle(entries));
+  absl::StatusOr<std::vector<PickledTensor>> back =
+      ParseStateDictPickle(WriteStateDictPickle(entries));
   ASSERT_THAT(back, IsOk());
   ASSERT_EQ(back->size(), 2u);
   for (size_t i = 0; i < 2; ++i) {
@@ -175,9 +185,14 @@ TEST(TorchPickleTest, TruncatedAndCorruptedPicklesFailCleanly) {
     for (int flips = 0; flips < 3; ++flips) bad[rng() % bad.size()] = static_cast<char>(rng());
     (void)ParseStateDictPickle(bad);  // must return, never crash or hang
   }
-  EXPECT_THAT(ParseStateDictPickle("PK\x03\x04"), StatusIs(StatusCode::kInvalidArgument, HasSubstr("not a pickle")));
+  EXPECT_THAT(ParseStateDictPickle("PK\x03\x04"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("not a pickle")));
   // A global outside the allow-list, as a pickled nn.Module would have.
-  static const char kEvil[] = "\x80\x02" "cos\nsystem\n" "X\x02\x00\x00\x00ls" "\x85R.";
+  static const char kEvil[] =
+      "\x80\x02"
+      "cos\nsystem\n"
+      "X\x02\x00\x00\x00ls"
+      "\x85R.";
   const std::string evil(kEvil, sizeof(kEvil) - 1);
   EXPECT_THAT(ParseStateDictPickle(evil),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("'os.system' is not allowed")));

@@ -83,17 +83,18 @@ TEST_F(ReleaseErrorsTest, MissingWrongShapeAndUnexpectedTensorsAreNamed) {
   }
   EXPECT_THAT(ImportWith(missing),
               StatusIs(StatusCode::kInvalidArgument,
-                       AllOf(HasSubstr(weights_path()), HasSubstr("missing tensor 'transformer.h.0.mlp.c_fc.bias'"),
+                       AllOf(HasSubstr(weights_path()),
+                             HasSubstr("missing tensor 'transformer.h.0.mlp.c_fc.bias'"),
                              HasSubstr("(32)"))));
 
   std::vector<NamedTensor> misshapen = params_;
   for (NamedTensor& p : misshapen) {
     if (p.name == "transformer.h.0.attn.c_attn.weight") p.tensor = torch::zeros({48, 15});
   }
-  EXPECT_THAT(ImportWith(misshapen),
-              StatusIs(StatusCode::kInvalidArgument,
-                       AllOf(HasSubstr(weights_path()), HasSubstr("transformer.h.0.attn.c_attn.weight"),
-                             HasSubstr("expected (48, 16), got (48, 15)"))));
+  EXPECT_THAT(ImportWith(misshapen), StatusIs(StatusCode::kInvalidArgument,
+                                              AllOf(HasSubstr(weights_path()),
+                                                    HasSubstr("transformer.h.0.attn.c_attn.weight"),
+                                                    HasSubstr("expected (48, 16), got (48, 15)"))));
 
   std::vector<NamedTensor> extra = params_;
   extra.push_back({"transformer.h.0.attn.attn_imp.sink_logit", torch::zeros({2})});
@@ -110,9 +111,10 @@ TEST_F(ReleaseErrorsTest, NonFiniteWeightsAreRejected) {
       p.tensor[3] = std::numeric_limits<float>::quiet_NaN();
     }
   }
-  EXPECT_THAT(ImportWith(poisoned),
-              StatusIs(StatusCode::kInvalidArgument,
-                       HasSubstr("tensor 'transformer.h.0.ln_2.weight' contains NaN or infinite values")));
+  EXPECT_THAT(
+      ImportWith(poisoned),
+      StatusIs(StatusCode::kInvalidArgument,
+               HasSubstr("tensor 'transformer.h.0.ln_2.weight' contains NaN or infinite values")));
 }
 
 TEST_F(ReleaseErrorsTest, FilesThatAreNotCheckpoints) {

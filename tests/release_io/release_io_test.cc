@@ -2,13 +2,13 @@
 // Debian's python3-torch: fixtures are written by torch.save, reference logits
 // come from a re-statement of the release's forward pass (release_reference.py),
 // and exported files are read back by torch.load(weights_only=True).
+#include "circuit/core/release_io.h"
+
 #include <algorithm>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "circuit/core/checkpoint.h"
-#include "circuit/core/release_io.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/run.h"
@@ -35,11 +35,11 @@ RunResult Python(const std::string& script_and_args) {
   return RunCommand("/usr/bin/python3 " + SourceDir() + "/tests/release_io/" + script_and_args);
 }
 
-#define MAKE_FIXTURE_OR_SKIP(dir, args)                                             \
-  do {                                                                              \
-    RunResult r_ = Python("make_release_model.py --out " + (dir) + " " + (args));   \
+#define MAKE_FIXTURE_OR_SKIP(dir, args)                                                      \
+  do {                                                                                       \
+    RunResult r_ = Python("make_release_model.py --out " + (dir) + " " + (args));            \
     if (r_.exit_code == kNoTorch || r_.exit_code == 127) GTEST_SKIP() << "no python3-torch"; \
-    ASSERT_EQ(r_.exit_code, 0) << r_.err;                                           \
+    ASSERT_EQ(r_.exit_code, 0) << r_.err;                                                    \
   } while (false)
 
 struct Reference {
@@ -54,8 +54,8 @@ Reference ReadReference(const std::string& dir) {
   auto shape = j["shape"].get<std::vector<int64_t>>();
   auto logits = j["logits"].get<std::vector<float>>();
   Reference ref;
-  ref.tokens = torch::empty({static_cast<int64_t>(tokens.size()), static_cast<int64_t>(tokens[0].size())},
-                            torch::kInt64);
+  ref.tokens = torch::empty(
+      {static_cast<int64_t>(tokens.size()), static_cast<int64_t>(tokens[0].size())}, torch::kInt64);
   for (size_t b = 0; b < tokens.size(); ++b) {
     for (size_t t = 0; t < tokens[b].size(); ++t) ref.tokens[b][t] = tokens[b][t];
   }
@@ -129,10 +129,12 @@ TEST(ReleaseImportTest, TokenizerFallsBackToTheBundledOneOnlyWhenSizesMatch) {
                          /*fallback_tokenizer_dir=*/dir.path());
   ASSERT_THAT(rm, IsOk());
   EXPECT_THAT(rm->notes, Contains(HasSubstr("tokenizer: none given, using the bundled one")));
-  EXPECT_THAT(Import(dir.path(), ""), StatusIs(StatusCode::kInvalidArgument, HasSubstr("no tokenizer")));
+  EXPECT_THAT(Import(dir.path(), ""),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("no tokenizer")));
   absl::StatusOr<ReleaseModel> no_bundled = ImportReleaseModel(
       dir.path() + "/beeg_config.json", dir.path() + "/final_model.pt", "", dir.File("nowhere"));
-  EXPECT_THAT(std::string(no_bundled.status().message()), HasSubstr("the bundled one cannot be read"));
+  EXPECT_THAT(std::string(no_bundled.status().message()),
+              HasSubstr("the bundled one cannot be read"));
   const std::string bundled = SourceDir() + "/data/tokenizer";
   if (std::ifstream(bundled + "/encoder.json").good()) {  // 2048 tokens, the model has 260
     EXPECT_THAT(ImportReleaseModel(dir.path() + "/beeg_config.json", dir.path() + "/final_model.pt",
@@ -223,14 +225,16 @@ TEST(ReleaseReadTest, SharedStoragesViewsAndHalfPrecisionLoad) {
     }
   }
 
-  EXPECT_THAT(ReadStateDict(dir.File("not_tensor.pt")),
-              StatusIs(StatusCode::kInvalidArgument, HasSubstr("entry 'step' is a int, not a tensor")));
+  EXPECT_THAT(
+      ReadStateDict(dir.File("not_tensor.pt")),
+      StatusIs(StatusCode::kInvalidArgument, HasSubstr("entry 'step' is a int, not a tensor")));
   EXPECT_THAT(ReadStateDict(dir.File("list.pt")),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("holds a list, not a state dict")));
   EXPECT_THAT(ReadStateDict(dir.File("module.pt")),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("is not allowed in a state dict")));
   EXPECT_THAT(ReadStateDict(dir.File("big_endian.pt")),
-              StatusIs(StatusCode::kInvalidArgument, HasSubstr("big-endian checkpoints are not supported")));
+              StatusIs(StatusCode::kInvalidArgument,
+                       HasSubstr("big-endian checkpoints are not supported")));
   EXPECT_THAT(ReadStateDict(dir.File("int64.pt")),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("LongStorage is not a float type")));
 }

@@ -30,9 +30,9 @@ namespace circuit {
 
 struct ReleaseConfig {
   ModelConfig config;
-  bool bias = true;           // false: the file has no Linear biases (zeros are used)
-  bool tied_unembed = false;  // true: lm_head.weight may be absent; wte is used
-  bool flash = true;          // the release only applies the sink on the flash path
+  bool bias = true;                // false: the file has no Linear biases (zeros are used)
+  bool tied_unembed = false;       // true: lm_head.weight may be absent; wte is used
+  bool flash = true;               // the release only applies the sink on the flash path
   std::vector<std::string> notes;  // one line per default taken or key ignored
 };
 

@@ -5,7 +5,8 @@
 // PyTorchStream{Reader,Writer}, the state-dict pickle by a small strict reader.
 //
 //   CIRCUIT_ASSIGN_OR_RETURN(ReleaseModel rm,
-//       ImportReleaseModel("csp_yolo2/beeg_config.json", "csp_yolo2/final_model.pt", "tinypython"));
+//       ImportReleaseModel("csp_yolo2/beeg_config.json", "csp_yolo2/final_model.pt",
+//       "tinypython"));
 //   CIRCUIT_RETURN_IF_ERROR(SaveModel("yolo2.h5", rm.model, rm.tokenizer, rm.training));
 //   CIRCUIT_RETURN_IF_ERROR(ExportReleaseModel(rm.model, rm.tokenizer, "exported/"));
 #ifndef CIRCUIT_CORE_RELEASE_IO_H_
@@ -28,9 +29,9 @@ namespace circuit {
 struct ReleaseModel {
   Model model;
   Tokenizer tokenizer;
-  TrainingInfo training;          // command = where it came from; nothing else is known
-  std::string tokenizer_source;   // the directory the tokenizer was read from
-  std::vector<std::string> notes; // config defaults taken, keys and tensors ignored, fallbacks
+  TrainingInfo training;           // command = where it came from; nothing else is known
+  std::string tokenizer_source;    // the directory the tokenizer was read from
+  std::vector<std::string> notes;  // config defaults taken, keys and tensors ignored, fallbacks
 };
 
 // The tensors of a torch.save()d state dict, as float32 CPU tensors, in the
