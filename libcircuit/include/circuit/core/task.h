@@ -18,7 +18,9 @@
 namespace circuit {
 
 // One datapoint in text: a prompt and its minimally different twin. The answer
-// to `prompt` is `correct`, the answer to `twin` is `alternative`.
+// to `prompt` is `correct`, the answer to `twin` is `alternative`. Candidates are
+// texts that must each encode to exactly one token. A user task line without a
+// twin leaves `twin` empty (a single-prompt datapoint).
 struct TaskPair {
   std::string prompt;
   std::string twin;
@@ -44,6 +46,11 @@ struct TaskOptions {
 struct TaskData {
   std::string name;
   std::string description;
+  // True when every datapoint has a twin, so each split is [prompt, twin] pairs.
+  // Only a user file with twinless lines makes it false.
+  bool paired = true;
+  // Built-in tasks: the candidate variant used (see TaskInfo); "" = per datapoint.
+  std::vector<std::string> candidates;
   // Examples come in twin order: [prompt of pair 0, twin of pair 0, prompt of pair 1, ...].
   std::vector<TaskExample> train, validation, test;
 };
@@ -51,20 +58,41 @@ struct TaskData {
 struct TaskInfo {
   std::string name;
   std::string description;  // one line
+  // The candidate texts in order of preference: BuildTask uses the first variant
+  // whose texts are single tokens. Empty strings stand for per-datapoint
+  // candidates (e.g. variable names), shown as "<name>".
+  std::vector<std::vector<std::string>> candidate_variants;
 };
 
 // The built-in tasks, sorted by name.
 std::vector<TaskInfo> BuiltinTasks();
 
 // Builds a built-in task by name, or a user task from "file:path.jsonl".
-// Fails with a clear message for an unknown task, a bad file (line numbers),
+// Splits are fixed by options.seed and disjoint (no prompt text in two splits);
+// the test split does not depend on n_train or n_validation. Built-in prompts are
+// checked to end at a token boundary: Encode(prompt + candidate) must equal
+// Encode(prompt) followed by the candidate token (pairs that fail are redrawn).
+// Prompts are left-truncated to n_ctx tokens; a pair whose twins become equal
+// is dropped (built-in) or an error (user file).
+// Fails with a clear message for an unknown task (NotFound), a bad file (path:line),
 // or candidates that are not single tokens for `tokenizer`.
 absl::StatusOr<TaskData> BuildTask(const std::string& name, const Tokenizer& tokenizer,
                                    const TaskOptions& options);
 
 // Text pairs of a built-in task (deterministic for the seed); for `circuit tasks`.
+// Uses the first candidate variant; BuildTask may substitute a later one.
 absl::StatusOr<std::vector<TaskPair>> GenerateTaskPairs(const std::string& name, int count,
                                                         uint64_t seed);
+
+// The datapoints of a user task file in JSON Lines: one object per line with
+// string keys "prompt", "correct", "alternative" and optional "twin" (whose
+// answer is "alternative"); blank lines are skipped. Errors name "path:line" and
+// the problem (bad JSON, missing key, wrong type, empty prompt, equal candidates,
+// a prompt seen before). Tokenizer checks happen in BuildTask.
+absl::StatusOr<std::vector<TaskPair>> ReadTaskFile(const std::string& path);
+
+// The prefix that makes BuildTask read a user file: "file:path.jsonl".
+inline constexpr char kTaskFilePrefix[] = "file:";
 
 }  // namespace circuit
 
