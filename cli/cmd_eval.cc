@@ -1,0 +1,113 @@
+// circuit eval --task NAME: a model's task loss and accuracy on one split.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "args.h"
+#include "circuit/core/checkpoint.h"
+#include "circuit/core/runtime.h"
+#include "circuit/core/task.h"
+#include "circuit/core/task_eval.h"
+#include "command.h"
+#include "nlohmann/json.hpp"
+
+namespace circuit::cli {
+namespace {
+
+struct EvalRequest {
+  std::string split = "test";
+  int pairs = 0;  // 0: the split's default size
+  int batch = 64;
+  bool json = false;
+};
+
+// Builds one task and scores the requested split.
+absl::StatusOr<TaskMetrics> EvaluateOne(const std::string& name, const ModelFile& file,
+                                        const EvalRequest& request, uint64_t seed) {
+  TaskOptions options;
+  options.n_ctx = file.model.config().n_ctx;
+  options.seed = seed;
+  if (request.pairs > 0) {
+    int* count = request.split == "train"        ? &options.n_train
+                 : request.split == "validation" ? &options.n_validation
+                                                 : &options.n_test;
+    *count = request.pairs;
+  }
+  absl::StatusOr<TaskData> data = BuildTask(name, file.tokenizer, options);
+  if (!data.ok()) return data.status();
+  const std::vector<TaskExample>& examples = request.split == "train"        ? data->train
+                                             : request.split == "validation" ? data->validation
+                                                                             : data->test;
+  return EvaluateTask(file.model, examples, /*taps=*/nullptr, request.batch);
+}
+
+void Print(const std::string& name, const EvalRequest& request, const TaskMetrics& m) {
+  if (request.json) {
+    const nlohmann::json j = {{"task", name},         {"split", request.split},
+                              {"loss", m.loss},       {"accuracy", m.accuracy},
+                              {"n", m.n}};
+    std::cout << j.dump() << std::endl;
+  } else {
+    std::cout << absl::StrFormat("%-28s %-10s loss %.4f  accuracy %.3f  n %d", name, request.split,
+                                 m.loss, m.accuracy, m.n)
+              << std::endl;
+  }
+}
+
+int RunEval(int argc, char** argv) {
+  ArgParser parser("circuit eval --task NAME [--model M] [--split test] [--n PAIRS] [--json]",
+                   "Score a model on a task: mean per-prompt loss (two-way softmax over the two "
+                   "candidate tokens, nats) and accuracy (share of prompts whose correct candidate "
+                   "has the higher logit). NAME is a built-in task (`circuit tasks`), all, or "
+                   "file:path.jsonl.");
+  std::string task;
+  EvalRequest request;
+  CommonOptions common;
+  parser.Option("task", "task name, all, or file:path.jsonl", &task);
+  parser.Option("split", "train, validation or test", &request.split);
+  parser.Option("n", "datapoints (prompt pairs) in the split; 0 = its default size", &request.pairs);
+  parser.Option("batch", "prompts per forward pass", &request.batch);
+  parser.Flag("json", "one JSON object per task: task, split, loss, accuracy, n", &request.json);
+  AddCommonOptions(parser, &common);
+  if (int rc = parser.Parse(argc, argv); rc >= 0) return rc;
+  if (task.empty()) return Fail("eval", "--task is required (see `circuit tasks`)", kExitUsage);
+  if (request.split != "train" && request.split != "validation" && request.split != "test") {
+    return Fail("eval", "--split must be train, validation or test, got '" + request.split + "'",
+                kExitUsage);
+  }
+  if (request.pairs < 0) return Fail("eval", "--n must be >= 0", kExitUsage);
+  if (request.batch < 1) return Fail("eval", "--batch must be >= 1", kExitUsage);
+
+  std::vector<std::string> names;
+  if (task == "all") {
+    for (const TaskInfo& info : BuiltinTasks()) names.push_back(info.name);
+  } else {
+    names.push_back(task);
+  }
+  ConfigureRuntime(common.threads);
+  absl::StatusOr<torch::Device> device = ParseDevice(common.device);
+  if (!device.ok()) return Fail("eval", std::string(device.status().message()), kExitUsage);
+  absl::StatusOr<ModelFile> file = LoadModel(common.model, *device);
+  if (!file.ok()) return Fail("eval", std::string(file.status().message()), kExitUsage);
+
+  // With `all`, a task that does not fit the tokenizer is reported and skipped.
+  int failed = 0;
+  for (const std::string& name : names) {
+    absl::StatusOr<TaskMetrics> metrics = EvaluateOne(name, *file, request, common.seed);
+    if (!metrics.ok()) {
+      if (names.size() == 1) return Fail("eval", std::string(metrics.status().message()), kExitUsage);
+      Fail("eval", std::string(metrics.status().message()), kExitFailure);
+      ++failed;
+      continue;
+    }
+    Print(name, request, *metrics);
+  }
+  return failed > 0 ? kExitFailure : kExitOk;
+}
+
+}  // namespace
+
+CIRCUIT_COMMAND(eval, "eval", "score a model on a task: loss and accuracy", RunEval);
+
+}  // namespace circuit::cli
