@@ -1,0 +1,253 @@
+// BuildTask with real tokenizers: every built-in task builds for the bundled
+// tokenizer with the requested counts, twins swap their answers, prompts end at
+// a token boundary, splits are disjoint and fixed by the seed; tokenizers that
+// lack a task's candidates fail with a message that shows the split; user files.
+#include <fstream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "circuit/core/task.h"
+#include "circuit/core/tokenizer.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "testing/status_matchers.h"
+#include "testing/temp_dir.h"
+
+namespace circuit {
+namespace {
+
+using ::circuit::testing::IsOk;
+using ::circuit::testing::StatusIs;
+using ::testing::HasSubstr;
+
+const Tokenizer& Bundled() {
+  static const Tokenizer* const kTokenizer = [] {
+    const std::string dir = testing::SourceDir() + "/data/tokenizer/";
+    absl::StatusOr<Tokenizer> tok = Tokenizer::FromFiles(dir + "encoder.json", dir + "vocab.bpe");
+    if (!tok.ok()) {
+      ADD_FAILURE() << tok.status();
+      return new Tokenizer(*Tokenizer::Train({"x"}, 257));
+    }
+    return new Tokenizer(*std::move(tok));
+  }();
+  return *kTokenizer;
+}
+
+// Bytes only: no merges, so every multi-character candidate is several tokens.
+const Tokenizer& ByteLevel() {
+  static const Tokenizer* const kTokenizer = new Tokenizer(*Tokenizer::Train({"abc"}, 257));
+  return *kTokenizer;
+}
+
+TaskOptions SmallOptions(uint64_t seed = 1) {
+  TaskOptions o;
+  o.n_ctx = 256;
+  o.seed = seed;
+  o.n_train = 24;
+  o.n_validation = 8;
+  o.n_test = 8;
+  return o;
+}
+
+std::set<std::vector<int32_t>> Sequences(const std::vector<TaskExample>& split) {
+  std::set<std::vector<int32_t>> out;
+  for (const TaskExample& ex : split) out.insert(ex.tokens);
+  return out;
+}
+
+std::vector<std::string> TaskNames() {
+  std::vector<std::string> names;
+  for (const TaskInfo& info : BuiltinTasks()) names.push_back(info.name);
+  return names;
+}
+
+class BuiltinBuildTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(BuiltinBuildTest, BuildsForTheBundledTokenizerAsDesigned) {
+  const Tokenizer& tok = Bundled();
+  absl::StatusOr<TaskData> data = BuildTask(GetParam(), tok, SmallOptions());
+  ASSERT_THAT(data, IsOk());
+  EXPECT_EQ(data->name, GetParam());
+  EXPECT_TRUE(data->paired);
+  EXPECT_EQ(data->train.size(), 48u);
+  EXPECT_EQ(data->validation.size(), 16u);
+  EXPECT_EQ(data->test.size(), 16u);
+  ASSERT_EQ(data->candidates.size(), 2u);
+  for (const std::vector<TaskExample>* split : {&data->train, &data->validation, &data->test}) {
+    for (size_t i = 0; i < split->size(); i += 2) {
+      const TaskExample& a = (*split)[i];
+      const TaskExample& b = (*split)[i + 1];
+      // Twins: the same two candidates with roles swapped, different prompts.
+      EXPECT_EQ(a.correct, b.alternative);
+      EXPECT_EQ(a.alternative, b.correct);
+      EXPECT_NE(a.correct, a.alternative);
+      EXPECT_NE(a.tokens, b.tokens);
+      for (const TaskExample* ex : {&a, &b}) {
+        ASSERT_FALSE(ex->tokens.empty());
+        ASSERT_LE(ex->tokens.size(), 256u);
+        // The prompt ends at a token boundary: prompt + answer re-encodes as
+        // the prompt's tokens followed by the answer token.
+        const std::string text = tok.Decode(ex->tokens) + tok.TokenBytes(ex->correct);
+        std::vector<int32_t> expected = ex->tokens;
+        expected.push_back(ex->correct);
+        if (ex->tokens.size() < 256) EXPECT_EQ(tok.Encode(text), expected) << text;
+      }
+      // Fixed candidates are the chosen variant's tokens.
+      for (const std::string& c : data->candidates) {
+        if (c.empty()) continue;
+        const int32_t id = *tok.SingleToken(c);
+        EXPECT_TRUE(a.correct == id || a.alternative == id) << c;
+      }
+    }
+  }
+  // Disjoint splits.
+  const auto train = Sequences(data->train), validation = Sequences(data->validation),
+             test = Sequences(data->test);
+  for (const auto& seq : test) {
+    EXPECT_EQ(train.count(seq), 0u);
+    EXPECT_EQ(validation.count(seq), 0u);
+  }
+  for (const auto& seq : validation) EXPECT_EQ(train.count(seq), 0u);
+}
+
+TEST_P(BuiltinBuildTest, FixedBySeedAndTestSplitIndependentOfTrainSize) {
+  const Tokenizer& tok = Bundled();
+  absl::StatusOr<TaskData> a = BuildTask(GetParam(), tok, SmallOptions(5));
+  TaskOptions more = SmallOptions(5);
+  more.n_train = 40;
+  absl::StatusOr<TaskData> b = BuildTask(GetParam(), tok, more);
+  absl::StatusOr<TaskData> c = BuildTask(GetParam(), tok, SmallOptions(6));
+  ASSERT_THAT(a, IsOk());
+  ASSERT_THAT(b, IsOk());
+  ASSERT_THAT(c, IsOk());
+  EXPECT_EQ(Sequences(a->test), Sequences(b->test));
+  EXPECT_EQ(Sequences(a->validation), Sequences(b->validation));
+  EXPECT_EQ(b->train.size(), 80u);
+  EXPECT_NE(Sequences(a->test), Sequences(c->test));
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTasks, BuiltinBuildTest, ::testing::ValuesIn(TaskNames()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
+
+TEST(BuildTask, CandidatesThatAreNotSingleTokensFailWithTheirSplit) {
+  EXPECT_THAT(BuildTask("set_or_string", ByteLevel(), SmallOptions()),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("set_or_string: candidate \".add\" is 4 tokens for this tokenizer "
+                                 "(\".\", \"a\", \"d\", \"d\")")));
+  EXPECT_THAT(BuildTask("bracket_counting", ByteLevel(), SmallOptions()),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       ::testing::AllOf(HasSubstr("bracket_counting: candidate \"]]\\n\" is 3 tokens"),
+                                        HasSubstr("fallback"))));
+  // Single-character candidates fit any byte-level tokenizer.
+  EXPECT_THAT(BuildTask("single_double_quote", ByteLevel(), SmallOptions()), IsOk());
+}
+
+TEST(BuildTask, UnknownTaskAndBadOptions) {
+  EXPECT_THAT(BuildTask("nope", ByteLevel(), SmallOptions()),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("circuit tasks")));
+  TaskOptions bad = SmallOptions();
+  bad.n_test = -1;
+  EXPECT_THAT(BuildTask("single_double_quote", ByteLevel(), bad),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("test -1")));
+}
+
+class UserTaskTest : public ::testing::Test {
+ protected:
+  std::string Write(const std::vector<std::string>& lines) {
+    const std::string path = dir_.File("task" + std::to_string(++count_) + ".jsonl");
+    std::ofstream out(path, std::ios::binary);
+    for (const std::string& line : lines) out << line << "\n";
+    return path;
+  }
+  // Line i: a pair of prompts with distinct contents; one-byte candidates.
+  static std::string PairLine(int i) {
+    return "{\"prompt\": \"x = [" + std::to_string(i) + ", 1\", \"twin\": \"x = {" +
+           std::to_string(i) + ", 1\", \"correct\": \"]\", \"alternative\": \"}\"}";
+  }
+  testing::TempDir dir_;
+  int count_ = 0;
+};
+
+TEST_F(UserTaskTest, SplitsBySeedWithExactCounts) {
+  std::vector<std::string> lines;
+  for (int i = 0; i < 30; ++i) lines.push_back(PairLine(i));
+  const std::string path = Write(lines);
+  TaskOptions o = SmallOptions();
+  o.n_train = 10;
+  o.n_validation = 5;
+  o.n_test = 5;
+  absl::StatusOr<TaskData> data = BuildTask("file:" + path, ByteLevel(), o);
+  ASSERT_THAT(data, IsOk());
+  EXPECT_EQ(data->name, "file:" + path);
+  EXPECT_TRUE(data->paired);
+  EXPECT_EQ(data->train.size(), 20u);
+  EXPECT_EQ(data->validation.size(), 10u);
+  EXPECT_EQ(data->test.size(), 10u);
+  const int32_t bracket = *ByteLevel().SingleToken("]"), brace = *ByteLevel().SingleToken("}");
+  for (size_t i = 0; i < data->test.size(); i += 2) {
+    const TaskExample& prompt = data->test[i];
+    const TaskExample& twin = data->test[i + 1];
+    EXPECT_EQ(ByteLevel().Decode(prompt.tokens).substr(0, 5), "x = [");
+    EXPECT_EQ(prompt.correct, bracket);
+    EXPECT_EQ(prompt.alternative, brace);
+    EXPECT_EQ(ByteLevel().Decode(twin.tokens).substr(0, 5), "x = {");
+    EXPECT_EQ(twin.correct, brace);
+    EXPECT_EQ(twin.alternative, bracket);
+  }
+  const auto train = Sequences(data->train), test = Sequences(data->test);
+  for (const auto& seq : test) EXPECT_EQ(train.count(seq), 0u);
+  absl::StatusOr<TaskData> again = BuildTask("file:" + path, ByteLevel(), o);
+  ASSERT_THAT(again, IsOk());
+  EXPECT_EQ(Sequences(again->test), test);
+  o.seed = 2;
+  absl::StatusOr<TaskData> other = BuildTask("file:" + path, ByteLevel(), o);
+  ASSERT_THAT(other, IsOk());
+  EXPECT_NE(Sequences(other->test), test);
+}
+
+TEST_F(UserTaskTest, SmallFilesSplitInProportionTwinlessLinesAreSinglePrompts) {
+  std::vector<std::string> lines;
+  for (int i = 0; i < 8; ++i) lines.push_back(PairLine(i));
+  lines.push_back("{\"prompt\": \"y = (1\", \"correct\": \")\", \"alternative\": \"]\"}");
+  absl::StatusOr<TaskData> data = BuildTask("file:" + Write(lines), ByteLevel(), SmallOptions());
+  ASSERT_THAT(data, IsOk());
+  EXPECT_FALSE(data->paired);
+  // 9 datapoints for 24/8/8 asked: 1 test, 1 validation, 7 train.
+  EXPECT_EQ(data->train.size() + data->validation.size() + data->test.size(), 17u);
+  EXPECT_GE(data->test.size(), 1u);
+  EXPECT_GE(data->validation.size(), 1u);
+}
+
+TEST_F(UserTaskTest, LeftTruncatesToTheContext) {
+  const std::string path = Write({"{\"prompt\": \"abcdefghijkl\", \"twin\": \"abcdefghijkL\", "
+                                  "\"correct\": \"x\", \"alternative\": \"y\"}"});
+  TaskOptions o = SmallOptions();
+  o.n_ctx = 5;
+  absl::StatusOr<TaskData> data = BuildTask("file:" + path, ByteLevel(), o);
+  ASSERT_THAT(data, IsOk());
+  ASSERT_EQ(data->train.size(), 2u);
+  EXPECT_EQ(ByteLevel().Decode(data->train[0].tokens), "hijkl");
+  EXPECT_EQ(ByteLevel().Decode(data->train[1].tokens), "hijkL");
+  // Twins that differ only before the kept context are an error naming the line.
+  const std::string same = Write({"{\"prompt\": \"Abcdefgh\", \"twin\": \"abcdefgh\", "
+                                  "\"correct\": \"x\", \"alternative\": \"y\"}"});
+  EXPECT_THAT(BuildTask("file:" + same, ByteLevel(), o),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr(same + ":1: prompt and twin are the same after left-truncation")));
+}
+
+TEST_F(UserTaskTest, MultiTokenCandidateNamesTheLine) {
+  const std::string path = Write({PairLine(0), PairLine(1),
+                                  "{\"prompt\": \"z = [[1\", \"correct\": \"]]\\n\", "
+                                  "\"alternative\": \"]\\n\"}"});
+  EXPECT_THAT(BuildTask("file:" + path, ByteLevel(), SmallOptions()),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr(path + ":3: candidate \"]]\\n\" is 3 tokens for this tokenizer "
+                                        "(\"]\", \"]\", \"\\n\")")));
+}
+
+}  // namespace
+}  // namespace circuit
