@@ -1,0 +1,123 @@
+// Pruning throughput on the bundled model's shape (4 layers, d_model 128,
+// 8 heads x 16, d_mlp 512, vocab 2048, afrac 0.25): mask-training steps (forward
+// + backward of 2 * batch prompts through the gate taps, AdamW on tau), one
+// ablated evaluation of a validation split, and edge enumeration.
+// Random-init weights and random prompts: the cost does not depend on them.
+//
+//   CIRCUIT_THREADS=2 build/bin/bench_prune --benchmark_counters_tabular=true
+//
+// Counters: steps/s, fwd_share / bwd_share (of the mask loop), prompts/s.
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <vector>
+
+#include "circuit/core/model.h"
+#include "circuit/core/runtime.h"
+#include "circuit/core/trainer.h"
+#include "circuit/prune/ablation.h"
+#include "circuit/prune/edges.h"
+#include "circuit/prune/mask_optimizer.h"
+#include "circuit/prune/mean_cache.h"
+#include "circuit/prune/node_index.h"
+
+namespace circuit::prune {
+namespace {
+
+struct Fixture {
+  explicit Fixture(int prompt_tokens)
+      : model(*Model::Create(ModelConfig(), /*seed=*/1)), index(model.config()),
+        units(BuildMaskUnits(index, /*tie_qk=*/false)) {
+    auto gen = at::detail::createCPUGenerator(2);
+    const int V = model.config().vocab_size;
+    torch::Tensor windows = torch::randint(0, V, {16, model.config().n_ctx}, gen, torch::kInt64);
+    means = ComputeMeans(model, windows)->means;
+    // 256 pairs of prompts of `prompt_tokens` tokens that differ in one token.
+    torch::Tensor t = torch::randint(0, V, {256, prompt_tokens}, gen, torch::kInt64);
+    for (int p = 0; p < 256; ++p) {
+      TaskExample a, b;
+      for (int j = 0; j < prompt_tokens; ++j) a.tokens.push_back(static_cast<int32_t>(t[p][j].item<int64_t>()));
+      b.tokens = a.tokens;
+      b.tokens[prompt_tokens / 2] = (b.tokens[prompt_tokens / 2] + 1) % V;
+      a.correct = b.alternative = 10;
+      a.alternative = b.correct = 11;
+      examples.push_back(a);
+      examples.push_back(b);
+    }
+  }
+  Model model;
+  NodeIndex index;
+  MaskUnits units;
+  std::vector<torch::Tensor> means;
+  std::vector<TaskExample> examples;
+};
+
+void SetThreads() {
+  const char* env = std::getenv("CIRCUIT_THREADS");
+  ConfigureRuntime(env != nullptr ? std::atoi(env) : 0);
+  KeepFreedMemory();  // as `circuit extract` does: no page faults on every large activation
+}
+
+// One epoch of 4 mask steps at batch 64 pairs (128 prompts) per iteration.
+void BM_MaskSteps(benchmark::State& state) {
+  SetThreads();
+  Fixture f(static_cast<int>(state.range(0)));
+  MaskTrainOptions o;
+  o.epochs = 1;
+  double seconds = 0, fwd = 0, bwd = 0;
+  int64_t steps = 0;
+  for (auto _ : state) {
+    MaskTrainResult r = *TrainMasks(f.model, f.index, f.units, f.means, f.examples, o, /*seed=*/0);
+    seconds += r.seconds;
+    fwd += r.forward_seconds;
+    bwd += r.backward_seconds;
+    steps += r.steps;
+  }
+  state.counters["steps/s"] = steps / seconds;
+  state.counters["fwd_share"] = fwd / seconds;
+  state.counters["bwd_share"] = bwd / seconds;
+}
+BENCHMARK(BM_MaskSteps)->Arg(32)->Arg(64)->Arg(128)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// One discretization point: 512 prompts with half the nodes mean-ablated.
+void BM_AblatedEvaluation(benchmark::State& state) {
+  SetThreads();
+  Fixture f(static_cast<int>(state.range(0)));
+  AblationEvaluator eval(f.model, f.index, f.means, Ablation::kMean, f.examples);
+  torch::Tensor keep = (torch::rand({f.index.total()}, at::detail::createCPUGenerator(3)) < 0.5)
+                           .to(torch::kFloat32);
+  for (auto _ : state) benchmark::DoNotOptimize(eval.Score(keep).loss);
+  state.counters["prompts/s"] = benchmark::Counter(
+      static_cast<double>(f.examples.size()) * state.iterations(), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_AblatedEvaluation)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The bare forward pass the loops above repeat: 128 prompts of 64 tokens, no taps;
+// Arg: 1 with AbsTopK (afrac 0.25), 0 without.
+void BM_Forward(benchmark::State& state) {
+  SetThreads();
+  ModelConfig c;
+  if (state.range(0) == 0) c.afrac = 0.0;
+  const Model model = *Model::Create(c, /*seed=*/1);
+  torch::NoGradGuard no_grad;
+  torch::Tensor tokens = torch::randint(0, c.vocab_size, {128, 64}, torch::kInt64);
+  torch::Tensor last = torch::full({128}, 63, torch::kInt64);
+  for (auto _ : state) benchmark::DoNotOptimize(model.ForwardAt(tokens, last));
+  state.counters["tokens/s"] = benchmark::Counter(128.0 * 64 * state.iterations(),
+                                                  benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_Forward)->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Edges of a 200-node circuit.
+void BM_Edges(benchmark::State& state) {
+  Fixture f(8);
+  std::vector<Node> nodes;
+  for (int64_t i = 0; i < f.index.total(); i += f.index.total() / 200) nodes.push_back(f.index.At(i));
+  for (auto _ : state) benchmark::DoNotOptimize(CircuitEdges(f.model, nodes).size());
+}
+BENCHMARK(BM_Edges)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace circuit::prune
+
+BENCHMARK_MAIN();

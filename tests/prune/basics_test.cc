@@ -1,0 +1,191 @@
+// Node addressing, the Heaviside straight-through gate, discretization and calibration.
+#include <cmath>
+
+#include "circuit/core/model.h"
+#include "circuit/prune/calibration.h"
+#include "circuit/prune/discretizer.h"
+#include "circuit/prune/node_index.h"
+#include "circuit/prune/node_mask.h"
+#include "gtest/gtest.h"
+
+namespace circuit::prune {
+namespace {
+
+ModelConfig Config(int d_pos_emb) {
+  ModelConfig c;
+  c.n_layer = 3;
+  c.d_model = 16;
+  c.n_head = 3;
+  c.d_head = 4;  // A = 12 != d_model
+  c.d_mlp = 40;
+  c.d_pos_emb = d_pos_emb;
+  return c;
+}
+
+TEST(NodeIndexTest, TotalMatchesFormulaAndConfig) {
+  for (int p : {0, 8}) {
+    const ModelConfig c = Config(p);
+    const NodeIndex index(c);
+    const int64_t d_in = 16 + p;
+    EXPECT_EQ(index.total(), 3 * (2 * d_in + 3 * 12 + 2 * 16 + 40) + 16);
+    EXPECT_EQ(index.total(), c.TotalNodes());
+    EXPECT_EQ(index.num_sites(), NumTapSites(c.n_layer));
+  }
+  // The paper's models (PAPER.md §4.1).
+  ModelConfig yolo1;
+  yolo1.n_layer = 12; yolo1.d_model = 1024; yolo1.n_head = 128; yolo1.d_head = 8; yolo1.d_mlp = 4096;
+  EXPECT_EQ(NodeIndex(yolo1).total(), 136192);
+  ModelConfig yolo2;
+  yolo2.n_layer = 8; yolo2.d_model = 2048; yolo2.n_head = 128; yolo2.d_head = 16;
+  yolo2.d_mlp = 8192; yolo2.d_pos_emb = 32;
+  EXPECT_EQ(NodeIndex(yolo2).total(), 182784);
+}
+
+TEST(NodeIndexTest, FlatRoundTripAndSitesMatchTaps) {
+  const ModelConfig c = Config(8);
+  const NodeIndex index(c);
+  int64_t expected = 0;
+  for (int site = 0; site < index.num_sites(); ++site) {
+    const TapSite tap = TapSiteAt(site, c.n_layer);
+    EXPECT_EQ(index.SiteLayer(site), tap.layer);
+    EXPECT_EQ(index.SiteLocation(site), tap.location);
+    EXPECT_EQ(index.Site(tap.layer, tap.location), TapSiteIndex(tap.layer, tap.location));
+    EXPECT_EQ(index.site_width(site), c.LocationWidth(tap.location));
+    EXPECT_EQ(index.site_offset(site), expected);
+    expected += index.site_width(site);
+  }
+  for (int64_t i = 0; i < index.total(); ++i) {
+    const Node n = index.At(i);
+    ASSERT_TRUE(index.Contains(n));
+    ASSERT_EQ(index.Flat(n), i);
+  }
+  EXPECT_FALSE(index.Contains(Node{3, NodeLocation::kAttnQ, 0}));
+  EXPECT_FALSE(index.Contains(Node{0, NodeLocation::kFinalResid, 0}));
+  EXPECT_FALSE(index.Contains(Node{0, NodeLocation::kAttnQ, 12}));
+}
+
+TEST(MaskUnitsTest, TyingSharesQueryAndKeyUnits) {
+  const NodeIndex index(Config(0));
+  const MaskUnits plain = BuildMaskUnits(index, /*tie_qk=*/false);
+  EXPECT_EQ(plain.n_units, index.total());
+  const MaskUnits tied = BuildMaskUnits(index, /*tie_qk=*/true);
+  EXPECT_EQ(tied.n_units, index.total() - 3 * 12);
+  for (int l = 0; l < 3; ++l) {
+    for (int i = 0; i < 12; ++i) {
+      const int64_t q = index.Flat(Node{l, NodeLocation::kAttnQ, i});
+      const int64_t k = index.Flat(Node{l, NodeLocation::kAttnK, i});
+      EXPECT_EQ(tied.node_unit[q], tied.node_unit[k]);
+      EXPECT_EQ(tied.unit_nodes[tied.node_unit[q]], (std::vector<int64_t>{q, k}));
+    }
+  }
+  int64_t nodes = 0;
+  for (const auto& u : tied.unit_nodes) nodes += u.size();
+  EXPECT_EQ(nodes, index.total());
+}
+
+TEST(NodeMaskTest, HeavisideForwardAndSurrogateGradient) {
+  const double T = 0.3;
+  torch::Tensor tau = torch::tensor({-0.9, -0.2, -0.01, 0.0, 0.05, 0.7}, torch::kFloat64)
+                          .set_requires_grad(true);
+  torch::Tensor w = torch::tensor({1.0, -2.0, 3.0, 0.5, -1.5, 2.5}, torch::kFloat64);
+  torch::Tensor g = HeavisideSte(tau, T);
+  EXPECT_TRUE(torch::equal(g, torch::tensor({0.0, 0.0, 0.0, 1.0, 1.0, 1.0}, torch::kFloat64)));
+  (g * w).sum().backward();
+  for (int i = 0; i < 6; ++i) {
+    const double t = tau[i].item<double>();
+    const double s = 1.0 / (1.0 + std::exp(-t / T));
+    EXPECT_NEAR(tau.grad()[i].item<double>(), w[i].item<double>() * s * (1 - s) / T, 1e-12);
+  }
+}
+
+TEST(NodeMaskTest, InitIsDeterministicGatesFollowUnitsAndClampHolds) {
+  const NodeIndex index(Config(0));
+  const MaskUnits units = BuildMaskUnits(index, /*tie_qk=*/true);
+  NodeMask a(index, units, MaskInit{0.07, 0.0125}, /*seed=*/5);
+  NodeMask b(index, units, MaskInit{0.07, 0.0125}, /*seed=*/5);
+  NodeMask other(index, units, MaskInit{0.07, 0.0125}, /*seed=*/6);
+  EXPECT_TRUE(torch::equal(a.tau(), b.tau()));
+  EXPECT_FALSE(torch::equal(a.tau(), other.tau()));
+  EXPECT_NEAR(a.tau().mean().item<double>(), 0.07, 0.003);
+  EXPECT_NEAR(a.tau().std().item<double>(), 0.0125, 0.002);
+  EXPECT_EQ(a.NodeGates(0.2).sum().item<double>(), index.total());  // all start kept
+
+  {
+    torch::NoGradGuard no_grad;
+    a.tau().mul_(100.0);
+    a.tau()[0] = -5.0;
+  }
+  a.Clamp();
+  EXPECT_LE(a.tau().max().item<double>(), 1.0);
+  EXPECT_GE(a.tau().min().item<double>(), -1.0);
+  EXPECT_EQ(a.tau()[0].item<double>(), -1.0);
+  // Unit 0 (node 0) now off; gates of tied pairs agree.
+  torch::Tensor keep = a.NodeKeep();
+  EXPECT_EQ(keep[0].item<float>(), 0.0f);
+  const int64_t q = index.Flat(Node{1, NodeLocation::kAttnQ, 3});
+  const int64_t k = index.Flat(Node{1, NodeLocation::kAttnK, 3});
+  EXPECT_EQ(keep[q].item<float>(), keep[k].item<float>());
+}
+
+TEST(DiscretizerTest, RankUnitsDescendingStable) {
+  EXPECT_EQ(RankUnits(torch::tensor({0.1, 0.5, -0.3, 0.5, 0.2})),
+            (std::vector<int64_t>{1, 3, 4, 0, 2}));
+}
+
+TEST(DiscretizerTest, BisectionFindsSmallestKOnMonotoneLoss) {
+  for (int64_t threshold : {1, 2, 37, 400, 999, 1000}) {
+    int calls = 0;
+    auto loss = [&](int64_t k) {
+      ++calls;
+      return k >= threshold ? 0.1 : 1.0 - 0.5 * k / 1000.0;  // step below the target at threshold
+    };
+    DiscretizeResult r = Discretize(loss, 1000, /*hint=*/600, DiscretizeOptions{});
+    ASSERT_TRUE(r.met_target) << threshold;
+    EXPECT_EQ(r.units, threshold);
+    EXPECT_DOUBLE_EQ(r.loss, 0.1);
+    EXPECT_EQ(r.evaluations, calls);  // each k at most once
+    EXPECT_LE(calls, 8 + 2 + 11);
+    EXPECT_TRUE(std::is_sorted(r.curve_units.begin(), r.curve_units.end()));
+    ASSERT_EQ(r.curve_units.size(), r.curve_loss.size());
+    EXPECT_EQ(r.curve_units.front(), 0);
+  }
+}
+
+TEST(DiscretizerTest, SmoothCurveAndUnreachableTarget) {
+  auto smooth = [](int64_t k) { return 2.0 / (1.0 + k); };  // <= 0.15 from k = 13
+  DiscretizeResult r = Discretize(smooth, 500, /*hint=*/500, DiscretizeOptions{});
+  EXPECT_TRUE(r.met_target);
+  EXPECT_EQ(r.units, 13);
+  DiscretizeResult never =
+      Discretize([](int64_t) { return 0.5; }, 50, /*hint=*/10, DiscretizeOptions{});
+  EXPECT_FALSE(never.met_target);
+  EXPECT_EQ(never.units, 50);
+  DiscretizeResult zero = Discretize([](int64_t) { return 0.01; }, 50, 10, DiscretizeOptions{});
+  EXPECT_EQ(zero.units, 0);
+}
+
+TEST(CalibrationTest, RecoversScaleAndShift) {
+  // Logit differences whose best calibration is known: diff = (z - s * b) / a with
+  // z the calibrated difference, so the fit should find a and b back.
+  auto gen = at::detail::createCPUGenerator(3);
+  const int64_t n = 4000;
+  torch::Tensor sign = TwinSigns(n);
+  EXPECT_EQ(sign[0].item<float>(), 1.0f);
+  EXPECT_EQ(sign[1].item<float>(), -1.0f);
+  torch::Tensor z = torch::randn({n}, gen) * 2.0 + 1.0;
+  // Draw labels from the calibrated model: the correct one wins with p = sigmoid(z).
+  torch::Tensor u = torch::rand({n}, gen);
+  torch::Tensor flip = (u > torch::sigmoid(z)).to(torch::kFloat32) * 2 - 1;  // -1 keep, +1 flip
+  torch::Tensor zz = z * -flip;  // the difference seen for the label actually drawn
+  const double a = 2.5, b = 0.4;
+  torch::Tensor diff = (zz - sign * b) / a;
+  LogitCalibration cal = FitCalibration(diff, sign);
+  EXPECT_NEAR(cal.scale, a, 0.25);
+  EXPECT_NEAR(cal.shift, b, 0.15);
+  const double before = CalibratedLoss(diff, sign, LogitCalibration{}).mean().item<double>();
+  const double after = CalibratedLoss(diff, sign, cal).mean().item<double>();
+  EXPECT_LT(after, before);
+}
+
+}  // namespace
+}  // namespace circuit::prune
