@@ -1,0 +1,198 @@
+// circuit extract: the circuit of one task in one model (PAPER.md §4), written
+// as DIR/circuit.h5 and DIR/summary.json, with a short report.
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "absl/strings/str_format.h"
+#include "args.h"
+#include "circuit/core/checkpoint.h"
+#include "circuit/core/runtime.h"
+#include "circuit/core/task.h"
+#include "circuit/core/trainer.h"
+#include "circuit/prune/pruner.h"
+#include "circuit/prune/search.h"
+#include "command.h"
+#include "nlohmann/json.hpp"
+
+namespace circuit::cli {
+namespace {
+
+// Redraws one status line on stderr when it is a terminal; silent in pipes.
+prune::ProgressFn TerminalProgress() {
+  if (!isatty(fileno(stderr))) return nullptr;
+  return [](const std::string& stage, double fraction) {
+    const int width = 30, filled = static_cast<int>(fraction * width + 0.5);
+    std::fprintf(stderr, "\r  %-24s [%s%s] %3.0f%%", stage.c_str(), std::string(filled, '#').c_str(),
+                 std::string(width - filled, '.').c_str(), 100.0 * fraction);
+    std::fflush(stderr);
+  };
+}
+
+void ClearProgress() {
+  if (isatty(fileno(stderr))) std::fprintf(stderr, "\r%70s\r", "");
+}
+
+absl::Status WriteSummary(const std::string& path, const Circuit& c, const prune::ExtractStats& s,
+                          const prune::ExtractOptions& o) {
+  nlohmann::json j;
+  j["format"] = "circuit.summary";
+  j["format_version"] = 1;
+  j["task"] = c.task;
+  j["model"] = {{"file", c.model_file}, {"digest", c.model_digest}};
+  j["method"] = c.method;
+  j["ablation"] = c.ablation;
+  j["penalty"] = c.penalty;
+  j["seed"] = c.seed;
+  j["target_loss"] = c.target_loss;
+  j["met_target"] = s.met_target;
+  j["n_nodes"] = c.nodes.size();
+  j["n_edges"] = c.edges.size();
+  j["total_nodes"] = c.total_nodes;
+  j["total_edges"] = s.total_edges;
+  j["loss"] = {{"full_model", c.full_model_loss},  {"circuit", c.circuit_loss},
+               {"necessity", c.necessity_loss},     {"random_baseline", c.random_baseline_loss},
+               {"validation_at_k", s.validation_loss}, {"full_model_validation", s.full_validation_loss}};
+  j["accuracy"] = c.accuracy;
+  j["calibration"] = {{"enabled", o.calibrate}, {"scale", s.calibration.scale},
+                      {"shift", s.calibration.shift}};
+  j["tie_qk"] = o.tie_qk;
+  j["search"] = {{"settings", s.settings_tried}, {"best", s.best_setting},
+                 {"best_setting", s.best_setting_text}};
+  j["means"] = {{"source", s.means_source}, {"reused_cache", s.means_reused}};
+  j["time_seconds"] = {{"total", s.seconds},          {"means", s.means_seconds},
+                       {"scores", s.score_seconds},   {"discretize", s.discretize_seconds},
+                       {"verify", s.verify_seconds},  {"mask_forward", s.forward_seconds},
+                       {"mask_backward", s.backward_seconds}};
+  j["mask_steps"] = s.mask_steps;
+  nlohmann::json nodes = nlohmann::json::array();
+  for (const CircuitNode& n : c.nodes) {
+    nodes.push_back({{"layer", n.node.layer},
+                     {"location", std::string(LocationName(n.node.location))},
+                     {"index", n.node.index},
+                     {"mask_logit", n.mask_logit},
+                     {"importance", n.importance}});
+  }
+  j["nodes"] = nodes;
+  j["location_importance"] = c.location_importance;
+  j["loss_vs_k"] = {{"k", c.loss_vs_k_k}, {"loss", c.loss_vs_k_loss}};
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << j.dump(2) << "\n";
+    if (!out) return absl::InternalError(absl::StrCat(tmp, ": write failed"));
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return absl::InternalError(absl::StrCat(path, ": ", ec.message()));
+  return absl::OkStatus();
+}
+
+void PrintReport(const Circuit& c, const prune::ExtractStats& s, const std::string& out_dir) {
+  std::cout << absl::StrFormat("circuit of %s in %s (digest %s)\n", c.task, c.model_file, c.model_digest);
+  std::cout << absl::StrFormat("  nodes     %d of %d (%.3f%%), edges %d of %d nonzero weights\n",
+                               c.nodes.size(), c.total_nodes,
+                               100.0 * c.nodes.size() / std::max<int64_t>(1, c.total_nodes),
+                               c.edges.size(), s.total_edges);
+  std::cout << absl::StrFormat(
+      "  loss      circuit %.4f (target %.3g%s), full model %.4f, necessity %.4f, random %.4f "
+      "(test, nats/prompt)\n",
+      c.circuit_loss, c.target_loss, s.met_target ? "" : ", NOT MET on validation",
+      c.full_model_loss, c.necessity_loss, c.random_baseline_loss);
+  std::cout << absl::StrFormat("  accuracy  %.3f on the test split\n", c.accuracy);
+  std::cout << absl::StrFormat("  method    %s, %s ablation, %s penalty; %s\n", c.method, c.ablation,
+                               c.penalty, s.best_setting_text);
+  std::cout << absl::StrFormat(
+      "  time      %.1f s: means %.1f, %s %.1f (%d steps, forward %.1f, backward %.1f), "
+      "discretize %.1f, verify %.1f\n",
+      s.seconds, s.means_seconds, c.method, s.score_seconds, s.mask_steps, s.forward_seconds,
+      s.backward_seconds, s.discretize_seconds, s.verify_seconds);
+  std::cout << absl::StrFormat("  means     %s%s\n", s.means_source,
+                               s.means_reused ? " (cached)" : "");
+  if (!s.note.empty()) std::cout << "  note      " << s.note << "\n";
+  std::cout << "  wrote     " << out_dir << "/{circuit.h5, summary.json}\n";
+}
+
+int RunExtract(int argc, char** argv) {
+  ArgParser parser(
+      "circuit extract --task NAME --out DIR [options]",
+      "Extract the smallest circuit of a task whose loss stays under the target: train node "
+      "masks (or score nodes by attribution), discretize on the validation split, verify on the "
+      "test split. Writes DIR/circuit.h5 and DIR/summary.json. See docs/pruning.md.");
+  CommonOptions common;
+  AddCommonOptions(parser, &common);
+  prune::ExtractOptions o;
+  std::string task_name, out_dir, ablation = "mean", penalty = "log", method = "masks";
+  double penalty_coef = -1.0;
+  bool no_importance = false;
+  TaskOptions task_options;
+  parser.Option("task", "task name (circuit tasks) or file:path.jsonl", &task_name);
+  parser.Option("out", "output directory", &out_dir);
+  parser.Option("target-loss", "validation task loss to reach, nats/prompt", &o.target_loss);
+  parser.Option("ablation", "mean | zero | resample", &ablation);
+  parser.Option("method", "masks | attribution", &method);
+  parser.Option("penalty", "log | linear (c·log(1+k) or c·k)", &penalty);
+  parser.Option("penalty-coef", "c; < 0: 0.0048 for log, 1e-4 for linear", &penalty_coef);
+  parser.Option("search", "try this many hyperparameter settings, keep the smallest circuit", &o.search);
+  parser.Flag("tie-qk", "one mask per (query, key) channel pair", &o.tie_qk);
+  parser.Flag("calibrate", "fit a logit scale and shift (16 L-BFGS steps) at each k", &o.calibrate);
+  parser.Option("epochs", "mask-training epochs over the train split", &o.masks.epochs);
+  parser.Option("lr", "mask learning rate", &o.masks.lr);
+  parser.Option("batch", "task datapoints (prompt pairs) per mask step", &o.masks.batch);
+  parser.Option("temperature", "Heaviside surrogate temperature", &o.masks.heaviside_temp);
+  parser.Option("warmup", "linear LR warmup share of the steps", &o.masks.warmup_frac);
+  parser.Option("pairs", "train datapoints (validation and test get a quarter each)", &task_options.n_train);
+  parser.Flag("no-importance", "skip the per-node importance pass", &no_importance);
+  if (int rc = parser.Parse(argc, argv); rc >= 0) return rc;
+  if (task_name.empty()) return Fail("extract", "--task is required", kExitUsage);
+  if (out_dir.empty()) return Fail("extract", "--out is required", kExitUsage);
+  auto usage_error = [](const absl::Status& s) { return Fail("extract", std::string(s.message()), kExitUsage); };
+  absl::StatusOr<prune::Ablation> ab = prune::ParseAblation(ablation);
+  if (!ab.ok()) return usage_error(ab.status());
+  absl::StatusOr<prune::Penalty> pe = prune::ParsePenalty(penalty);
+  if (!pe.ok()) return usage_error(pe.status());
+  absl::StatusOr<prune::Method> me = prune::ParseMethod(method);
+  if (!me.ok()) return usage_error(me.status());
+  o.ablation = *ab;
+  o.masks.penalty = *pe;
+  o.masks.penalty_coef = penalty_coef;
+  o.method = *me;
+  o.seed = common.seed;
+  o.node_importance = !no_importance;
+  if (absl::Status s = prune::ValidateMaskTrainOptions(o.masks); !s.ok()) return usage_error(s);
+
+  ConfigureRuntime(common.threads);
+  KeepFreedMemory();
+  torch::manual_seed(common.seed);
+  absl::StatusOr<torch::Device> device = ParseDevice(common.device);
+  if (!device.ok()) return usage_error(device.status());
+  absl::StatusOr<ModelFile> file = LoadModel(common.model, *device);
+  if (!file.ok()) return usage_error(file.status());
+  task_options.n_ctx = file->model.config().n_ctx;
+  task_options.seed = common.seed;
+  task_options.n_validation = task_options.n_test = std::max(8, task_options.n_train / 4);
+  absl::StatusOr<TaskData> task = BuildTask(task_name, file->tokenizer, task_options);
+  if (!task.ok()) return usage_error(task.status());
+
+  std::error_code ec;
+  std::filesystem::create_directories(out_dir, ec);
+  if (ec) return Fail("extract", out_dir + ": " + ec.message(), kExitUsage);
+  prune::ExtractStats stats;
+  absl::StatusOr<Circuit> circuit = prune::ExtractCircuit(*file, *task, o, TerminalProgress(), &stats);
+  ClearProgress();
+  if (!circuit.ok()) return Fail("extract", std::string(circuit.status().message()), kExitFailure);
+  if (absl::Status s = WriteSummary(out_dir + "/summary.json", *circuit, stats, o); !s.ok()) {
+    return Fail("extract", std::string(s.message()), kExitFailure);
+  }
+  PrintReport(*circuit, stats, out_dir);
+  return kExitOk;
+}
+
+}  // namespace
+
+CIRCUIT_COMMAND(extract, "extract", "extract a task's circuit from a model (prune)", RunExtract);
+
+}  // namespace circuit::cli
