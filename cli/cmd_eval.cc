@@ -28,6 +28,10 @@ absl::StatusOr<TaskMetrics> EvaluateOne(const std::string& name, const ModelFile
   TaskOptions options;
   options.n_ctx = file.model.config().n_ctx;
   options.seed = seed;
+  // Splits are drawn test, validation, train, each excluding the prompts
+  // before it, so the later splits can be skipped without changing this one.
+  if (request.split == "test") options.n_validation = 0;
+  if (request.split != "train") options.n_train = 0;
   if (request.pairs > 0) {
     int* count = request.split == "train"        ? &options.n_train
                  : request.split == "validation" ? &options.n_validation

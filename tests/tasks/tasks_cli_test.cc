@@ -1,0 +1,115 @@
+// `circuit tasks` and `circuit eval` as a user runs them, on a small
+// random-weights model written by `circuit init` with the bundled tokenizer.
+#include <algorithm>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "circuit/core/task.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "testing/run.h"
+#include "testing/temp_dir.h"
+
+namespace circuit::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+class TasksCliTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    model_ = dir_->File("tiny.h5");
+    RunResult r = RunCommand(CircuitBinary() + " init --layers 1 --d-model 16 --heads 2 --d-head 8 " +
+                             "--d-mlp 32 --n-ctx 256 --seed 1 --out " + model_);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  static TempDir* dir_;
+  static std::string model_;
+};
+TempDir* TasksCliTest::dir_ = nullptr;
+std::string TasksCliTest::model_;
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+TEST_F(TasksCliTest, TasksListsEveryTaskWithAnExample) {
+  RunResult r = RunCommand(CircuitBinary() + " tasks");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const TaskInfo& info : BuiltinTasks()) EXPECT_THAT(r.out, HasSubstr(info.name + " "));
+  EXPECT_THAT(r.out, HasSubstr("candidates"));
+  EXPECT_THAT(r.out, HasSubstr("-> \"]]\\n\""));
+
+  r = RunCommand(CircuitBinary() + " tasks --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  ASSERT_TRUE(j.is_array());
+  ASSERT_EQ(j.size(), BuiltinTasks().size());
+  for (const nlohmann::json& task : j) {
+    EXPECT_TRUE(task["name"].is_string());
+    EXPECT_TRUE(task["description"].is_string());
+    EXPECT_TRUE(task["candidates"].is_array());
+    EXPECT_TRUE(task["example"]["prompt"].is_string());
+    EXPECT_NE(task["example"]["prompt"], task["example"]["twin"]);
+  }
+}
+
+TEST_F(TasksCliTest, EvalPrintsExactlyOneJsonObject) {
+  RunResult r = RunCommand(CircuitBinary() + " eval --task single_double_quote --n 4 --json --model " +
+                           model_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::vector<std::string> lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 1u) << r.out;
+  const nlohmann::json j = nlohmann::json::parse(lines[0]);
+  EXPECT_EQ(j.size(), 5u);
+  EXPECT_EQ(j["task"], "single_double_quote");
+  EXPECT_EQ(j["split"], "test");
+  EXPECT_EQ(j["n"], 8);  // 4 pairs
+  EXPECT_GT(j["loss"].get<double>(), 0.0);
+  EXPECT_GE(j["accuracy"].get<double>(), 0.0);
+  EXPECT_LE(j["accuracy"].get<double>(), 1.0);
+
+  r = RunCommand(CircuitBinary() + " eval --task single_double_quote --n 4 --split validation --model " +
+                 model_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("loss "));
+  EXPECT_THAT(r.out, HasSubstr("accuracy "));
+  EXPECT_THAT(r.out, HasSubstr("n 8"));
+}
+
+TEST_F(TasksCliTest, EvalAllGivesOneObjectPerTask) {
+  RunResult r = RunCommand(CircuitBinary() + " eval --task all --n 2 --json --model " + model_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::vector<std::string> lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), BuiltinTasks().size());
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const nlohmann::json j = nlohmann::json::parse(lines[i]);
+    EXPECT_EQ(j["task"], BuiltinTasks()[i].name);
+    EXPECT_EQ(j["n"], 4);
+  }
+}
+
+TEST_F(TasksCliTest, UnknownTaskAndBadSplitAreUsageErrors) {
+  RunResult r = RunCommand(CircuitBinary() + " eval --task no_such_task --model " + model_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, ::testing::StartsWith("circuit eval: unknown task 'no_such_task'"));
+  EXPECT_THAT(r.err, HasSubstr("circuit tasks"));
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  r = RunCommand(CircuitBinary() + " eval --task single_double_quote --split dev --model " + model_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--split must be train, validation or test"));
+  r = RunCommand(CircuitBinary() + " eval --task file:" + dir_->File("absent.jsonl") + " --model " +
+                 model_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("absent.jsonl: cannot open"));
+}
+
+}  // namespace
+}  // namespace circuit::testing
