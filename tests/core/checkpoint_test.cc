@@ -1,5 +1,6 @@
 // Checkpoints: bit-exact round trip, and a clear error for every kind of bad file.
 #include "circuit/core/checkpoint.h"
+#include "circuit/core/status.h"
 
 #include <hdf5.h>
 
@@ -29,8 +30,12 @@ ModelConfig SmallConfig() {
 }
 
 Tokenizer SmallTokenizer() {
-  absl::StatusOr<Tokenizer> tok = Tokenizer::Train(
-      {"def f(x):\n    return x + 1\n", "print('hello world')\nprint(\"hi\")\n"}, 300);
+  std::vector<std::string> texts;
+  for (int i = 0; i < 200; ++i) {
+    texts.push_back("def f" + std::to_string(i) + "(x, y):\n    return x * " + std::to_string(i) +
+                    " + y\nprint('value', f" + std::to_string(i % 17) + "(1, 2))\n");
+  }
+  absl::StatusOr<Tokenizer> tok = Tokenizer::Train(texts, 300);
   CIRCUIT_CHECK(tok.ok());
   return std::move(*tok);
 }

@@ -1,5 +1,6 @@
 // The forward pass against a slow, loop-based reference; taps and their gradients.
 #include "circuit/core/model.h"
+#include "circuit/core/status.h"
 
 #include <algorithm>
 #include <cmath>
