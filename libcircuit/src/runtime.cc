@@ -1,5 +1,7 @@
 #include "circuit/core/runtime.h"
 
+#include "circuit/core/trainer.h"  // KeepFreedMemory
+
 #include <torch/torch.h>
 
 #include <fstream>
@@ -25,6 +27,7 @@ std::string LoadedBlasPath() {
 void ConfigureRuntime(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(threads);
+  KeepFreedMemory();  // large activations are reused, not faulted in again every pass
   static bool warned = false;
   const std::string blas = LoadedBlasPath();
   if (!warned && blas.find("/blas/") != std::string::npos) {

@@ -9,7 +9,8 @@
 
 namespace circuit {
 
-// Sets torch's intra-op threads (0 = all cores) and warns once on stderr when
+// Sets torch's intra-op threads (0 = all cores), keeps freed memory in the
+// process (KeepFreedMemory), and warns once on stderr when
 // the reference BLAS is loaded (30x slower than OpenBLAS for these products).
 void ConfigureRuntime(int threads);
 
