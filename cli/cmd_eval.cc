@@ -24,7 +24,8 @@ struct EvalRequest {
 
 // Builds one task and scores the requested split.
 absl::StatusOr<TaskMetrics> EvaluateOne(const std::string& name, const ModelFile& file,
-                                        const EvalRequest& request, uint64_t seed) {
+                                        const EvalRequest& request, uint64_t seed,
+                                        double* mean_tokens) {
   TaskOptions options;
   options.n_ctx = file.model.config().n_ctx;
   options.seed = seed;
@@ -43,18 +44,24 @@ absl::StatusOr<TaskMetrics> EvaluateOne(const std::string& name, const ModelFile
   const std::vector<TaskExample>& examples = request.split == "train"        ? data->train
                                              : request.split == "validation" ? data->validation
                                                                              : data->test;
+  if (mean_tokens != nullptr) {
+    double total = 0;
+    for (const TaskExample& e : examples) total += static_cast<double>(e.tokens.size());
+    *mean_tokens = examples.empty() ? 0.0 : total / static_cast<double>(examples.size());
+  }
   return EvaluateTask(file.model, examples, /*taps=*/nullptr, request.batch);
 }
 
-void Print(const std::string& name, const EvalRequest& request, const TaskMetrics& m) {
+void Print(const std::string& name, const EvalRequest& request, const TaskMetrics& m,
+           double mean_tokens) {
   if (request.json) {
     const nlohmann::json j = {{"task", name},         {"split", request.split},
                               {"loss", m.loss},       {"accuracy", m.accuracy},
-                              {"n", m.n}};
+                              {"n", m.n},             {"mean_tokens", mean_tokens}};
     std::cout << j.dump() << std::endl;
   } else {
-    std::cout << absl::StrFormat("%-28s %-10s loss %.4f  accuracy %.3f  n %d", name, request.split,
-                                 m.loss, m.accuracy, m.n)
+    std::cout << absl::StrFormat("%-28s %-10s loss %.4f  accuracy %.3f  n %d  (prompts of %.0f tokens)",
+                                 name, request.split, m.loss, m.accuracy, m.n, mean_tokens)
               << std::endl;
   }
 }
@@ -98,14 +105,15 @@ int RunEval(int argc, char** argv) {
   // With `all`, a task that does not fit the tokenizer is reported and skipped.
   int failed = 0;
   for (const std::string& name : names) {
-    absl::StatusOr<TaskMetrics> metrics = EvaluateOne(name, *file, request, common.seed);
+    double mean_tokens = 0;
+    absl::StatusOr<TaskMetrics> metrics = EvaluateOne(name, *file, request, common.seed, &mean_tokens);
     if (!metrics.ok()) {
       if (names.size() == 1) return Fail("eval", std::string(metrics.status().message()), kExitUsage);
       Fail("eval", std::string(metrics.status().message()), kExitFailure);
       ++failed;
       continue;
     }
-    Print(name, request, *metrics);
+    Print(name, request, *metrics, mean_tokens);
   }
   return failed > 0 ? kExitFailure : kExitOk;
 }

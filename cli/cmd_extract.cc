@@ -4,15 +4,19 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 
 #include "absl/strings/str_format.h"
 #include "args.h"
 #include "circuit/core/checkpoint.h"
+#include "circuit/core/file_util.h"
 #include "circuit/core/runtime.h"
 #include "circuit/core/task.h"
 #include "circuit/core/trainer.h"
+#include "circuit/core/status.h"
+#include "circuit/export/circuit_file.h"
+#include "circuit/export/dot.h"
+#include "circuit/graph/circuit_graph.h"
 #include "circuit/prune/pruner.h"
 #include "circuit/prune/search.h"
 #include "command.h"
@@ -79,16 +83,19 @@ absl::Status WriteSummary(const std::string& path, const Circuit& c, const prune
   j["nodes"] = nodes;
   j["location_importance"] = c.location_importance;
   j["loss_vs_k"] = {{"k", c.loss_vs_k_k}, {"loss", c.loss_vs_k_loss}};
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << j.dump(2) << "\n";
-    if (!out) return absl::InternalError(absl::StrCat(tmp, ": write failed"));
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return absl::InternalError(absl::StrCat(path, ": ", ec.message()));
-  return absl::OkStatus();
+  return WriteFileAtomically(path, j.dump(2) + "\n");
+}
+
+// DIR/circuit.h5, and its diagram as DIR/circuit.dot and DIR/circuit.svg.
+absl::Status WriteCircuitOutputs(const std::string& dir, const Circuit& c, int d_head) {
+  CIRCUIT_RETURN_IF_ERROR(WriteCircuitFile(dir + "/circuit.h5", c));
+  CIRCUIT_ASSIGN_OR_RETURN(graph::CircuitGraph graph, graph::CircuitGraph::Build(c, {d_head}));
+  DotOptions options;
+  options.d_head = d_head;
+  options.title = CircuitTitle(c, graph);
+  CIRCUIT_ASSIGN_OR_RETURN(std::string dot, CircuitToDot(graph, options));
+  CIRCUIT_RETURN_IF_ERROR(RenderCircuit(dot, "dot", dir + "/circuit.dot"));
+  return RenderCircuit(dot, "svg", dir + "/circuit.svg");
 }
 
 void PrintReport(const Circuit& c, const prune::ExtractStats& s, const std::string& out_dir) {
@@ -113,7 +120,7 @@ void PrintReport(const Circuit& c, const prune::ExtractStats& s, const std::stri
   std::cout << absl::StrFormat("  means     %s%s\n", s.means_source,
                                s.means_reused ? " (cached)" : "");
   if (!s.note.empty()) std::cout << "  note      " << s.note << "\n";
-  std::cout << "  wrote     " << out_dir << "/{circuit.h5, summary.json}\n";
+  std::cout << "  wrote     " << out_dir << "/{circuit.h5, circuit.dot, circuit.svg, summary.json}\n";
 }
 
 int RunExtract(int argc, char** argv) {
@@ -146,6 +153,9 @@ int RunExtract(int argc, char** argv) {
   parser.Option("warmup", "linear LR warmup share of the steps", &o.masks.warmup_frac);
   parser.Option("pairs", "train datapoints (validation and test get a quarter each)", &task_options.n_train);
   parser.Flag("no-importance", "skip the per-node importance pass", &no_importance);
+  std::string corpus;
+  parser.Option("corpus", "take the means from this corpus's val split (default: the means cached "
+                "next to the model by `circuit train`)", &corpus);
   if (int rc = parser.Parse(argc, argv); rc >= 0) return rc;
   if (task_name.empty()) return Fail("extract", "--task is required", kExitUsage);
   if (out_dir.empty()) return Fail("extract", "--out is required", kExitUsage);
@@ -171,6 +181,12 @@ int RunExtract(int argc, char** argv) {
   if (!device.ok()) return usage_error(device.status());
   absl::StatusOr<ModelFile> file = LoadModel(common.model, *device);
   if (!file.ok()) return usage_error(file.status());
+  if (!corpus.empty()) {
+    absl::StatusOr<torch::Tensor> windows =
+        prune::CorpusMeanWindows(corpus, file->model.config(), 64, &o.mean_source);
+    if (!windows.ok()) return usage_error(windows.status());
+    o.mean_windows = *windows;
+  }
   task_options.n_ctx = file->model.config().n_ctx;
   task_options.seed = common.seed;
   task_options.n_validation = task_options.n_test = std::max(8, task_options.n_train / 4);
@@ -184,6 +200,9 @@ int RunExtract(int argc, char** argv) {
   absl::StatusOr<Circuit> circuit = prune::ExtractCircuit(*file, *task, o, TerminalProgress(), &stats);
   ClearProgress();
   if (!circuit.ok()) return Fail("extract", std::string(circuit.status().message()), kExitFailure);
+  if (absl::Status s = WriteCircuitOutputs(out_dir, *circuit, file->model.config().d_head); !s.ok()) {
+    return Fail("extract", std::string(s.message()), kExitFailure);
+  }
   if (absl::Status s = WriteSummary(out_dir + "/summary.json", *circuit, stats, o); !s.ok()) {
     return Fail("extract", std::string(s.message()), kExitFailure);
   }

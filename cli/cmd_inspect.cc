@@ -6,6 +6,8 @@
 #include "args.h"
 #include "circuit/core/checkpoint.h"
 #include "circuit/core/h5.h"
+#include "circuit/export/circuit_file.h"
+#include "circuit/export/describe.h"
 #include "command.h"
 
 namespace circuit::cli {
@@ -51,8 +53,9 @@ void PrintModel(const ModelFile& file) {
 
 int RunInspect(int argc, char** argv) {
   ArgParser parser("circuit inspect FILE",
-                   "Print what a model checkpoint or circuit file holds: config, parameter "
-                   "count, per-matrix density, training provenance.");
+                   "Print what a model checkpoint or circuit file holds: for a model its config, "
+                   "parameter count, per-matrix density and training provenance; for a circuit "
+                   "its task, losses, size and most important nodes.");
   std::string path;
   parser.Positional("FILE", "model.h5 (or circuit.h5)", &path);
   if (int rc = parser.Parse(argc, argv); rc >= 0) return rc;
@@ -65,6 +68,12 @@ int RunInspect(int argc, char** argv) {
     absl::StatusOr<ModelFile> file = LoadModel(path);
     if (!file.ok()) return Fail("inspect", std::string(file.status().message()), kExitUsage);
     PrintModel(*file);
+    return kExitOk;
+  }
+  if (*format == kCircuitFormat) {
+    absl::StatusOr<Circuit> circuit = ReadCircuitFile(path);
+    if (!circuit.ok()) return Fail("inspect", std::string(circuit.status().message()), kExitUsage);
+    std::cout << DescribeCircuit(*circuit);
     return kExitOk;
   }
   return Fail("inspect", path + ": unknown format '" + *format + "'", kExitUsage);

@@ -13,9 +13,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "args.h"
+#include "circuit/core/checkpoint.h"
 #include "circuit/core/model.h"
 #include "circuit/core/runtime.h"
+#include "circuit/core/status.h"
 #include "circuit/core/trainer.h"
+#include "circuit/prune/mean_cache.h"
 #include "command.h"
 
 namespace circuit::cli {
@@ -66,6 +69,20 @@ int CodeFor(const absl::Status& s) {
     default:
       return kExitFailure;
   }
+}
+
+// The per-node means that pruning substitutes for ablated nodes, over the
+// corpus validation split, cached next to the model (PAPER.md §4.3).
+absl::Status WriteCorpusMeans(const std::string& model_path, const std::string& corpus_dir,
+                              torch::Device device) {
+  CIRCUIT_ASSIGN_OR_RETURN(ModelFile file, LoadModel(model_path, device));
+  std::string source;
+  CIRCUIT_ASSIGN_OR_RETURN(torch::Tensor windows,
+                           prune::CorpusMeanWindows(corpus_dir, file.model.config(), 64, &source));
+  CIRCUIT_ASSIGN_OR_RETURN(prune::MeanCache cache, prune::ComputeMeans(file.model, windows));
+  cache.model_digest = file.digest;
+  cache.source = source;
+  return prune::SaveMeans(prune::MeansPathFor(model_path), cache, file.model.config().n_layer);
 }
 
 int RunTrain(int argc, char** argv) {
@@ -141,6 +158,9 @@ int RunTrain(int argc, char** argv) {
               << r->state_path << " (continue with --resume)\n";
     return kExitInterrupted;
   }
+  if (absl::Status s = WriteCorpusMeans(r->model_path, o.corpus_dir, o.device); !s.ok()) {
+    return Fail("train", absl::StrCat("model saved, but its mean cache was not: ", s.message()), kExitFailure);
+  }
   const TrainTimings& t = r->timings;
   const double busy = t.data + t.forward + t.backward + t.optimizer + t.projection;
   auto pct = [busy](double x) { return absl::StrFormat("%.0f%%", busy > 0 ? 100 * x / busy : 0); };
@@ -154,10 +174,11 @@ int RunTrain(int argc, char** argv) {
   std::cout << absl::StrFormat(
       "trained %s: %d steps in %s (%.0f tokens/s); loss %.4f, val %.4f; max hidden density %.4f\n"
       "time in steps: forward %s, backward %s, optimizer %s, projection %s, data %s; "
-      "eval %s, checkpoints %s\n",
+      "eval %s, checkpoints %s\nmeans over the corpus val split: %s\n",
       r->model_path, r->steps_done, Duration(r->seconds), r->tokens_per_second, r->final_loss,
       r->final_val_loss, hidden, pct(t.forward), pct(t.backward), pct(t.optimizer),
-      pct(t.projection), pct(t.data), Duration(t.eval), Duration(t.checkpoint));
+      pct(t.projection), pct(t.data), Duration(t.eval), Duration(t.checkpoint),
+      prune::MeansPathFor(r->model_path));
   return kExitOk;
 }
 

@@ -10,6 +10,13 @@ function(circuit_torch_pch target)
     target_precompile_headers(circuit_pch PRIVATE <torch/torch.h>)
   endif()
   target_precompile_headers(${target} REUSE_FROM circuit_pch)
+  # gcc rejects a PCH built with -fPIC in a -fPIE compile: executables compile
+  # their own objects with -fPIC as well (still linked as PIE).
+  get_target_property(type ${target} TYPE)
+  if(type STREQUAL "EXECUTABLE")
+    set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE OFF)
+    target_compile_options(${target} PRIVATE -fPIC)
+  endif()
 endfunction()
 
 # circuit_add_test(NAME name SOURCES ... LIBS ... [LABELS ...])

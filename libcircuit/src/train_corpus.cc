@@ -1,52 +1,46 @@
 #include "train_corpus.h"
 
-#include <cstring>
-#include <fstream>
 #include <memory>
-#include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "circuit/core/digest.h"
+#include "circuit/core/corpus.h"
 #include "circuit/core/status.h"
 
 namespace circuit::internal {
 namespace {
 
-// PROVISIONAL until circuit/core/corpus.h lands: raw little-endian uint16 ids.
-absl::StatusOr<std::shared_ptr<std::vector<uint16_t>>> ReadTokens(const std::string& path,
-                                                                  Digest* digest) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  digest->Update(bytes);
-  auto tokens = std::make_shared<std::vector<uint16_t>>(bytes.size() / 2);
-  std::memcpy(tokens->data(), bytes.data(), tokens->size() * 2);
-  return tokens;
-}
-
-absl::StatusOr<std::unique_ptr<WindowSampler>> Sampler(const std::string& path, int64_t window,
-                                                      Digest* digest) {
-  CIRCUIT_ASSIGN_OR_RETURN(std::shared_ptr<std::vector<uint16_t>> tokens, ReadTokens(path, digest));
-  const int64_t n = static_cast<int64_t>(tokens->size());
-  if (n < window) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": ", n, " tokens, fewer than one window of ",
-                                                   window, " (n_ctx + 1)"));
+// Opens one split's token file and checks it against the manifest's figures.
+absl::StatusOr<std::unique_ptr<WindowSampler>> Sampler(const std::string& path,
+                                                      const CorpusSplitSummary& expected,
+                                                      const ModelConfig& config) {
+  CIRCUIT_ASSIGN_OR_RETURN(TokenFile tokens, TokenFile::Open(path, config.vocab_size));
+  if (tokens.size() != expected.tokens || tokens.digest() != expected.digest) {
+    return absl::DataLossError(absl::StrCat(path, ": does not match manifest.json (", tokens.size(),
+                                            " tokens, digest ", tokens.digest(), "; expected ",
+                                            expected.tokens, ", ", expected.digest, "); rebuild the corpus"));
   }
-  return std::make_unique<WindowSampler>(n, window, [tokens](int64_t offset, int64_t count, int64_t* out) {
-    for (int64_t i = 0; i < count; ++i) out[i] = (*tokens)[offset + i];
-  });
+  const int64_t window = config.n_ctx + 1;
+  if (tokens.size() < window) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", tokens.size(),
+                                                   " tokens, fewer than one window of ", window,
+                                                   " (n_ctx + 1)"));
+  }
+  return std::make_unique<WindowSampler>(tokens.size(), window,
+                                         [tokens](int64_t offset, int64_t count, int64_t* out) {
+                                           const uint16_t* p = tokens.data() + offset;
+                                           for (int64_t i = 0; i < count; ++i) out[i] = p[i];
+                                         });
 }
 
 }  // namespace
 
 absl::StatusOr<TrainCorpus> OpenTrainCorpus(const std::string& dir, const std::string& tokenizer_dir,
                                             const ModelConfig& config) {
+  CIRCUIT_ASSIGN_OR_RETURN(CorpusSummary manifest, ReadCorpusManifest(dir));
   TrainCorpus c;
-  Digest digest;
-  const int64_t window = config.n_ctx + 1;
-  CIRCUIT_ASSIGN_OR_RETURN(c.train, Sampler(dir + "/train.bin", window, &digest));
-  CIRCUIT_ASSIGN_OR_RETURN(c.val, Sampler(dir + "/val.bin", window, &digest));
-  c.digest = digest.Hex();
+  CIRCUIT_ASSIGN_OR_RETURN(c.train, Sampler(dir + "/train.bin", manifest.train, config));
+  CIRCUIT_ASSIGN_OR_RETURN(c.val, Sampler(dir + "/val.bin", manifest.val, config));
+  c.digest = manifest.digest;
   const std::string tdir = tokenizer_dir.empty() ? dir : tokenizer_dir;
   CIRCUIT_ASSIGN_OR_RETURN(Tokenizer tok,
                            Tokenizer::FromFiles(tdir + "/encoder.json", tdir + "/vocab.bpe"));

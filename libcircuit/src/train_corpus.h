@@ -22,9 +22,9 @@ struct TrainCorpus {
 };
 
 // Opens `dir`; the tokenizer comes from `tokenizer_dir` when given, else from the
-// corpus. Errors: missing files, token ids >= config.vocab_size is not checked
-// here (the corpus validates its ids), a tokenizer whose size differs from
-// config.vocab_size, or a split shorter than one window.
+// corpus. Errors: no manifest, token files that disagree with it, ids outside
+// the vocabulary, a tokenizer whose size differs from config.vocab_size, or a
+// split shorter than one window.
 absl::StatusOr<TrainCorpus> OpenTrainCorpus(const std::string& dir,
                                             const std::string& tokenizer_dir,
                                             const ModelConfig& config);

@@ -1,10 +1,12 @@
 // Mean cache: recording, averaging, HDF5 round trip.
 #include "circuit/prune/mean_cache.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "circuit/core/corpus.h"
 #include "circuit/core/digest.h"
 #include "circuit/core/h5.h"
 #include "circuit/core/status.h"
@@ -30,6 +32,27 @@ std::string TokensDigest(const torch::Tensor& tokens) {
   }
   d.Update(t.data_ptr<int64_t>(), t.numel() * sizeof(int64_t));
   return d.Hex();
+}
+
+absl::StatusOr<torch::Tensor> CorpusMeanWindows(const std::string& corpus_dir, const ModelConfig& config,
+                                                int max_windows, std::string* source) {
+  CIRCUIT_ASSIGN_OR_RETURN(CorpusSummary manifest, ReadCorpusManifest(corpus_dir));
+  CIRCUIT_ASSIGN_OR_RETURN(TokenFile val, TokenFile::Open(corpus_dir + "/val.bin", config.vocab_size));
+  const int64_t length = config.n_ctx;
+  const int64_t n = std::min<int64_t>(max_windows, val.size() / length);
+  if (n < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(corpus_dir, "/val.bin: ", val.size(),
+                                                   " tokens, fewer than one window of ", length));
+  }
+  const int64_t stride = val.size() / n;  // >= length
+  torch::Tensor windows = torch::empty({n, length}, torch::kInt64);
+  int64_t* w = windows.data_ptr<int64_t>();
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t t = 0; t < length; ++t) w[i * length + t] = val.data()[i * stride + t];
+  }
+  *source = absl::StrCat("corpus ", corpus_dir, " val split (digest ", manifest.val.digest, "), ", n,
+                         " windows of ", length, " tokens");
+  return windows;
 }
 
 absl::StatusOr<MeanCache> ComputeMeans(const Model& model, const torch::Tensor& windows,

@@ -130,13 +130,27 @@ absl::StatusOr<MeanCache> ResolveMeans(const Model& model, const std::string& mo
                                        ExtractStats* stats) {
   torch::Tensor windows = options.mean_windows;
   std::string source = options.mean_source;
-  if (!windows.defined()) {
-    CIRCUIT_ASSIGN_OR_RETURN(windows, WindowsFromExamples(task.train, model.config().n_ctx));
-    source = absl::StrCat("train prompts of task ", task.name);
-  }
+  std::string cache_path = options.means_cache;
   bool reused = false;
   std::string note;
-  CIRCUIT_ASSIGN_OR_RETURN(MeanCache cache, LoadOrComputeMeans(options.means_cache, model,
+  if (!windows.defined() && !cache_path.empty()) {
+    // Means cached for this model (by `circuit train` or an extract with a
+    // corpus) are over pretraining text: better than any stand-in.
+    absl::StatusOr<MeanCache> cached = LoadMeans(cache_path, model.config(), model.device());
+    if (cached.ok() && cached->model_digest == model_digest) {
+      if (stats != nullptr) {
+        stats->means_reused = true;
+        stats->means_source = cached->source;
+      }
+      return cached;
+    }
+  }
+  if (!windows.defined()) {
+    CIRCUIT_ASSIGN_OR_RETURN(windows, WindowsFromExamples(task.train, model.config().n_ctx));
+    source = absl::StrCat("train prompts of task ", task.name, " (no corpus means cached for this model)");
+    cache_path.clear();  // task-specific means must not pose as the model's means
+  }
+  CIRCUIT_ASSIGN_OR_RETURN(MeanCache cache, LoadOrComputeMeans(cache_path, model,
                                                                model_digest, windows, source,
                                                                &reused, &note));
   if (stats != nullptr) {

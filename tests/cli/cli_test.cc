@@ -1,4 +1,5 @@
-// The circuit program as a user runs it: help, init, inspect, generate, and bad input.
+// The circuit program as a user runs it: help, init, inspect, generate, corpus, and bad input.
+#include <filesystem>
 #include <fstream>
 
 #include "gmock/gmock.h"
@@ -94,6 +95,28 @@ TEST_F(CliTest, InitRejectsBadShapes) {
   EXPECT_THAT(r.err, HasSubstr("d_model must be > 0"));
   r = RunCommand(CircuitBinary() + " init --vocab 100 --out " + dir_->File("x.h5"));
   ExpectOneLineError(r, "init");
+}
+
+TEST_F(CliTest, CorpusBuildInfoAndErrors) {
+  std::filesystem::create_directories(dir_->File("src/pkg"));
+  for (int i = 0; i < 30; ++i) {
+    std::ofstream(dir_->File("src/pkg/m" + std::to_string(i) + ".py"))
+        << "def f" << i << "(x):\n    return 'v" << i << "' + x\n";
+  }
+  const std::string build = CircuitBinary() + " corpus build --root " + dir_->File("src") +
+                            " --val-per-mille 300 --out " + dir_->File("corpus");
+  RunResult r = RunCommand(build);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("30 found, 0 duplicates"));
+  r = RunCommand(CircuitBinary() + " corpus info " + dir_->File("corpus"));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("tokens"));
+
+  ExpectOneLineError(RunCommand(CircuitBinary() + " corpus build --root " + dir_->File("nowhere") +
+                                " --out " + dir_->File("c2")),
+                     "corpus");
+  ExpectOneLineError(RunCommand(CircuitBinary() + " corpus info " + dir_->File("src")), "corpus");
+  ExpectOneLineError(RunCommand(CircuitBinary() + " corpus"), "corpus");
 }
 
 }  // namespace

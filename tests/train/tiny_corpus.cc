@@ -1,10 +1,11 @@
 #include "tiny_corpus.h"
 
-#include <cstdint>
-#include <fstream>
+#include <filesystem>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "circuit/core/corpus.h"
+#include "circuit/core/file_util.h"
 #include "circuit/core/status.h"
 #include "circuit/core/tokenizer.h"
 
@@ -25,26 +26,24 @@ std::vector<std::string> Snippets(int count, int offset) {
   return out;
 }
 
-void WriteBin(const std::string& path, const Tokenizer& tok, const std::vector<std::string>& texts) {
-  std::vector<uint16_t> ids;
-  for (const std::string& t : texts) {
-    for (int32_t id : tok.Encode(t)) ids.push_back(static_cast<uint16_t>(id));
-    ids.push_back(static_cast<uint16_t>(tok.eot_id()));
-  }
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(ids.data()), static_cast<std::streamsize>(ids.size() * 2));
-  CIRCUIT_CHECK(out.good());
-}
-
 }  // namespace
 
 void WriteTinyCorpus(const std::string& dir) {
-  const std::vector<std::string> train = Snippets(400, 0), val = Snippets(60, 1000);
-  absl::StatusOr<Tokenizer> tok = Tokenizer::Train(train, kTinyVocab);
+  const std::vector<std::string> texts = Snippets(460, 0);
+  absl::StatusOr<Tokenizer> tok = Tokenizer::Train(texts, kTinyVocab);
   CIRCUIT_CHECK(tok.ok());
-  CIRCUIT_CHECK(tok->SaveFiles(dir).ok());
-  WriteBin(dir + "/train.bin", *tok, train);
-  WriteBin(dir + "/val.bin", *tok, val);
+  CIRCUIT_CHECK(tok->SaveFiles(dir + "/tokenizer").ok());
+  std::filesystem::create_directories(dir + "/src");
+  for (size_t i = 0; i < texts.size(); ++i) {
+    CIRCUIT_CHECK(WriteFileAtomically(absl::StrCat(dir, "/src/snippet_", i, ".py"), texts[i]).ok());
+  }
+  CorpusOptions o;
+  o.roots = {dir + "/src"};
+  o.tokenizer_dir = dir + "/tokenizer";
+  o.out = dir;
+  o.val_per_mille = 150;
+  o.threads = 1;
+  CIRCUIT_CHECK(BuildCorpus(o).ok());
 }
 
 }  // namespace circuit::testing

@@ -1,6 +1,6 @@
 // A tiny corpus for trainer tests, built in a temporary directory from a few
-// generated Python snippets: a 300-token tokenizer trained on them, and
-// train.bin / val.bin. Torch-free.
+// hundred generated Python snippets (dir/src/*.py) by BuildCorpus, with a
+// 300-token tokenizer trained on them. Torch-free.
 #ifndef CIRCUIT_TESTS_TRAIN_TINY_CORPUS_H_
 #define CIRCUIT_TESTS_TRAIN_TINY_CORPUS_H_
 

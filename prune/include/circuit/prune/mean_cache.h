@@ -40,6 +40,12 @@ std::string TokensDigest(const torch::Tensor& tokens);
 absl::StatusOr<MeanCache> ComputeMeans(const Model& model, const torch::Tensor& windows,
                                        int batch_windows = 16);
 
+// Pretraining text for the means: up to `max_windows` windows of n_ctx tokens,
+// evenly spaced over the validation split of a corpus built by `circuit corpus
+// build` ((N, n_ctx) int64). *source describes them for reports.
+absl::StatusOr<torch::Tensor> CorpusMeanWindows(const std::string& corpus_dir, const ModelConfig& config,
+                                                int max_windows, std::string* source);
+
 // "<dir>/<stem>.means.h5" for "<dir>/<stem>.h5" (any other name gets ".means.h5" appended).
 std::string MeansPathFor(const std::string& model_path);
 

@@ -1,0 +1,142 @@
+// circuit ablate: how much each node and location of an extracted circuit
+// matters (PAPER.md §4.10) — the loss on the task's test split when that node
+// (or all the circuit's nodes at that location) is ablated as well.
+#include <algorithm>
+#include <filesystem>
+#include <iostream>
+#include <numeric>
+
+#include "absl/strings/str_format.h"
+#include "args.h"
+#include "circuit/core/checkpoint.h"
+#include "circuit/core/runtime.h"
+#include "circuit/core/task.h"
+#include "circuit/core/trainer.h"
+#include "circuit/export/circuit_file.h"
+#include "circuit/prune/pruner.h"
+#include "circuit/prune/verify.h"
+#include "command.h"
+#include "nlohmann/json.hpp"
+
+namespace circuit::cli {
+namespace {
+
+int RunAblate(int argc, char** argv) {
+  ArgParser parser("circuit ablate --circuit DIR/circuit.h5 [options]",
+                   "Re-verify a circuit on its task's test split and rank its nodes and locations by "
+                   "importance: the task loss when the node (or all circuit nodes at the location) is "
+                   "ablated on top of everything outside the circuit.");
+  CommonOptions common;
+  AddCommonOptions(parser, &common);
+  std::string circuit_path, ablation_name;
+  int top = 20, draws = 4;
+  bool json = false;
+  TaskOptions task_options;
+  parser.Option("circuit", "circuit file written by circuit extract", &circuit_path);
+  parser.Option("ablation", "mean | zero | resample (default: the circuit's)", &ablation_name);
+  parser.Option("top", "nodes to list, most important first (0: all)", &top);
+  parser.Option("random-draws", "random circuits of the same shape for the baseline", &draws);
+  parser.Option("pairs", "the task's train datapoints, as given to extract", &task_options.n_train);
+  parser.Flag("json", "print one JSON object instead of tables", &json);
+  if (int rc = parser.Parse(argc, argv); rc >= 0) return rc;
+  if (circuit_path.empty()) return Fail("ablate", "--circuit is required", kExitUsage);
+  auto usage_error = [](const absl::Status& s) { return Fail("ablate", std::string(s.message()), kExitUsage); };
+
+  absl::StatusOr<Circuit> circuit = ReadCircuitFile(circuit_path);
+  if (!circuit.ok()) return usage_error(circuit.status());
+  absl::StatusOr<prune::Ablation> ablation =
+      prune::ParseAblation(ablation_name.empty() ? circuit->ablation : ablation_name);
+  if (!ablation.ok()) return usage_error(ablation.status());
+
+  ConfigureRuntime(common.threads);
+  KeepFreedMemory();
+  absl::StatusOr<torch::Device> device = ParseDevice(common.device);
+  if (!device.ok()) return usage_error(device.status());
+  absl::StatusOr<ModelFile> file = LoadModel(common.model, *device);
+  if (!file.ok()) return usage_error(file.status());
+  if (file->digest != circuit->model_digest) {
+    return Fail("ablate",
+                absl::StrFormat("%s was extracted from %s (digest %s), not %s (digest %s); pass --model",
+                                circuit_path, circuit->model_file, circuit->model_digest, file->path,
+                                file->digest),
+                kExitUsage);
+  }
+  task_options.n_ctx = file->model.config().n_ctx;
+  task_options.seed = circuit->seed;
+  task_options.n_validation = task_options.n_test = std::max(8, task_options.n_train / 4);
+  absl::StatusOr<TaskData> task = BuildTask(circuit->task, file->tokenizer, task_options);
+  if (!task.ok()) return usage_error(task.status());
+
+  prune::ExtractOptions means_options;
+  means_options.means_cache = prune::MeansPathFor(file->path);
+  prune::ExtractStats stats;
+  absl::StatusOr<prune::MeanCache> means =
+      prune::ResolveMeans(file->model, file->digest, *task, means_options, &stats);
+  if (!means.ok()) return Fail("ablate", std::string(means.status().message()), kExitFailure);
+
+  const prune::NodeIndex index(file->model.config());
+  std::vector<int64_t> flat;
+  for (const CircuitNode& n : circuit->nodes) {
+    if (!index.Contains(n.node)) {
+      return Fail("ablate", absl::StrFormat("%s: node %s is not in the model", circuit_path, NodeLabel(n.node)),
+                  kExitUsage);
+    }
+    flat.push_back(index.Flat(n.node));
+  }
+  prune::VerifyOptions v;
+  v.ablation = *ablation;
+  v.seed = circuit->seed;
+  v.random_draws = draws;
+  absl::StatusOr<prune::Verification> r =
+      prune::VerifyCircuit(file->model, index, means->means, task->test, flat, v);
+  if (!r.ok()) return Fail("ablate", std::string(r.status().message()), kExitFailure);
+
+  std::vector<size_t> order(circuit->nodes.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return r->node_importance[a] > r->node_importance[b]; });
+  if (top > 0 && static_cast<size_t>(top) < order.size()) order.resize(top);
+  std::vector<std::pair<std::string, double>> locations(r->location_importance.begin(),
+                                                        r->location_importance.end());
+  std::stable_sort(locations.begin(), locations.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+
+  if (json) {
+    nlohmann::json j;
+    j["task"] = circuit->task;
+    j["ablation"] = prune::AblationName(*ablation);
+    j["n_nodes"] = circuit->nodes.size();
+    j["loss"] = {{"full_model", r->full.loss}, {"circuit", r->circuit.loss},
+                 {"necessity", r->necessity.loss}, {"random_baseline", r->random.loss}};
+    j["accuracy"] = {{"full_model", r->full.accuracy}, {"circuit", r->circuit.accuracy}};
+    j["nodes"] = nlohmann::json::array();
+    for (size_t i : order) {
+      j["nodes"].push_back({{"node", NodeLabel(circuit->nodes[i].node)}, {"importance", r->node_importance[i]}});
+    }
+    j["locations"] = nlohmann::json::array();
+    for (const auto& [key, loss] : locations) j["locations"].push_back({{"location", key}, {"importance", loss}});
+    std::cout << j.dump(2) << "\n";
+    return kExitOk;
+  }
+  std::cout << absl::StrFormat("circuit of %s: %d nodes, %d edges; %s ablation, test split (%d prompts)\n",
+                               circuit->task, circuit->nodes.size(), circuit->edges.size(),
+                               prune::AblationName(*ablation), task->test.size());
+  std::cout << absl::StrFormat(
+      "loss        full model %.4f, circuit %.4f (acc %.3f), circuit ablated %.4f, random circuit %.4f\n",
+      r->full.loss, r->circuit.loss, r->circuit.accuracy, r->necessity.loss, r->random.loss);
+  std::cout << absl::StrFormat("means       %s%s\n", stats.means_source, stats.means_reused ? " (cached)" : "");
+  std::cout << "\nlocation importance (loss with the location's circuit nodes ablated too):\n";
+  for (const auto& [key, loss] : locations) std::cout << absl::StrFormat("  %-22s %8.4f\n", key, loss);
+  std::cout << absl::StrFormat("\nnode importance (loss with the node ablated too), top %d:\n", order.size());
+  for (size_t i : order) {
+    std::cout << absl::StrFormat("  %-26s %8.4f  (+%.4f)\n", NodeLabel(circuit->nodes[i].node),
+                                 r->node_importance[i], r->node_importance[i] - r->circuit.loss);
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+CIRCUIT_COMMAND(ablate, "ablate", "rank a circuit's nodes and locations by importance", RunAblate);
+
+}  // namespace circuit::cli

@@ -1,0 +1,204 @@
+#include "circuit/export/circuit_file.h"
+
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "circuit/core/h5.h"
+#include "circuit/core/status.h"
+
+namespace circuit {
+namespace {
+
+absl::Status Invalid(const std::string& path, const std::string& object, const std::string& what) {
+  return absl::InvalidArgumentError(absl::StrCat(path, ": ", object, ": ", what));
+}
+
+absl::Status CheckLength(const std::string& path, const std::string& dataset, size_t got,
+                         int64_t want, const char* what) {
+  if (static_cast<int64_t>(got) == want) return absl::OkStatus();
+  return Invalid(path, dataset,
+                 absl::StrCat("has ", got, " rows, expected ", want, " (", what, ")"));
+}
+
+}  // namespace
+
+absl::Status WriteCircuitFile(const std::string& path, const Circuit& c) {
+  if (c.loss_vs_k_k.size() != c.loss_vs_k_loss.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": loss_vs_k has ", c.loss_vs_k_k.size(),
+                                                   " k values but ", c.loss_vs_k_loss.size(),
+                                                   " losses"));
+  }
+  CIRCUIT_ASSIGN_OR_RETURN(H5Writer w, H5Writer::Create(path));
+  const std::pair<const char*, std::string> strings[] = {
+      {"format", kCircuitFormat}, {"task", c.task},
+      {"model", c.model_file},    {"model_digest", c.model_digest},
+      {"ablation", c.ablation},   {"method", c.method},
+      {"penalty", c.penalty}};
+  for (const auto& [name, value] : strings)
+    CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", name, value));
+  const std::pair<const char*, int64_t> ints[] = {
+      {"format_version", kCircuitFormatVersion},
+      {"seed", static_cast<int64_t>(c.seed)},  // two's complement; read back as uint64
+      {"n_layer", c.n_layer},
+      {"n_nodes", static_cast<int64_t>(c.nodes.size())},
+      {"n_edges", static_cast<int64_t>(c.edges.size())},
+      {"total_nodes", c.total_nodes}};
+  for (const auto& [name, value] : ints)
+    CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", name, value));
+  const std::pair<const char*, double> doubles[] = {
+      {"target_loss", c.target_loss},
+      {"full_model_loss", c.full_model_loss},
+      {"circuit_loss", c.circuit_loss},
+      {"necessity_loss", c.necessity_loss},
+      {"random_baseline_loss", c.random_baseline_loss},
+      {"accuracy", c.accuracy}};
+  for (const auto& [name, value] : doubles)
+    CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", name, value));
+
+  std::vector<int32_t> layer, index;
+  std::vector<std::string> location;
+  std::vector<float> mask_logit, importance;
+  for (const CircuitNode& n : c.nodes) {
+    layer.push_back(n.node.layer);
+    location.emplace_back(LocationName(n.node.location));
+    index.push_back(n.node.index);
+    mask_logit.push_back(n.mask_logit);
+    importance.push_back(n.importance);
+  }
+  CIRCUIT_RETURN_IF_ERROR(w.WriteInt32s("/nodes/layer", layer));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteStrings("/nodes/location", location));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteInt32s("/nodes/index", index));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteFloats("/nodes/mask_logit", {mask_logit.size()}, mask_logit));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteFloats("/nodes/importance", {importance.size()}, importance));
+
+  std::vector<int64_t> src, dst;
+  std::vector<float> weight;
+  for (const CircuitEdge& e : c.edges) {
+    src.push_back(e.src);
+    dst.push_back(e.dst);
+    weight.push_back(e.weight);
+  }
+  CIRCUIT_RETURN_IF_ERROR(w.WriteInt64s("/edges/src", src));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteInt64s("/edges/dst", dst));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteFloats("/edges/weight", {weight.size()}, weight));
+
+  CIRCUIT_RETURN_IF_ERROR(w.WriteInt64s("/loss_vs_k/k", c.loss_vs_k_k));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteDoubles("/loss_vs_k/loss", c.loss_vs_k_loss));
+
+  std::vector<std::string> names;
+  std::vector<double> losses;
+  for (const auto& [name, loss] : c.location_importance) {
+    names.push_back(name);
+    losses.push_back(loss);
+  }
+  CIRCUIT_RETURN_IF_ERROR(w.WriteStrings("/location_importance/name", names));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteDoubles("/location_importance/loss", losses));
+  return w.Commit();
+}
+
+absl::StatusOr<Circuit> ReadCircuitFile(const std::string& path) {
+  CIRCUIT_ASSIGN_OR_RETURN(H5Reader r, H5Reader::Open(path));
+  CIRCUIT_RETURN_IF_ERROR(r.CheckFormat(kCircuitFormat, kCircuitFormatVersion));
+  Circuit c;
+  CIRCUIT_ASSIGN_OR_RETURN(c.task, r.ReadStringAttribute("/", "task"));
+  CIRCUIT_ASSIGN_OR_RETURN(c.model_file, r.ReadStringAttribute("/", "model"));
+  CIRCUIT_ASSIGN_OR_RETURN(c.model_digest, r.ReadStringAttribute("/", "model_digest"));
+  CIRCUIT_ASSIGN_OR_RETURN(c.ablation, r.ReadStringAttribute("/", "ablation"));
+  CIRCUIT_ASSIGN_OR_RETURN(c.method, r.ReadStringAttribute("/", "method"));
+  CIRCUIT_ASSIGN_OR_RETURN(c.penalty, r.ReadStringAttribute("/", "penalty"));
+  CIRCUIT_ASSIGN_OR_RETURN(const int64_t seed, r.ReadIntAttribute("/", "seed"));
+  c.seed = static_cast<uint64_t>(seed);
+  CIRCUIT_ASSIGN_OR_RETURN(const int64_t n_layer, r.ReadIntAttribute("/", "n_layer"));
+  if (n_layer < 0 || n_layer > (int64_t{1} << 20)) {
+    return Invalid(path, "/@n_layer", absl::StrCat("out of range: ", n_layer));
+  }
+  c.n_layer = static_cast<int32_t>(n_layer);
+  CIRCUIT_ASSIGN_OR_RETURN(const int64_t n_nodes, r.ReadIntAttribute("/", "n_nodes"));
+  CIRCUIT_ASSIGN_OR_RETURN(const int64_t n_edges, r.ReadIntAttribute("/", "n_edges"));
+  CIRCUIT_ASSIGN_OR_RETURN(c.total_nodes, r.ReadIntAttribute("/", "total_nodes"));
+  CIRCUIT_ASSIGN_OR_RETURN(c.target_loss, r.ReadDoubleAttribute("/", "target_loss"));
+  CIRCUIT_ASSIGN_OR_RETURN(c.full_model_loss, r.ReadDoubleAttribute("/", "full_model_loss"));
+  CIRCUIT_ASSIGN_OR_RETURN(c.circuit_loss, r.ReadDoubleAttribute("/", "circuit_loss"));
+  CIRCUIT_ASSIGN_OR_RETURN(c.necessity_loss, r.ReadDoubleAttribute("/", "necessity_loss"));
+  CIRCUIT_ASSIGN_OR_RETURN(c.random_baseline_loss,
+                           r.ReadDoubleAttribute("/", "random_baseline_loss"));
+  CIRCUIT_ASSIGN_OR_RETURN(c.accuracy, r.ReadDoubleAttribute("/", "accuracy"));
+
+  // Nodes.
+  CIRCUIT_ASSIGN_OR_RETURN(std::vector<int32_t> layer, r.ReadInt32s("/nodes/layer"));
+  CIRCUIT_ASSIGN_OR_RETURN(std::vector<std::string> location, r.ReadStrings("/nodes/location"));
+  CIRCUIT_ASSIGN_OR_RETURN(std::vector<int32_t> index, r.ReadInt32s("/nodes/index"));
+  CIRCUIT_ASSIGN_OR_RETURN(std::vector<float> mask_logit, r.ReadFloats("/nodes/mask_logit"));
+  CIRCUIT_ASSIGN_OR_RETURN(std::vector<float> importance, r.ReadFloats("/nodes/importance"));
+  CIRCUIT_RETURN_IF_ERROR(CheckLength(path, "/nodes/layer", layer.size(), n_nodes, "n_nodes"));
+  CIRCUIT_RETURN_IF_ERROR(
+      CheckLength(path, "/nodes/location", location.size(), n_nodes, "n_nodes"));
+  CIRCUIT_RETURN_IF_ERROR(CheckLength(path, "/nodes/index", index.size(), n_nodes, "n_nodes"));
+  CIRCUIT_RETURN_IF_ERROR(
+      CheckLength(path, "/nodes/mask_logit", mask_logit.size(), n_nodes, "n_nodes"));
+  CIRCUIT_RETURN_IF_ERROR(
+      CheckLength(path, "/nodes/importance", importance.size(), n_nodes, "n_nodes"));
+  c.nodes.resize(n_nodes);
+  for (int64_t i = 0; i < n_nodes; ++i) {
+    Node& node = c.nodes[i].node;
+    if (!ParseNodeLocation(location[i], &node.location)) {
+      return Invalid(path, absl::StrCat("/nodes/location[", i, "]"),
+                     absl::StrCat("unknown location '", location[i], "'"));
+    }
+    node.layer = layer[i];
+    node.index = index[i];
+    const bool final = node.location == NodeLocation::kFinalResid;
+    if (final ? node.layer != c.n_layer : (node.layer < 0 || node.layer >= c.n_layer)) {
+      return Invalid(path, absl::StrCat("/nodes/layer[", i, "]"),
+                     absl::StrCat("layer ", node.layer, " out of range for ", location[i],
+                                  " (n_layer ", c.n_layer, ")"));
+    }
+    if (node.index < 0) {
+      return Invalid(path, absl::StrCat("/nodes/index[", i, "]"),
+                     absl::StrCat("negative index ", node.index));
+    }
+    if (i > 0 && !(c.nodes[i - 1].node < node)) {
+      return Invalid(
+          path, absl::StrCat("/nodes[", i, "]"),
+          absl::StrCat(NodeLabel(node), " is out of (layer, location, index) order or repeated"));
+    }
+    c.nodes[i].mask_logit = mask_logit[i];
+    c.nodes[i].importance = importance[i];
+  }
+
+  // Edges.
+  CIRCUIT_ASSIGN_OR_RETURN(std::vector<int64_t> src, r.ReadInt64s("/edges/src"));
+  CIRCUIT_ASSIGN_OR_RETURN(std::vector<int64_t> dst, r.ReadInt64s("/edges/dst"));
+  CIRCUIT_ASSIGN_OR_RETURN(std::vector<float> weight, r.ReadFloats("/edges/weight"));
+  CIRCUIT_RETURN_IF_ERROR(CheckLength(path, "/edges/src", src.size(), n_edges, "n_edges"));
+  CIRCUIT_RETURN_IF_ERROR(CheckLength(path, "/edges/dst", dst.size(), n_edges, "n_edges"));
+  CIRCUIT_RETURN_IF_ERROR(CheckLength(path, "/edges/weight", weight.size(), n_edges, "n_edges"));
+  c.edges.resize(n_edges);
+  for (int64_t i = 0; i < n_edges; ++i) {
+    for (const auto& [name, v] :
+         {std::pair<const char*, int64_t>{"src", src[i]}, {"dst", dst[i]}}) {
+      if (v < 0 || v >= n_nodes) {
+        return Invalid(path, absl::StrCat("/edges/", name, "[", i, "]"),
+                       absl::StrCat("node row ", v, " out of range [0, ", n_nodes, ")"));
+      }
+    }
+    c.edges[i] = CircuitEdge{src[i], dst[i], weight[i]};
+  }
+
+  // Figures.
+  CIRCUIT_ASSIGN_OR_RETURN(c.loss_vs_k_k, r.ReadInt64s("/loss_vs_k/k"));
+  CIRCUIT_ASSIGN_OR_RETURN(c.loss_vs_k_loss, r.ReadDoubles("/loss_vs_k/loss"));
+  CIRCUIT_RETURN_IF_ERROR(CheckLength(path, "/loss_vs_k/loss", c.loss_vs_k_loss.size(),
+                                      static_cast<int64_t>(c.loss_vs_k_k.size()), "/loss_vs_k/k"));
+  CIRCUIT_ASSIGN_OR_RETURN(std::vector<std::string> names,
+                           r.ReadStrings("/location_importance/name"));
+  CIRCUIT_ASSIGN_OR_RETURN(std::vector<double> losses, r.ReadDoubles("/location_importance/loss"));
+  CIRCUIT_RETURN_IF_ERROR(CheckLength(path, "/location_importance/loss", losses.size(),
+                                      static_cast<int64_t>(names.size()),
+                                      "/location_importance/name"));
+  for (size_t i = 0; i < names.size(); ++i) c.location_importance[names[i]] = losses[i];
+  return c;
+}
+
+}  // namespace circuit

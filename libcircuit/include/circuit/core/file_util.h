@@ -1,0 +1,25 @@
+// Whole-file reads and crash-safe writes. Torch-free.
+//
+//   CIRCUIT_RETURN_IF_ERROR(WriteFileAtomically("out/summary.json", text));
+//   CIRCUIT_ASSIGN_OR_RETURN(std::string bytes, ReadFile("corpus/val.bin"));
+#ifndef CIRCUIT_CORE_FILE_UTIL_H_
+#define CIRCUIT_CORE_FILE_UTIL_H_
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace circuit {
+
+// Writes `contents` to a temporary file beside `path`, then renames it into
+// place: readers see the old file or the whole new one, never a part. A failed
+// write (disk full, no permission) removes the temporary file and names `path`.
+absl::Status WriteFileAtomically(const std::string& path, std::string_view contents);
+
+// The whole file; NotFound names the path.
+absl::StatusOr<std::string> ReadFile(const std::string& path);
+
+}  // namespace circuit
+
+#endif  // CIRCUIT_CORE_FILE_UTIL_H_
