@@ -33,9 +33,9 @@ namespace {
 // Runs work units in this process. Models stay loaded between units: a rank
 // usually gets many units of the same model, and loading costs more than a
 // small pruning run.
-class UnitRunnerImpl {
+class PruningUnitRunner {
  public:
-  UnitRunnerImpl(const SweepSpec& spec, torch::Device device) : spec_(spec), device_(device) {}
+  PruningUnitRunner(const SweepSpec& spec, torch::Device device) : spec_(spec), device_(device) {}
 
   UnitResult Run(const WorkUnit& unit, const std::string& out_dir) {
     UnitResult result;
@@ -99,8 +99,9 @@ class UnitRunnerImpl {
     prune::ExtractStats stats;
     CIRCUIT_ASSIGN_OR_RETURN(Circuit circuit,
                              prune::ExtractCircuit(*file, task, o, /*progress=*/nullptr, &stats));
-    result->circuit_file = absl::StrCat("units/", unit.id, ".h5");
-    CIRCUIT_RETURN_IF_ERROR(WriteCircuitFile(out_dir + "/" + result->circuit_file, circuit));
+    const std::string circuit_file = absl::StrCat("units/", unit.id, ".h5");
+    CIRCUIT_RETURN_IF_ERROR(WriteCircuitFile(out_dir + "/" + circuit_file, circuit));
+    result->circuit_file = circuit_file;
 
     result->ok = true;
     result->n_nodes = static_cast<int64_t>(circuit.nodes.size());
@@ -166,15 +167,18 @@ int RunSweepCommand(int argc, char** argv) {
   parser.Positional("SPEC.json", "the sweep spec", &spec_path);
   parser.Option("out", "output directory (results.h5, units/)", &out_dir);
   parser.Flag("retry-failed", "run units again whose row says they failed", &retry_failed);
-  parser.Flag("emit-slurm", "write DIR/sweep.sbatch (srun over --tasks ranks) and exit", &emit_slurm);
+  parser.Flag("emit-slurm", "write DIR/sweep.sbatch (srun over --tasks ranks) and exit",
+              &emit_slurm);
   parser.Option("tasks", "Slurm tasks (MPI ranks) for --emit-slurm", &slurm_tasks);
-  parser.Option("threads",
-                "CPU threads per rank; 0 = cores / worker ranks on this machine; env CIRCUIT_THREADS",
-                &threads);
+  parser.Option(
+      "threads",
+      "CPU threads per rank; 0 = cores / worker ranks on this machine; env CIRCUIT_THREADS",
+      &threads);
   parser.Option("device", "cpu, cuda or cuda:N; env CIRCUIT_DEVICE", &device_name);
   if (int rc = parser.Parse(argc, argv); rc >= 0) return rc;
   if (out_dir.empty()) return Fail("sweep", "--out is required", kExitUsage);
-  if (slurm_tasks < 2) return Fail("sweep", "--tasks must be at least 2 (rank 0 only dispatches)", kExitUsage);
+  if (emit_slurm && slurm_tasks < 2)
+    return Fail("sweep", "--tasks must be at least 2 (rank 0 only dispatches)", kExitUsage);
 
   absl::StatusOr<SweepSpec> spec = LoadSweepSpec(spec_path);
   if (!spec.ok()) return Fail("sweep", std::string(spec.status().message()), kExitUsage);
@@ -196,8 +200,8 @@ int RunSweepCommand(int argc, char** argv) {
     }
     std::filesystem::permissions(script_path, std::filesystem::perms::owner_exec,
                                  std::filesystem::perm_options::add, ec);
-    std::cout << "wrote " << script_path << " (" << EnumerateUnits(*spec).size()
-              << " units on " << slurm_tasks << " ranks); submit it with sbatch\n";
+    std::cout << "wrote " << script_path << " (" << EnumerateUnits(*spec).size() << " units on "
+              << slurm_tasks << " ranks); submit it with sbatch\n";
     return kExitOk;
   }
 
@@ -209,7 +213,7 @@ int RunSweepCommand(int argc, char** argv) {
   ConfigureRuntime(threads);
   KeepFreedMemory();
 
-  UnitRunnerImpl runner(*spec, *device);
+  PruningUnitRunner runner(*spec, *device);
   SweepOptions options;
   options.out_dir = out_dir;
   options.retry_failed = retry_failed;
