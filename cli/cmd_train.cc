@@ -120,6 +120,8 @@ int RunTrain(int argc, char** argv) {
   parser.Option("save-every", "checkpoint every N steps (0: at the end only)", &o.save_every);
   parser.Option("eval-every", "validation loss every N steps (0: at the end only)", &o.eval_every);
   parser.Option("val-windows", "validation windows (evenly spaced over val.bin)", &o.val_windows);
+  parser.Option("stop-after", "stop after this many steps of the schedule, saving model and state "
+                "(--resume continues); the model is usable as it is", &o.stop_after);
   parser.Option("threads", "CPU threads (0: all cores)", &threads);
   parser.Option("seed", "initialisation and batch-sampling seed", &o.seed);
   parser.Option("device", "cpu, cuda or cuda:N", &device);
@@ -153,10 +155,11 @@ int RunTrain(int argc, char** argv) {
   absl::StatusOr<TrainResult> r = Train(o);
   if (tty) std::fprintf(stderr, "\r\033[K");
   if (!r.ok()) return Fail("train", std::string(r.status().message()), CodeFor(r.status()));
+  const bool stopped_after = o.stop_after > 0 && r->steps_done >= o.stop_after;
   if (r->interrupted) {
     std::cout << "stopped at step " << r->steps_done << "; saved " << r->model_path << " and "
               << r->state_path << " (continue with --resume)\n";
-    return kExitInterrupted;
+    if (!stopped_after) return kExitInterrupted;
   }
   if (absl::Status s = WriteCorpusMeans(r->model_path, o.corpus_dir, o.device); !s.ok()) {
     return Fail("train", absl::StrCat("model saved, but its mean cache was not: ", s.message()), kExitFailure);

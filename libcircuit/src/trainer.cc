@@ -295,7 +295,7 @@ absl::StatusOr<TrainResult> Trainer::Run() {
   int64_t steps_this_run = 0;
 
   while (step_ < steps) {
-    if (o_.stop != nullptr && o_.stop->load()) {
+    if ((o_.stop != nullptr && o_.stop->load()) || (o_.stop_after > 0 && step_ >= o_.stop_after)) {
       CIRCUIT_RETURN_IF_ERROR(Save(/*final_save=*/false));
       result.interrupted = true;
       break;

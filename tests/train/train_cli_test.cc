@@ -40,6 +40,20 @@ TEST_F(TrainCliTest, TrainsAndReportsInPlainLines) {
   EXPECT_THAT(again.err, HasSubstr("no training state"));
 }
 
+TEST_F(TrainCliTest, StopAfterSavesAUsableModelAndResumeFinishes) {
+  testing::RunResult r = RunCommand(Train("--steps 20 --stop-after 8"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("stopped at step 8"));
+  EXPECT_THAT(r.out, HasSubstr("trained " + dir_.File("m.h5") + ": 8 steps"));
+  EXPECT_TRUE(std::filesystem::exists(dir_.File("m.h5.state")));
+  EXPECT_TRUE(std::filesystem::exists(dir_.File("m.means.h5")));  // ready for pruning
+
+  r = RunCommand(Train("--resume"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr(": 20 steps"));
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("m.h5.state")));
+}
+
 TEST_F(TrainCliTest, BadUsageExitsTwoWithOneLine) {
   testing::RunResult r = RunCommand(Train("--steps 5 --density 0"));
   EXPECT_EQ(r.exit_code, 2);

@@ -71,6 +71,9 @@ struct TrainOptions {
   // Polled before every step; when true the trainer saves a checkpoint and
   // returns with interrupted = true. Not owned; may be null.
   const std::atomic<bool>* stop = nullptr;
+  // > 0: stop the same way once this many steps of the schedule are done (a
+  // time-boxed run of a longer schedule; --resume continues it). Not stored.
+  int64_t stop_after = 0;
   // Called after every step. May be empty.
   std::function<void(const TrainProgress&)> on_progress;
 };
