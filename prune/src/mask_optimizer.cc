@@ -1,6 +1,7 @@
 // The mask-training loop.
 #include "circuit/prune/mask_optimizer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -22,6 +23,11 @@ double LrAt(const MaskTrainOptions& o, int64_t step, int64_t steps) {
   if (step < warmup) return o.lr * (step + 1) / static_cast<double>(warmup);
   const int64_t rest = steps - warmup;
   return o.lr * (1.0 - static_cast<double>(step - warmup) / static_cast<double>(rest));
+}
+
+// Tokens of the longer prompt of pair p (examples 2p and 2p + 1).
+size_t PairLength(const std::vector<TaskExample>& examples, int64_t p) {
+  return std::max(examples[2 * p].tokens.size(), examples[2 * p + 1].tokens.size());
 }
 
 }  // namespace
@@ -84,10 +90,20 @@ absl::StatusOr<MaskTrainResult> TrainMasks(const Model& model, const NodeIndex& 
   double epoch_loss = 0.0;
   int64_t step = 0;
   for (int epoch = 0; epoch < options.epochs; ++epoch) {
+    // A random order, then pairs sorted by length within pools of 8 batches and
+    // the batches shuffled: batches of similar lengths waste little compute on
+    // padding (prompts vary 2-3x in length), and the order stays random.
     torch::Tensor order = torch::randperm(n_pairs, order_gen, torch::kInt64);  // (n_pairs)
-    const int64_t* pairs = order.data_ptr<int64_t>();
+    std::vector<int64_t> pairs(order.data_ptr<int64_t>(), order.data_ptr<int64_t>() + n_pairs);
+    const int64_t pool = 8 * static_cast<int64_t>(options.batch);
+    for (int64_t start = 0; start < n_pairs; start += pool) {
+      std::stable_sort(pairs.begin() + start, pairs.begin() + std::min(n_pairs, start + pool),
+                       [&](int64_t a, int64_t b) { return PairLength(train, a) < PairLength(train, b); });
+    }
+    torch::Tensor batch_order = torch::randperm(steps_per_epoch, order_gen, torch::kInt64);
     epoch_loss = 0.0;
-    for (int64_t b = 0; b < steps_per_epoch; ++b, ++step) {
+    for (int64_t s = 0; s < steps_per_epoch; ++s, ++step) {
+      const int64_t b = batch_order[s].item<int64_t>();
       std::vector<TaskExample> batch_examples;
       for (int64_t i = b * options.batch; i < std::min(n_pairs, (b + 1) * options.batch); ++i) {
         batch_examples.push_back(train[2 * pairs[i]]);      // the prompt

@@ -153,8 +153,10 @@ TEST(BuildTask, CandidatesThatAreNotSingleTokensFailWithTheirSplit) {
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        ::testing::AllOf(HasSubstr("bracket_counting: candidate \"]]\\n\" is 3 tokens"),
                                         HasSubstr("fallback"))));
-  // Single-character candidates fit any byte-level tokenizer.
-  EXPECT_THAT(BuildTask("single_double_quote", ByteLevel(), SmallOptions()), IsOk());
+  // The bare-quote fallback variant fits any byte-level tokenizer.
+  absl::StatusOr<TaskData> quotes = BuildTask("single_double_quote", ByteLevel(), SmallOptions());
+  ASSERT_THAT(quotes.status(), IsOk());
+  EXPECT_EQ(quotes->candidates, std::vector<std::string>({"\"", "'"}));
 }
 
 TEST(BuildTask, UnknownTaskAndBadOptions) {

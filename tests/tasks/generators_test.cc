@@ -63,10 +63,12 @@ std::map<std::string, TwinRule> TwinRules() {
     ASSERT_EQ(p.prompt.size(), p.twin.size());
     const auto [a, b] = Tails(p.prompt, p.twin);
     EXPECT_EQ(a.substr(1), b.substr(1)) << "twins differ in more than one character";
-    EXPECT_EQ(a.substr(0, 1), p.correct);  // the opening quote is the closing one
-    EXPECT_EQ(b.substr(0, 1), p.alternative);
-    EXPECT_THAT(std::vector<std::string>({p.correct, p.alternative}),
+    EXPECT_EQ(a.substr(0, 1), p.correct.substr(0, 1));  // the opening quote is the closing one
+    EXPECT_EQ(b.substr(0, 1), p.alternative.substr(0, 1));
+    EXPECT_THAT(std::vector<std::string>({p.correct.substr(0, 1), p.alternative.substr(0, 1)}),
                 ::testing::UnorderedElementsAre("\"", "'"));
+    EXPECT_EQ(p.correct.substr(1), p.alternative.substr(1));  // the same statement ending
+    EXPECT_THAT(p.correct.substr(1), ::testing::AnyOf(")\n", "\n", ":\n"));
     EXPECT_EQ(a.find_first_of("\"'", 1), std::string::npos) << "a quote inside the string";
   };
   rules["bracket_counting"] = [](const TaskPair& p) {

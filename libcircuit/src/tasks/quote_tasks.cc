@@ -33,17 +33,25 @@ Context FunctionContext(TextRng& rng) {
   return c;
 }
 
-// What comes right before the opening quote: a call, a return, an assignment...
-std::string StringOpener(TextRng& rng, const Context& c) {
+// What comes right before the opening quote (a call, a return, an assignment,
+// a comparison), and what closes the statement after the string.
+struct Opener {
+  std::string text;
+  std::string closer;  // ")\n", "\n" or ":\n"
+};
+
+Opener StringOpener(TextRng& rng, const Context& c) {
   switch (rng.Below(8)) {
-    case 0: return "print(";
-    case 1: return "return ";
-    case 2: return absl::StrCat(Identifier(rng), " = ");
-    case 3: return "raise ValueError(";
-    case 4: return absl::StrCat(rng.Chance(0.5) ? "logger" : "log", ".", rng.Chance(0.5) ? "info(" : "warning(");
-    case 5: return absl::StrCat(c.arg, ".append(");
-    case 6: return absl::StrCat("if ", c.arg, " == ");
-    default: return absl::StrCat(Identifier(rng), "[", c.arg, "] = ");
+    case 0: return {"print(", ")\n"};
+    case 1: return {"return ", "\n"};
+    case 2: return {absl::StrCat(Identifier(rng), " = "), "\n"};
+    case 3: return {"raise ValueError(", ")\n"};
+    case 4:
+      return {absl::StrCat(rng.Chance(0.5) ? "logger" : "log", ".", rng.Chance(0.5) ? "info(" : "warning("),
+              ")\n"};
+    case 5: return {absl::StrCat(c.arg, ".append("), ")\n"};
+    case 6: return {absl::StrCat("if ", c.arg, " == "), ":\n"};
+    default: return {absl::StrCat(Identifier(rng), "[", c.arg, "] = "), "\n"};
   }
 }
 
@@ -56,16 +64,25 @@ std::string StringContents(TextRng& rng) {
   return s + Words(rng, 1, 3);
 }
 
-// fixed = {"\"", "'"}: the twins differ only in the opening quote.
+// fixed = {"\")\n", "')\n"}, or {"\"", "'"} as the fallback variant for
+// tokenizers without those merges. The twins differ only in the opening quote.
+// With the merged variant the candidates are the closing quote together with
+// what ends the statement (`")\n` vs `')\n`, `"\n` vs `'\n`, `":\n` vs `':\n`,
+// each pair checked as a single token): that is how a code tokenizer writes a
+// closing quote (BPE merges it with the punctuation after it), so a bare `"`
+// after a word is rare in training text.
 TaskPair SingleDoubleQuote(TextRng& rng, const std::vector<std::string>& fixed) {
   const Context c = FunctionContext(rng);
-  const std::string head = c.text + c.pad + StringOpener(rng, c);
+  const Opener opener = StringOpener(rng, c);
+  const std::string head = c.text + c.pad + opener.text;
   const std::string contents = StringContents(rng);
   TaskPair p;
-  p.prompt = head + fixed[0] + contents;
-  p.twin = head + fixed[1] + contents;
-  p.correct = fixed[0];
-  p.alternative = fixed[1];
+  const std::string q0 = fixed[0].substr(0, 1), q1 = fixed[1].substr(0, 1);
+  const std::string closer = fixed[0].size() > 1 ? opener.closer : "";
+  p.prompt = head + q0 + contents;
+  p.twin = head + q1 + contents;
+  p.correct = q0 + closer;
+  p.alternative = q1 + closer;
   if (rng.Chance(0.5)) {
     std::swap(p.prompt, p.twin);
     std::swap(p.correct, p.alternative);
@@ -77,7 +94,7 @@ TaskPair SingleDoubleQuote(TextRng& rng, const std::vector<std::string>& fixed) 
 // plain twin (no `f` prefix) is closed after a space, ready for `+ str(x)`.
 TaskPair FstringBrace(TextRng& rng, const std::vector<std::string>& fixed) {
   const Context c = FunctionContext(rng);
-  const std::string head = c.text + c.pad + StringOpener(rng, c);
+  const std::string head = c.text + c.pad + StringOpener(rng, c).text;
   const std::string q = Quote(rng);
   const std::string contents = Words(rng, 1, 4);
   TaskPair p;
@@ -96,8 +113,8 @@ TaskPair FstringBrace(TextRng& rng, const std::vector<std::string>& fixed) {
 
 void AddQuoteTasks(std::vector<TaskSpec>* specs) {
   specs->push_back({"single_double_quote",
-                    "close a string with the quote that opened it: \" vs '",
-                    {{"\"", "'"}},
+                    "close a string with the quote that opened it: \")\\n vs ')\\n (and \\n, :\\n endings)",
+                    {{"\")\n", "')\n"}, {"\"", "'"}},
                     SingleDoubleQuote});
   specs->push_back({"fstring_brace",
                     "after words inside a string: ' {' in an f-string vs closing ' \"' in a plain one",
