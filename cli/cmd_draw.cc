@@ -53,7 +53,7 @@ int RunDraw(int argc, char** argv) {
       "edges dashed grey (shown, not counted in the circuit's size). -o is short for --out.");
   std::string path, out, format, model;
   int d_head = 0;
-  bool legend = true, residual = true, prune = false;
+  bool legend = true, residual = true, prune = false, force = false;
   parser.Positional("CIRCUIT.h5", "a circuit file (circuit extract writes DIR/circuit.h5)", &path);
   parser.Option("out", "output file; its extension picks the format unless --format is given",
                 &out);
@@ -69,6 +69,7 @@ int RunDraw(int argc, char** argv) {
   parser.Flag("residual", "draw residual identity edges (--no-residual: leave them out)", &residual);
   parser.Flag("prune-dangling", "leave out nodes with no path from an input or to the logits",
               &prune);
+  parser.Flag("force", "lay out SVG/PNG even for graphs too large to read (minutes)", &force);
   // ArgParser only knows long options: accept -o as --out.
   std::vector<std::string> args(argv, argv + argc);
   std::vector<char*> argv_long;
@@ -105,6 +106,14 @@ int RunDraw(int argc, char** argv) {
     drawn = std::move(r.kept);
   }
 
+  if (format != "dot" && !force && TooLargeToLayOut(drawn)) {
+    return Fail("draw",
+                absl::StrFormat("%s: %d nodes and %d edges are too many to lay out (limits %d, %d); draw "
+                                "--prune-dangling, write .dot, or pass --force",
+                                path, drawn.num_nodes(), drawn.num_weight_edges() + drawn.num_residual_edges(),
+                                kMaxLayoutNodes, kMaxLayoutEdges),
+                kExitUsage);
+  }
   DotOptions options;
   options.d_head = d_head;
   options.legend = legend;

@@ -86,8 +86,9 @@ absl::Status WriteSummary(const std::string& path, const Circuit& c, const prune
   return WriteFileAtomically(path, j.dump(2) + "\n");
 }
 
-// DIR/circuit.h5, and its diagram as DIR/circuit.dot and DIR/circuit.svg.
-absl::Status WriteCircuitOutputs(const std::string& dir, const Circuit& c, int d_head) {
+// DIR/circuit.h5, and its diagram as DIR/circuit.dot and (when small enough to
+// lay out) DIR/circuit.svg; returns the names of the files written.
+absl::StatusOr<std::string> WriteCircuitOutputs(const std::string& dir, const Circuit& c, int d_head) {
   CIRCUIT_RETURN_IF_ERROR(WriteCircuitFile(dir + "/circuit.h5", c));
   CIRCUIT_ASSIGN_OR_RETURN(graph::CircuitGraph graph, graph::CircuitGraph::Build(c, {d_head}));
   DotOptions options;
@@ -95,10 +96,18 @@ absl::Status WriteCircuitOutputs(const std::string& dir, const Circuit& c, int d
   options.title = CircuitTitle(c, graph);
   CIRCUIT_ASSIGN_OR_RETURN(std::string dot, CircuitToDot(graph, options));
   CIRCUIT_RETURN_IF_ERROR(RenderCircuit(dot, "dot", dir + "/circuit.dot"));
-  return RenderCircuit(dot, "svg", dir + "/circuit.svg");
+  if (TooLargeToLayOut(graph)) {
+    std::error_code ec;
+    std::filesystem::remove(dir + "/circuit.svg", ec);  // not a stale picture of another run
+    return absl::StrFormat("circuit.h5, circuit.dot (no circuit.svg: %d nodes are too many to lay out), "
+                           "summary.json", graph.num_nodes());
+  }
+  CIRCUIT_RETURN_IF_ERROR(RenderCircuit(dot, "svg", dir + "/circuit.svg"));
+  return std::string("circuit.h5, circuit.dot, circuit.svg, summary.json");
 }
 
-void PrintReport(const Circuit& c, const prune::ExtractStats& s, const std::string& out_dir) {
+void PrintReport(const Circuit& c, const prune::ExtractStats& s, const std::string& out_dir,
+                 const std::string& written) {
   std::cout << absl::StrFormat("circuit of %s in %s (digest %s)\n", c.task, c.model_file, c.model_digest);
   std::cout << absl::StrFormat("  nodes     %d of %d (%.3f%%), edges %d of %d nonzero weights\n",
                                c.nodes.size(), c.total_nodes,
@@ -120,7 +129,7 @@ void PrintReport(const Circuit& c, const prune::ExtractStats& s, const std::stri
   std::cout << absl::StrFormat("  means     %s%s\n", s.means_source,
                                s.means_reused ? " (cached)" : "");
   if (!s.note.empty()) std::cout << "  note      " << s.note << "\n";
-  std::cout << "  wrote     " << out_dir << "/{circuit.h5, circuit.dot, circuit.svg, summary.json}\n";
+  std::cout << "  wrote     " << out_dir << "/{" << written << "}\n";
 }
 
 int RunExtract(int argc, char** argv) {
@@ -200,13 +209,12 @@ int RunExtract(int argc, char** argv) {
   absl::StatusOr<Circuit> circuit = prune::ExtractCircuit(*file, *task, o, TerminalProgress(), &stats);
   ClearProgress();
   if (!circuit.ok()) return Fail("extract", std::string(circuit.status().message()), kExitFailure);
-  if (absl::Status s = WriteCircuitOutputs(out_dir, *circuit, file->model.config().d_head); !s.ok()) {
-    return Fail("extract", std::string(s.message()), kExitFailure);
-  }
+  absl::StatusOr<std::string> written = WriteCircuitOutputs(out_dir, *circuit, file->model.config().d_head);
+  if (!written.ok()) return Fail("extract", std::string(written.status().message()), kExitFailure);
   if (absl::Status s = WriteSummary(out_dir + "/summary.json", *circuit, stats, o); !s.ok()) {
     return Fail("extract", std::string(s.message()), kExitFailure);
   }
-  PrintReport(*circuit, stats, out_dir);
+  PrintReport(*circuit, stats, out_dir, *written);
   return kExitOk;
 }
 

@@ -240,4 +240,9 @@ std::string CircuitTitle(const Circuit& circuit, const graph::CircuitGraph& grap
                          circuit.ablation);
 }
 
+bool TooLargeToLayOut(const graph::CircuitGraph& graph) {
+  return graph.num_nodes() > kMaxLayoutNodes ||
+         graph.num_weight_edges() + graph.num_residual_edges() > kMaxLayoutEdges;
+}
+
 }  // namespace circuit

@@ -27,6 +27,13 @@ struct DotOptions {
   std::string rankdir = "BT";  // "BT": embeddings at the bottom, logits on top
 };
 
+// Graphviz's dot layout takes minutes beyond a few thousand edges (a whole
+// model is ~50k): circuit draw refuses larger graphs without --force, and
+// circuit extract then writes circuit.dot but no circuit.svg.
+inline constexpr int64_t kMaxLayoutNodes = 1000;
+inline constexpr int64_t kMaxLayoutEdges = 3000;
+bool TooLargeToLayOut(const graph::CircuitGraph& graph);
+
 // "single_double_quote: 41 nodes, 57 edges (circuit loss 0.1234, mean ablation)":
 // the diagram title `circuit draw` and `circuit extract` use.
 std::string CircuitTitle(const Circuit& circuit, const graph::CircuitGraph& graph);
