@@ -119,5 +119,36 @@ TEST_F(CliTest, CorpusBuildInfoAndErrors) {
   ExpectOneLineError(RunCommand(CircuitBinary() + " corpus"), "corpus");
 }
 
+// extract writes the circuit file and its diagram; ablate re-verifies it and
+// ranks its nodes; a circuit from another model is refused.
+TEST_F(CliTest, ExtractThenAblate) {
+  const std::string out = dir_->File("quote");
+  RunResult r = RunCommand(CircuitBinary() + " extract --task single_double_quote --pairs 16 --epochs 1 " +
+                           "--no-importance --threads 1 --model " + model_ + " --out " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("circuit.h5"));
+  EXPECT_TRUE(std::filesystem::exists(out + "/circuit.h5"));
+  EXPECT_TRUE(std::filesystem::exists(out + "/circuit.dot"));
+  EXPECT_TRUE(std::filesystem::exists(out + "/summary.json"));
+
+  r = RunCommand(CircuitBinary() + " ablate --pairs 16 --top 3 --random-draws 1 --threads 1 --model " + model_ +
+                 " --circuit " + out + "/circuit.h5");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("location importance"));
+  EXPECT_THAT(r.out, HasSubstr("node importance"));
+
+  r = RunCommand(CircuitBinary() + " inspect " + out + "/circuit.h5");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("single_double_quote"));
+
+  RunResult other = RunCommand(CircuitBinary() + " init --layers 2 --d-model 32 --heads 2 --d-head 16 " +
+                               "--d-mlp 64 --n-ctx 64 --seed 2 --out " + dir_->File("other.h5"));
+  ASSERT_EQ(other.exit_code, 0) << other.err;
+  ExpectOneLineError(RunCommand(CircuitBinary() + " ablate --model " + dir_->File("other.h5") +
+                                " --circuit " + out + "/circuit.h5"),
+                     "ablate");
+  ExpectOneLineError(RunCommand(CircuitBinary() + " ablate --circuit " + dir_->File("none.h5")), "ablate");
+}
+
 }  // namespace
 }  // namespace circuit::testing
