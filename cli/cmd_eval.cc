@@ -57,7 +57,7 @@ void Print(const std::string& name, const EvalRequest& request, const TaskMetric
   if (request.json) {
     const nlohmann::json j = {{"task", name},         {"split", request.split},
                               {"loss", m.loss},       {"accuracy", m.accuracy},
-                              {"n", m.n},             {"mean_tokens", mean_tokens}};
+                              {"n", m.n}};
     std::cout << j.dump() << std::endl;
   } else {
     std::cout << absl::StrFormat("%-28s %-10s loss %.4f  accuracy %.3f  n %d  (prompts of %.0f tokens)",

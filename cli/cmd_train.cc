@@ -93,7 +93,7 @@ int RunTrain(int argc, char** argv) {
       "--save-every steps and on Ctrl-C; --resume continues exactly where the state file left off.");
   TrainOptions o;
   // The bundled model's recipe: 2000 steps x 32 x 256 tokens = 16.4M tokens,
-  // about 42 minutes at 6.5k tokens/s on two cores (docs/performance.md).
+  // 1-2 hours on two CPU cores (docs/performance.md, docs/models.md).
   o.schedule.steps = 2000;
   o.schedule.lr = 0.02;
   o.save_every = 250;

@@ -55,6 +55,14 @@ Opener StringOpener(TextRng& rng, const Context& c) {
   }
 }
 
+// A call that takes a string as its last argument: the statement ends with ")\n".
+std::string CallOpener(TextRng& rng, const Context& c) {
+  for (;;) {
+    const Opener o = StringOpener(rng, c);
+    if (o.closer == ")\n") return o.text;
+  }
+}
+
 // Words that end with a letter; sometimes with a colon or comma inside.
 std::string StringContents(TextRng& rng) {
   std::string s = Words(rng, 1, 3);
@@ -66,23 +74,20 @@ std::string StringContents(TextRng& rng) {
 
 // fixed = {"\")\n", "')\n"}, or {"\"", "'"} as the fallback variant for
 // tokenizers without those merges. The twins differ only in the opening quote.
-// With the merged variant the candidates are the closing quote together with
-// what ends the statement (`")\n` vs `')\n`, `"\n` vs `'\n`, `":\n` vs `':\n`,
-// each pair checked as a single token): that is how a code tokenizer writes a
-// closing quote (BPE merges it with the punctuation after it), so a bare `"`
-// after a word is rare in training text.
+// With the merged variant the string is the last argument of a call, and the
+// candidates are the closing quote together with the call's end: that is how a
+// code tokenizer writes a closing quote (BPE merges it with the punctuation after
+// it), so a bare `"` after a word is rare in training text.
 TaskPair SingleDoubleQuote(TextRng& rng, const std::vector<std::string>& fixed) {
   const Context c = FunctionContext(rng);
-  const Opener opener = StringOpener(rng, c);
-  const std::string head = c.text + c.pad + opener.text;
+  const bool merged = fixed[0].size() > 1;
+  const std::string head = c.text + c.pad + (merged ? CallOpener(rng, c) : StringOpener(rng, c).text);
   const std::string contents = StringContents(rng);
   TaskPair p;
-  const std::string q0 = fixed[0].substr(0, 1), q1 = fixed[1].substr(0, 1);
-  const std::string closer = fixed[0].size() > 1 ? opener.closer : "";
-  p.prompt = head + q0 + contents;
-  p.twin = head + q1 + contents;
-  p.correct = q0 + closer;
-  p.alternative = q1 + closer;
+  p.prompt = head + fixed[0].substr(0, 1) + contents;
+  p.twin = head + fixed[1].substr(0, 1) + contents;
+  p.correct = fixed[0];
+  p.alternative = fixed[1];
   if (rng.Chance(0.5)) {
     std::swap(p.prompt, p.twin);
     std::swap(p.correct, p.alternative);
@@ -113,7 +118,7 @@ TaskPair FstringBrace(TextRng& rng, const std::vector<std::string>& fixed) {
 
 void AddQuoteTasks(std::vector<TaskSpec>* specs) {
   specs->push_back({"single_double_quote",
-                    "close a string with the quote that opened it: \")\\n vs ')\\n (and \\n, :\\n endings)",
+                    "close a string with the quote that opened it: \")\\n vs ')\\n at the end of a call",
                     {{"\")\n", "')\n"}, {"\"", "'"}},
                     SingleDoubleQuote});
   specs->push_back({"fstring_brace",
