@@ -1,41 +1,27 @@
 // circuit tokenizer train|encode: learn a byte-level BPE from Python sources, or try one.
-#include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include "args.h"
+#include "circuit/core/corpus.h"
+#include "circuit/core/file_util.h"
 #include "circuit/core/tokenizer.h"
 #include "command.h"
 
 namespace circuit::cli {
 namespace {
 
-namespace fs = std::filesystem;
-
-// The .py files under `roots`, sorted, read until `max_bytes`.
+// The .py files under `roots` below 1 MB, in sorted path order, read until `max_bytes`.
 std::vector<std::string> ReadPythonFiles(const std::vector<std::string>& roots, int64_t max_bytes) {
-  std::vector<std::string> paths;
-  for (const std::string& root : roots) {
-    std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
-         it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      if (ec) break;
-      if (it->is_regular_file(ec) && it->path().extension() == ".py" && it->file_size(ec) < (1 << 20)) {
-        paths.push_back(it->path().string());
-      }
-    }
-  }
-  std::sort(paths.begin(), paths.end());
   std::vector<std::string> texts;
   int64_t total = 0;
-  for (const std::string& path : paths) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream s;
-    s << in.rdbuf();
-    total += static_cast<int64_t>(s.str().size());
-    texts.push_back(s.str());
+  for (const std::string& path : FindPythonFiles(roots)) {
+    std::error_code ec;
+    if (std::filesystem::file_size(path, ec) >= (1 << 20) || ec) continue;
+    absl::StatusOr<std::string> text = ReadFile(path);
+    if (!text.ok()) continue;
+    total += static_cast<int64_t>(text->size());
+    texts.push_back(*std::move(text));
     if (total >= max_bytes) break;
   }
   return texts;

@@ -30,20 +30,6 @@ struct SourceFile {
   std::vector<uint16_t> tokens;
 };
 
-std::vector<std::string> FindPythonFiles(const std::vector<std::string>& roots) {
-  std::vector<std::string> paths;
-  for (const std::string& root : roots) {
-    std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
-         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      if (it->path().extension() == ".py" && it->is_regular_file(ec)) paths.push_back(it->path().string());
-    }
-  }
-  std::sort(paths.begin(), paths.end());
-  paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
-  return paths;
-}
-
 // Tokenizes every file on `threads` threads, each with its own tokenizer copy
 // (the encoder's word cache is per instance).
 void Tokenize(const Tokenizer& tokenizer, int threads, std::vector<SourceFile>* files) {
@@ -91,6 +77,20 @@ absl::StatusOr<CorpusSplitSummary> SplitFromJson(const json& j, const std::strin
 }
 
 }  // namespace
+
+std::vector<std::string> FindPythonFiles(const std::vector<std::string>& roots) {
+  std::vector<std::string> paths;
+  for (const std::string& root : roots) {
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (it->path().extension() == ".py" && it->is_regular_file(ec)) paths.push_back(it->path().string());
+    }
+  }
+  std::sort(paths.begin(), paths.end());
+  paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
+  return paths;
+}
 
 absl::StatusOr<CorpusSummary> BuildCorpus(const CorpusOptions& o) {
   if (o.roots.empty()) return absl::InvalidArgumentError("corpus: no source folders given");

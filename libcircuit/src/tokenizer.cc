@@ -2,6 +2,7 @@
 // byte-to-unicode mapping, so that every byte has a printable stand-in.
 #include "circuit/core/tokenizer.h"
 
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "circuit/core/file_util.h"
 #include "circuit/core/status.h"
 
 namespace circuit {
@@ -446,19 +448,7 @@ absl::Status Tokenizer::SaveFiles(const std::string& directory) const {
   std::filesystem::create_directories(directory, ec);
   for (const auto& [name, text] : {std::pair<std::string, std::string>{"encoder.json", EncoderJson()},
                                    {"vocab.bpe", VocabBpe()}}) {
-    const std::string path = directory + "/" + name, temp = path + ".tmp-tok";
-    {
-      std::ofstream out(temp, std::ios::binary);
-      out << text;
-      out.flush();
-      if (!out) {
-        std::remove(temp.c_str());
-        return absl::InternalError(absl::StrCat(path, ": write failed (disk full?)"));
-      }
-    }
-    if (std::rename(temp.c_str(), path.c_str()) != 0) {
-      return absl::InternalError(absl::StrCat(path, ": cannot move into place"));
-    }
+    CIRCUIT_RETURN_IF_ERROR(WriteFileAtomically(directory + "/" + name, text));
   }
   return absl::OkStatus();
 }

@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "circuit/core/file_util.h"
 #include "circuit/core/h5.h"
 #include "circuit/core/status.h"
 
@@ -29,24 +29,6 @@ double GeoMean(const std::vector<double>& xs) {
   double log_sum = 0;
   for (double x : xs) log_sum += std::log(std::max(x, 1.0));  // an empty circuit counts as 1 edge
   return std::exp(log_sum / xs.size());
-}
-
-absl::Status WriteAtomically(const std::string& path, const std::string& text) {
-  const std::string temp = path + ".tmp-report";
-  {
-    std::ofstream out(temp, std::ios::binary);
-    out << text;
-    out.flush();
-    if (!out) {
-      std::remove(temp.c_str());
-      return absl::InternalError(absl::StrCat(path, ": write failed (disk full?)"));
-    }
-  }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    std::remove(temp.c_str());
-    return absl::InternalError(absl::StrCat(path, ": cannot move into place"));
-  }
-  return absl::OkStatus();
 }
 
 std::string Chart(const std::vector<ReportGroup>& groups) {
@@ -203,8 +185,8 @@ absl::StatusOr<SweepReport> BuildSweepReport(const std::string& sweep_dir) {
 }
 
 absl::Status WriteSweepReport(const SweepReport& report, const std::string& sweep_dir) {
-  CIRCUIT_RETURN_IF_ERROR(WriteAtomically(sweep_dir + "/report.csv", report.csv));
-  return WriteAtomically(sweep_dir + "/report.svg", report.svg);
+  CIRCUIT_RETURN_IF_ERROR(WriteFileAtomically(sweep_dir + "/report.csv", report.csv));
+  return WriteFileAtomically(sweep_dir + "/report.svg", report.svg);
 }
 
 }  // namespace circuit

@@ -58,6 +58,10 @@ struct CorpusSummary {
 // and writes the folder. Deterministic: the same sources give the same bytes.
 absl::StatusOr<CorpusSummary> BuildCorpus(const CorpusOptions& options);
 
+// The *.py files under `roots` (recursively, symlinked folders not followed),
+// sorted, without repeats. Unreadable folders are skipped.
+std::vector<std::string> FindPythonFiles(const std::vector<std::string>& roots);
+
 // Reads manifest.json of a built corpus; errors name the file and field.
 absl::StatusOr<CorpusSummary> ReadCorpusManifest(const std::string& dir);
 
