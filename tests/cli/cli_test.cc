@@ -25,8 +25,7 @@ class CliTest : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new TempDir();
     model_ = dir_->File("tiny.h5");
-    RunResult r = RunCommand(CircuitBinary() + " init --layers 2 --d-model 32 --heads 2 " +
-                             "--d-head 16 --d-mlp 64 --n-ctx 64 --seed 1 --out " + model_);
+    RunResult r = InitTinyModel(model_);
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
   static void TearDownTestSuite() { delete dir_; }
@@ -141,8 +140,7 @@ TEST_F(CliTest, ExtractThenAblate) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("single_double_quote"));
 
-  RunResult other = RunCommand(CircuitBinary() + " init --layers 2 --d-model 32 --heads 2 --d-head 16 " +
-                               "--d-mlp 64 --n-ctx 64 --seed 2 --out " + dir_->File("other.h5"));
+  RunResult other = InitTinyModel(dir_->File("other.h5"), /*seed=*/2);
   ASSERT_EQ(other.exit_code, 0) << other.err;
   ExpectOneLineError(RunCommand(CircuitBinary() + " ablate --model " + dir_->File("other.h5") +
                                 " --circuit " + out + "/circuit.h5"),

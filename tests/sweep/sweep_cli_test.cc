@@ -105,8 +105,7 @@ class SweepCliTest : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new TempDir();
     model_ = dir_->File("tiny.h5");
-    RunResult r = RunCommand(CircuitBinary() + " init --layers 2 --d-model 32 --heads 2 " +
-                             "--d-head 16 --d-mlp 64 --n-ctx 64 --seed 1 --out " + model_);
+    RunResult r = InitTinyModel(model_);
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
   static void TearDownTestSuite() { delete dir_; }

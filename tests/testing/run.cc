@@ -30,4 +30,9 @@ RunResult RunCommand(const std::string& command) {
 
 std::string CircuitBinary() { return BinaryDir() + "/bin/circuit"; }
 
+RunResult InitTinyModel(const std::string& path, int seed) {
+  return RunCommand(CircuitBinary() + " init --layers 2 --d-model 32 --heads 2 --d-head 16 --d-mlp 64 " +
+                    "--n-ctx 64 --seed " + std::to_string(seed) + " --out " + path);
+}
+
 }  // namespace circuit::testing

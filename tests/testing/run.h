@@ -22,6 +22,10 @@ RunResult RunCommand(const std::string& command);
 // Absolute path of build/bin/circuit.
 std::string CircuitBinary();
 
+// `circuit init` of a tiny random model (2 layers, d_model 32, 2 heads x 16,
+// d_mlp 64, n_ctx 64) at `path`: fast fixtures for end-to-end tests.
+RunResult InitTinyModel(const std::string& path, int seed = 1);
+
 }  // namespace circuit::testing
 
 #endif  // CIRCUIT_TESTING_RUN_H_
