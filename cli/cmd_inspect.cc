@@ -49,6 +49,7 @@ void PrintModel(const ModelFile& file) {
                                t.final_loss, t.final_val_loss);
   if (!t.corpus_digest.empty()) std::cout << "            corpus digest " << t.corpus_digest << "\n";
   if (!t.command.empty()) std::cout << "            command: " << t.command << "\n";
+  if (!t.init_from.empty()) std::cout << "            started from " << t.init_from << "\n";
 }
 
 int RunInspect(int argc, char** argv) {

@@ -116,6 +116,8 @@ int RunTrain(int argc, char** argv) {
   parser.Flag("sparsify-biases", "also sparsify biases (at the embedding density)", &o.sparsity.sparsify_biases);
   parser.Flag("sparsify-wpe", "sparsify an added wpe like a hidden matrix", &o.sparsity.sparsify_wpe);
   parser.Flag("dense", "train without weight sparsity (dense baseline)", &o.schedule.dense);
+  parser.Option("init", "start from this model's weights (its shape and tokenizer), with a fresh "
+                "optimiser and this run's schedule", &o.init_model);
   parser.Flag("resume", "continue from <out>.state (options come from the state)", &o.resume);
   parser.Option("save-every", "checkpoint every N steps (0: at the end only)", &o.save_every);
   parser.Option("eval-every", "validation loss every N steps (0: at the end only)", &o.eval_every);

@@ -68,6 +68,7 @@ absl::Status WriteTraining(H5Writer& w, const TrainingInfo& t) {
   CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute(g, "seconds", t.seconds));
   CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute(g, "corpus_digest", t.corpus_digest));
   CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute(g, "command", t.command));
+  if (!t.init_from.empty()) CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute(g, "init_from", t.init_from));
   for (const auto& [name, value] : t.hyperparameters) {
     CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute(g + "/hyperparameters", name, value));
   }
@@ -110,6 +111,7 @@ absl::StatusOr<TrainingInfo> ReadTraining(const H5Reader& r) {
   CIRCUIT_RETURN_IF_ERROR(read_double("seconds", &t.seconds));
   CIRCUIT_RETURN_IF_ERROR(read_string("corpus_digest", &t.corpus_digest));
   CIRCUIT_RETURN_IF_ERROR(read_string("command", &t.command));
+  CIRCUIT_RETURN_IF_ERROR(read_string("init_from", &t.init_from));
   if (r.Exists(g + "/hyperparameters")) {
     // Attribute names are not listable through H5Reader; the trainer's known keys.
     for (const char* name : {"lr", "batch", "density", "embed_density", "weight_decay",

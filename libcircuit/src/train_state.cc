@@ -62,6 +62,7 @@ absl::Status SaveTrainState(const std::string& path, const TrainState& s) {
   CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "seconds", s.seconds));
   CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "corpus_digest", s.corpus_digest));
   CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "adam_step", s.adam_step));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "init_from", s.init_from));
 
   const TrainOptions& o = s.options;
   const std::string g = "/options";
@@ -101,6 +102,9 @@ absl::StatusOr<TrainState> LoadTrainState(const std::string& path) {
   CIRCUIT_ASSIGN_OR_RETURN(s.seconds, r.ReadDoubleAttribute("/", "seconds"));
   CIRCUIT_ASSIGN_OR_RETURN(s.corpus_digest, r.ReadStringAttribute("/", "corpus_digest"));
   CIRCUIT_ASSIGN_OR_RETURN(s.adam_step, r.ReadIntAttribute("/", "adam_step"));
+  if (r.HasAttribute("/", "init_from")) {
+    CIRCUIT_ASSIGN_OR_RETURN(s.init_from, r.ReadStringAttribute("/", "init_from"));
+  }
 
   TrainOptions& o = s.options;
   TrainSchedule& sc = o.schedule;

@@ -25,6 +25,7 @@ struct TrainState {
   // weight_decay, seed, val_windows, eval_every (other fields are not stored).
   TrainOptions options;
   std::string corpus_digest;
+  std::string init_from;                // TrainingInfo::init_from, "" for a fresh start
   std::vector<NamedTensor> weights;     // every model tensor, state-dict order
   int64_t adam_step = 0;
   std::vector<NamedTensor> exp_avg;     // per trainable tensor, by name

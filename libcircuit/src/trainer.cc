@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -68,11 +69,14 @@ TrainOptions WithStoredOptions(const TrainOptions& stored, const TrainOptions& g
 
 class Trainer {
  public:
-  Trainer(TrainOptions options, Model model, Tokenizer tokenizer, internal::TrainCorpus corpus)
+  // init_from: TrainingInfo::init_from of the run ("" for a fresh start).
+  Trainer(TrainOptions options, Model model, Tokenizer tokenizer, internal::TrainCorpus corpus,
+          std::string init_from)
       : o_(std::move(options)),
         model_(std::move(model)),
         tokenizer_(std::move(tokenizer)),
-        corpus_(std::move(corpus)) {}
+        corpus_(std::move(corpus)),
+        init_from_(std::move(init_from)) {}
 
   absl::Status Setup(const TrainState* resume);
   absl::StatusOr<TrainResult> Run();
@@ -92,6 +96,7 @@ class Trainer {
   Model model_;
   Tokenizer tokenizer_;
   internal::TrainCorpus corpus_;
+  std::string init_from_;
   std::vector<NamedTensor> trainable_;     // all but final_logits_bias
   std::vector<torch::Tensor> decayed_;     // 2-D, but not the bigram table
   std::vector<std::pair<SparseParameter, torch::Tensor>> sparse_;
@@ -223,6 +228,7 @@ TrainingInfo Trainer::Info() const {
   info.seconds = seconds_before_ + Since(start_);
   info.corpus_digest = corpus_.digest;
   info.command = o_.command;
+  info.init_from = init_from_;
   const TrainSchedule& s = o_.schedule;
   info.hyperparameters = {
       {"lr", s.lr}, {"steps", static_cast<double>(s.steps)}, {"warmup", s.warmup},
@@ -261,6 +267,7 @@ absl::Status Trainer::Save(bool final_save) {
   if (!final_save) {
     TrainState s;
     s.step = step_;
+    s.init_from = init_from_;
     s.tokens = tokens_;
     s.seconds = seconds_before_ + Since(start_);
     s.options = o_;
@@ -361,13 +368,34 @@ absl::StatusOr<TrainResult> Train(const TrainOptions& given) {
   KeepFreedMemory();
   try {
     torch::Device device = given.device;
+    if (!given.resume && !given.init_model.empty()) {
+      // A longer training of an existing model: its architecture and weights,
+      // which must fit the corpus's tokenizer.
+      CIRCUIT_ASSIGN_OR_RETURN(ModelFile file, LoadModel(given.init_model, device));
+      TrainOptions o = given;
+      o.config = file.model.config();
+      CIRCUIT_ASSIGN_OR_RETURN(internal::TrainCorpus corpus,
+                               internal::OpenTrainCorpus(o.corpus_dir, o.tokenizer_dir, o.config));
+      if (corpus.tokenizer->EncoderJson() != file.tokenizer.EncoderJson() ||
+          corpus.tokenizer->VocabBpe() != file.tokenizer.VocabBpe()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            given.init_model, ": the model's tokenizer differs from the corpus's (", o.corpus_dir, ")"));
+      }
+      const std::string init_from = absl::StrCat(
+          std::filesystem::path(given.init_model).filename().string(), " digest ", file.digest,
+          ", ", file.training.steps, " steps, ", file.training.tokens, " tokens");
+      Trainer trainer(o, std::move(file.model), std::move(file.tokenizer), std::move(corpus),
+                      init_from);
+      CIRCUIT_RETURN_IF_ERROR(trainer.Setup(nullptr));
+      return trainer.Run();
+    }
     if (!given.resume) {
       CIRCUIT_ASSIGN_OR_RETURN(
           internal::TrainCorpus corpus,
           internal::OpenTrainCorpus(given.corpus_dir, given.tokenizer_dir, given.config));
       CIRCUIT_ASSIGN_OR_RETURN(Model model, Model::Create(given.config, given.seed, device));
       Tokenizer tokenizer = *corpus.tokenizer;
-      Trainer trainer(given, std::move(model), std::move(tokenizer), std::move(corpus));
+      Trainer trainer(given, std::move(model), std::move(tokenizer), std::move(corpus), "");
       CIRCUIT_RETURN_IF_ERROR(trainer.Setup(nullptr));
       return trainer.Run();
     }
@@ -394,7 +422,8 @@ absl::StatusOr<TrainResult> Train(const TrainOptions& given) {
     }
     absl::StatusOr<Model> model = Model::FromTensors(o.config, state->weights, device);
     if (!model.ok()) return Annotate(model.status(), state_path);
-    Trainer trainer(o, std::move(*model), std::move(file.tokenizer), std::move(corpus));
+    Trainer trainer(o, std::move(*model), std::move(file.tokenizer), std::move(corpus),
+                    state->init_from);
     CIRCUIT_RETURN_IF_ERROR(trainer.Setup(&*state));
     return trainer.Run();
   } catch (const c10::Error& e) {

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "absl/strings/str_cat.h"
 #include "circuit/core/checkpoint.h"
 #include "gtest/gtest.h"
 #include "testing/status_matchers.h"
@@ -124,6 +125,38 @@ TEST_F(TrainerTest, StopAndResumeEqualsUninterruptedRunBitForBit) {
         << a->model.parameters()[i].name;
   }
   EXPECT_EQ(a->digest, b->digest);
+}
+
+TEST_F(TrainerTest, InitContinuesFromAModelsWeightsAndRecordsIt) {
+  TrainOptions first = Tiny("first.h5", 40);
+  ASSERT_THAT(Train(first), IsOk());
+  absl::StatusOr<ModelFile> parent = LoadModel(first.out);
+  ASSERT_THAT(parent, IsOk());
+
+  TrainOptions more = Tiny("more.h5", 20);
+  more.init_model = first.out;
+  more.config.d_model = 64;  // ignored: the init model's shape wins
+  more.schedule.anneal_start = 0;
+  more.schedule.anneal_end = 0;  // already at the target density
+  more.schedule.lr = 0.005;
+  more.eval_every = 0;
+  ASSERT_THAT(Train(more), IsOk());
+  absl::StatusOr<ModelFile> child = LoadModel(more.out);
+  ASSERT_THAT(child, IsOk());
+  EXPECT_EQ(child->model.config().d_model, 32);
+  EXPECT_EQ(child->training.steps, 20);
+  EXPECT_EQ(child->training.init_from,
+            absl::StrCat("first.h5 digest ", parent->digest, ", 40 steps, ", 40 * 8 * 32, " tokens"));
+  // It starts where the parent ended, not from a fresh model's loss.
+  EXPECT_LT(child->training.curve_loss.front(), parent->training.curve_loss.front() - 0.5);
+  EXPECT_LE(child->training.final_val_loss, parent->training.final_val_loss + 0.05);
+  // Still exactly at the target density.
+  torch::Tensor fc = child->model.layer(1).fc_w;
+  EXPECT_EQ(fc.ne(0).sum().item<int64_t>(), KeepCount(fc.numel(), 0.25));
+
+  TrainOptions missing = Tiny("x.h5", 5);
+  missing.init_model = dir_.File("absent.h5");
+  EXPECT_THAT(Train(missing), StatusIs(absl::StatusCode::kNotFound, HasSubstr("absent.h5")));
 }
 
 TEST_F(TrainerTest, DivergingRunStopsWithErrorAndWritesNoBadCheckpoint) {

@@ -35,6 +35,10 @@ struct TrainingInfo {
   double seconds = 0.0;         // wall time of training
   std::string corpus_digest;
   std::string command;          // the command line that trained it
+  // Set when training started from another model (TrainOptions::init_model):
+  // "<file> digest <d>, <steps> steps, <tokens> tokens"; steps, tokens and
+  // seconds above count this run only.
+  std::string init_from;
   std::map<std::string, double> hyperparameters;  // lr, pfrac, afrac, ...
   std::vector<int64_t> curve_step;  // training curve
   std::vector<double> curve_loss;

@@ -55,6 +55,10 @@ struct TrainOptions {
   std::string tokenizer_dir;   // encoder.json + vocab.bpe; "" = the corpus's tokenizer
   std::string out;             // model checkpoint; training state at out + ".state"
   bool resume = false;         // continue from out + ".state" with its stored options
+  // Start from this model's weights instead of a fresh initialisation (its
+  // architecture and tokenizer; `config` is ignored), with a fresh optimiser and
+  // this run's schedule: a longer training of an existing model. "" = fresh.
+  std::string init_model;
 
   TrainSchedule schedule;      // steps, lr, warmup, annealing, densities, dense
   SparsityOptions sparsity;
