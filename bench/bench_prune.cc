@@ -12,7 +12,9 @@
 #include <cstdlib>
 #include <vector>
 
+#include "circuit/core/checkpoint.h"
 #include "circuit/core/model.h"
+#include "circuit/core/task.h"
 #include "circuit/core/runtime.h"
 #include "circuit/core/trainer.h"
 #include "circuit/prune/ablation.h"
@@ -58,16 +60,17 @@ void SetThreads() {
   KeepFreedMemory();  // as `circuit extract` does: no page faults on every large activation
 }
 
-// One epoch of 4 mask steps at batch 64 pairs (128 prompts) per iteration.
-void BM_MaskSteps(benchmark::State& state) {
-  SetThreads();
-  Fixture f(static_cast<int>(state.range(0)));
+// Runs one epoch of mask training per iteration and reports steps/s and the
+// forward / backward shares of the loop.
+void MaskEpochs(benchmark::State& state, const Model& model, const NodeIndex& index,
+                const MaskUnits& units, const std::vector<torch::Tensor>& means,
+                const std::vector<TaskExample>& examples) {
   MaskTrainOptions o;
   o.epochs = 1;
   double seconds = 0, fwd = 0, bwd = 0;
   int64_t steps = 0;
   for (auto _ : state) {
-    MaskTrainResult r = *TrainMasks(f.model, f.index, f.units, f.means, f.examples, o, /*seed=*/0);
+    MaskTrainResult r = *TrainMasks(model, index, units, means, examples, o, /*seed=*/0);
     seconds += r.seconds;
     fwd += r.forward_seconds;
     bwd += r.backward_seconds;
@@ -76,6 +79,13 @@ void BM_MaskSteps(benchmark::State& state) {
   state.counters["steps/s"] = steps / seconds;
   state.counters["fwd_share"] = fwd / seconds;
   state.counters["bwd_share"] = bwd / seconds;
+}
+
+// One epoch of 4 mask steps at batch 64 pairs (128 prompts) per iteration.
+void BM_MaskSteps(benchmark::State& state) {
+  SetThreads();
+  Fixture f(static_cast<int>(state.range(0)));
+  MaskEpochs(state, f.model, f.index, f.units, f.means, f.examples);
 }
 BENCHMARK(BM_MaskSteps)->Arg(32)->Arg(64)->Arg(128)->Unit(benchmark::kMillisecond)->UseRealTime();
 
@@ -107,6 +117,58 @@ void BM_Forward(benchmark::State& state) {
                                                   benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_Forward)->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The same loops on the bundled model (data/models/default.h5, or
+// CIRCUIT_MODEL) and its single_double_quote prompts (128 train pairs, as the
+// quickstart's extraction): real lengths (~71 tokens, padded per batch) and
+// real activations. Skipped when the model file is absent.
+struct QuoteFixture {
+  static QuoteFixture* Get() {
+    static QuoteFixture* f = [] {
+      const char* env = std::getenv("CIRCUIT_MODEL");
+      absl::StatusOr<ModelFile> file = LoadModel(env != nullptr ? env : "data/models/default.h5");
+      if (!file.ok()) return static_cast<QuoteFixture*>(nullptr);
+      TaskOptions o;
+      o.n_ctx = file->model.config().n_ctx;
+      o.n_train = 128;
+      o.n_validation = o.n_test = 32;
+      absl::StatusOr<TaskData> task = BuildTask("single_double_quote", file->tokenizer, o);
+      absl::StatusOr<MeanCache> means = LoadMeans(MeansPathFor(file->path), file->model.config());
+      if (!task.ok() || !means.ok()) return static_cast<QuoteFixture*>(nullptr);
+      return new QuoteFixture{std::move(*file), std::move(*task), std::move(means->means)};
+    }();
+    return f;
+  }
+  ModelFile file;
+  TaskData task;
+  std::vector<torch::Tensor> means;
+};
+
+void BM_QuoteMaskSteps(benchmark::State& state) {
+  SetThreads();
+  QuoteFixture* f = QuoteFixture::Get();
+  if (f == nullptr) return state.SkipWithError("no bundled model (data/models/default.h5)");
+  const NodeIndex index(f->file.model.config());
+  const MaskUnits units = BuildMaskUnits(index, /*tie_qk=*/false);
+  MaskEpochs(state, f->file.model, index, units, f->means, f->task.train);  // 2 steps of 64 pairs
+}
+BENCHMARK(BM_QuoteMaskSteps)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(4);
+
+// One discretization point on the 64 validation prompts, half the nodes ablated.
+void BM_QuoteEvaluation(benchmark::State& state) {
+  SetThreads();
+  QuoteFixture* f = QuoteFixture::Get();
+  if (f == nullptr) return state.SkipWithError("no bundled model (data/models/default.h5)");
+  const NodeIndex index(f->file.model.config());
+  AblationEvaluator eval(f->file.model, index, f->means, Ablation::kMean, f->task.validation);
+  torch::Tensor keep = (torch::rand({index.total()}, at::detail::createCPUGenerator(3)) < 0.5)
+                           .to(torch::kFloat32);
+  for (auto _ : state) benchmark::DoNotOptimize(eval.Score(keep).loss);
+  state.counters["prompts/s"] = benchmark::Counter(
+      static_cast<double>(f->task.validation.size()) * state.iterations(),
+      benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_QuoteEvaluation)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5);
 
 // Edges of a 200-node circuit.
 void BM_Edges(benchmark::State& state) {

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <vector>
@@ -69,11 +71,38 @@ TapFn BlendTap(const std::vector<torch::Tensor>* gates, const std::vector<torch:
   };
 }
 
+namespace {
+
+// The bit pattern of the k-th largest of n magnitudes given as float bit
+// patterns (sign cleared: for non-negative floats the unsigned order of the bits
+// is the numeric order). Bisection on the pattern with branch-free counting,
+// which vectorises; it stops early once exactly k values lie at or above the
+// probe, since that probe keeps the same set as the k-th largest value itself.
+uint32_t KthLargestMagnitudeBits(const uint32_t* bits, int64_t n, int64_t k, uint32_t max_bits) {
+  uint64_t lo = 0, hi = uint64_t{max_bits} + 1;  // count(>= lo) >= k > count(>= hi)
+  while (hi - lo > 1) {
+    const uint32_t mid = static_cast<uint32_t>(lo + (hi - lo) / 2);
+    int32_t count = 0;
+    for (int64_t i = 0; i < n; ++i) count += bits[i] >= mid ? 1 : 0;
+    if (count < k) {
+      hi = mid;
+    } else {
+      lo = mid;
+      if (count == k) break;
+    }
+  }
+  return static_cast<uint32_t>(lo);
+}
+
+}  // namespace
+
 // Keeps the k entries of largest magnitude in every row (last dimension) and
-// zeroes the rest. On the CPU the row's k-th largest |x| is found with
-// nth_element and everything at least that large is kept (ties at the threshold
-// keep more than k; continuous activations do not tie): ~3x faster than
-// topk + scatter, which stays the path on other devices and dtypes.
+// zeroes the rest. On the CPU a per-row threshold search keeps everything at
+// least as large as the row's k-th largest |x| (ties at the threshold keep more
+// than k; continuous activations do not tie), in one pass that writes the
+// result: ~10x faster than topk + scatter, which stays the path on other
+// devices and dtypes. Under autograd the pass writes the 0/1 mask instead and
+// x * mask carries the gradient.
 torch::Tensor AbsTopK(const torch::Tensor& x, int64_t k) {
   const int64_t n = x.size(-1);
   if (k >= n) return x;
@@ -81,20 +110,32 @@ torch::Tensor AbsTopK(const torch::Tensor& x, int64_t k) {
     torch::Tensor indices = std::get<1>(x.abs().topk(k, /*dim=*/-1, /*largest=*/true, /*sorted=*/false));
     return torch::zeros_like(x).scatter(-1, indices, x.gather(-1, indices));
   }
-  const torch::Tensor magnitude = x.detach().abs().contiguous().reshape({-1, n});
-  const int64_t rows = magnitude.size(0);
-  torch::Tensor threshold = torch::empty({rows, 1}, magnitude.options());
-  const float* m = magnitude.data_ptr<float>();
-  float* t = threshold.data_ptr<float>();
+  const bool grad = torch::GradMode::is_enabled() && x.requires_grad();
+  const torch::Tensor input = x.detach().contiguous();
+  torch::Tensor out = torch::empty_like(input);
+  const int64_t rows = input.numel() / n;
+  const float* in = input.data_ptr<float>();
+  float* o = out.data_ptr<float>();
   at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
-    std::vector<float> row(n);
+    // Bit patterns throughout, so that every loop is branch-free and vectorises.
+    std::vector<uint32_t> raw(n), magnitude(n), result(n);
     for (int64_t r = begin; r < end; ++r) {
-      std::copy(m + r * n, m + (r + 1) * n, row.begin());
-      std::nth_element(row.begin(), row.begin() + (k - 1), row.end(), std::greater<float>());
-      t[r] = row[k - 1];
+      std::memcpy(raw.data(), in + r * n, n * sizeof(float));
+      uint32_t max_bits = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        magnitude[i] = raw[i] & 0x7fffffffu;  // |x|
+        max_bits = std::max(max_bits, magnitude[i]);
+      }
+      const uint32_t t = KthLargestMagnitudeBits(magnitude.data(), n, k, max_bits);
+      constexpr uint32_t kOne = 0x3f800000u;  // 1.0f
+      for (int64_t i = 0; i < n; ++i) {
+        const uint32_t keep = magnitude[i] >= t ? 0xffffffffu : 0u;
+        result[i] = (grad ? kOne : raw[i]) & keep;
+      }
+      std::memcpy(o + r * n, result.data(), n * sizeof(float));
     }
   });
-  return x * magnitude.ge(threshold).reshape(x.sizes());
+  return grad ? x * out : out;
 }
 
 torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& weight) {

@@ -64,8 +64,9 @@ TapFn GateTap(const std::vector<torch::Tensor>* gates, const std::vector<torch::
     const torch::Tensor& g = (*gates)[site.site];  // (width)
     if (!g.defined()) return x;
     const torch::Tensor r = AblatedValue(x, site.site, *means, ablation);  // (B, T, width)
-    // g * x + (1 - g) * r, written so that one product carries the gradient of g.
-    return r + g.to(x.dtype()) * (x - r);
+    // r + g * (x - r) = g * x + (1 - g) * r in one fused kernel that keeps no
+    // intermediate tensors for the backward pass (it saves x, r and g).
+    return torch::lerp(r, x, g.to(x.dtype()));
   };
 }
 

@@ -210,6 +210,30 @@ TEST(Model, FromTensorsNamesTheProblem) {
                                 ::testing::HasSubstr("unexpected tensor(s)")));
 }
 
+// The CPU kernel against topk + scatter, with and without autograd; the
+// gradient reaches exactly the kept entries.
+TEST(AbsTopK, MatchesTopkAndPassesGradientToKeptEntries) {
+  auto gen = at::detail::createCPUGenerator(3);
+  for (int64_t n : {8, 128, 512}) {
+    const int64_t k = n / 4;
+    torch::Tensor x = torch::randn({3, 5, n}, gen);
+    torch::Tensor idx = std::get<1>(x.abs().topk(k, -1));
+    torch::Tensor want = torch::zeros_like(x).scatter(-1, idx, x.gather(-1, idx));
+    {
+      torch::NoGradGuard no_grad;
+      EXPECT_TRUE(torch::equal(AbsTopK(x, k), want)) << n;
+    }
+    torch::Tensor leaf = x.clone().requires_grad_(true);
+    torch::Tensor y = AbsTopK(leaf, k);
+    EXPECT_TRUE(torch::equal(y.detach(), want)) << n;
+    y.sum().backward();
+    EXPECT_TRUE(torch::equal(leaf.grad(), want.ne(0).to(torch::kFloat))) << n;
+    EXPECT_EQ(want.ne(0).sum(-1).min().item<int64_t>(), k);
+  }
+  torch::Tensor small = torch::randn({2, 4}, gen);
+  EXPECT_TRUE(torch::equal(AbsTopK(small, 4), small));  // k >= n keeps everything
+}
+
 TEST(Taps, RecordSeesEverySiteWithItsWidth) {
   const ModelConfig config = TinyConfig(6);
   const Model model = RandomModel(config, 2);
