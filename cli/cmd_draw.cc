@@ -54,6 +54,7 @@ int RunDraw(int argc, char** argv) {
   std::string path, out, format, model;
   int d_head = 0;
   bool legend = true, residual = true, prune = false, force = false;
+  int64_t top = 0;
   parser.Positional("CIRCUIT.h5", "a circuit file (circuit extract writes DIR/circuit.h5)", &path);
   parser.Option("out", "output file; its extension picks the format unless --format is given",
                 &out);
@@ -69,6 +70,8 @@ int RunDraw(int argc, char** argv) {
   parser.Flag("residual", "draw residual identity edges (--no-residual: leave them out)", &residual);
   parser.Flag("prune-dangling", "leave out nodes with no path from an input or to the logits",
               &prune);
+  parser.Option("top", "draw only the N most important nodes and the edges among them "
+                "(0: all); for the core of a large circuit", &top);
   parser.Flag("force", "lay out SVG/PNG even for graphs too large to read (minutes)", &force);
   // ArgParser only knows long options: accept -o as --out.
   std::vector<std::string> args(argv, argv + argc);
@@ -93,6 +96,12 @@ int RunDraw(int argc, char** argv) {
   absl::StatusOr<Circuit> circuit = ReadCircuitFile(path);
   if (!circuit.ok()) return Fail("draw", std::string(circuit.status().message()), kExitUsage);
   if (d_head == 0) d_head = ModelDHead(*circuit, path, model);
+  if (top < 0) return Fail("draw", "--top must be >= 0", kExitUsage);
+  std::string top_note;
+  if (top > 0 && top < static_cast<int64_t>(circuit->nodes.size())) {
+    top_note = absl::StrFormat(", the %d most important of %d nodes", top, circuit->nodes.size());
+    *circuit = graph::MostImportantNodes(*circuit, top);
+  }
   absl::StatusOr<graph::CircuitGraph> graph = graph::CircuitGraph::Build(*circuit, {d_head});
   if (!graph.ok()) {
     return Fail("draw", path + ": " + std::string(graph.status().message()), kExitUsage);
@@ -118,16 +127,16 @@ int RunDraw(int argc, char** argv) {
   options.d_head = d_head;
   options.legend = legend;
   options.residual_edges = residual;
-  options.title = CircuitTitle(*circuit, drawn);
+  options.title = CircuitTitle(*circuit, drawn) + top_note;
   absl::StatusOr<std::string> dot = CircuitToDot(drawn, options);
   if (!dot.ok()) return Fail("draw", std::string(dot.status().message()), kExitFailure);
   if (absl::Status s = RenderCircuit(*dot, format, out); !s.ok()) {
     return Fail("draw", std::string(s.message()),
                 s.code() == absl::StatusCode::kInvalidArgument ? kExitUsage : kExitFailure);
   }
-  std::cout << absl::StrFormat("wrote %s: %d nodes, %d weight edges, %d residual edges%s%s\n", out,
-                               drawn.num_nodes(), drawn.num_weight_edges(),
-                               residual ? drawn.num_residual_edges() : 0, pruned_note,
+  std::cout << absl::StrFormat("wrote %s: %d nodes, %d weight edges, %d residual edges%s%s%s\n",
+                               out, drawn.num_nodes(), drawn.num_weight_edges(),
+                               residual ? drawn.num_residual_edges() : 0, top_note, pruned_note,
                                d_head > 0 ? absl::StrFormat(", heads of %d channels", d_head)
                                           : std::string(", heads not grouped (d_head unknown)"));
   return kExitOk;

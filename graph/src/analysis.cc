@@ -80,6 +80,35 @@ DanglingResult RemoveDanglingNodes(const CircuitGraph& g) {
   return result;
 }
 
+Circuit MostImportantNodes(const Circuit& circuit, int64_t n) {
+  const int64_t size = static_cast<int64_t>(circuit.nodes.size());
+  if (n >= size) return circuit;
+  std::vector<int64_t> order(size);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    const CircuitNode& x = circuit.nodes[a];
+    const CircuitNode& y = circuit.nodes[b];
+    if (x.importance != y.importance) return x.importance > y.importance;
+    return x.mask_logit > y.mask_logit;
+  });
+  std::vector<int64_t> new_row(size, -1);
+  for (int64_t r = 0; r < std::max<int64_t>(n, 0); ++r) new_row[order[r]] = 0;
+  Circuit out = circuit;
+  out.nodes.clear();
+  for (int64_t i = 0; i < size; ++i) {
+    if (new_row[i] < 0) continue;
+    new_row[i] = static_cast<int64_t>(out.nodes.size());
+    out.nodes.push_back(circuit.nodes[i]);
+  }
+  out.edges.clear();
+  for (const CircuitEdge& e : circuit.edges) {
+    if (new_row[e.src] >= 0 && new_row[e.dst] >= 0) {
+      out.edges.push_back({new_row[e.src], new_row[e.dst], e.weight});
+    }
+  }
+  return out;
+}
+
 Components ConnectedComponents(const CircuitGraph& g) {
   const Graph& gr = g.graph();
   using Undirected = boost::adjacency_list<boost::vecS, boost::vecS, boost::undirectedS>;

@@ -78,6 +78,29 @@ TEST(AnalysisTest, QueryWithoutDHeadFollowsAnyValueOfItsLayer) {
   EXPECT_THAT(r.removed_no_output, ::testing::Not(::testing::Contains(Node{0, L::kAttnQ, 2})));
 }
 
+TEST(AnalysisTest, MostImportantNodesKeepsTheTopNodesAndTheirEdges) {
+  const Circuit c = SmallCircuit();  // importance 0.1 * row: the last rows rank first
+  const Circuit top = MostImportantNodes(c, 6);
+  ASSERT_EQ(top.nodes.size(), 6u);
+  EXPECT_EQ(top.nodes.front().node, c.nodes[11].node);  // original order kept
+  EXPECT_EQ(top.nodes.back().node, c.nodes[16].node);
+  // Of the edges, only 11->12 and 12->13 join two of rows 11..16.
+  ASSERT_EQ(top.edges.size(), 2u);
+  EXPECT_EQ(top.edges[0].src, 0);
+  EXPECT_EQ(top.edges[0].dst, 1);
+  EXPECT_FLOAT_EQ(top.edges[1].weight, -2.0f);
+  EXPECT_EQ(top.circuit_loss, c.circuit_loss);
+
+  Circuit no_importance = c;
+  for (CircuitNode& n : no_importance.nodes) n.importance = 0;
+  no_importance.nodes[2].mask_logit = 10;  // ranks first by mask logit
+  const Circuit by_logit = MostImportantNodes(no_importance, 1);
+  ASSERT_EQ(by_logit.nodes.size(), 1u);
+  EXPECT_EQ(by_logit.nodes[0].node, c.nodes[2].node);
+  EXPECT_TRUE(by_logit.edges.empty());
+  EXPECT_EQ(MostImportantNodes(c, 100).nodes.size(), c.nodes.size());
+}
+
 TEST(AnalysisTest, ConnectedComponents) {
   const Components c = ConnectedComponents(SmallGraph());
   EXPECT_EQ(c.count, 2);  // everything, and the isolated final_resid 9

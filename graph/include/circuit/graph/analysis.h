@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "circuit/core/circuit.h"
 #include "circuit/core/nodes.h"
 #include "circuit/graph/circuit_graph.h"
 
@@ -44,6 +45,13 @@ struct DanglingResult {
 // value channel of the same head and layer does (q and k only steer the
 // attention pattern that mixes those values; they have no outgoing weights).
 DanglingResult RemoveDanglingNodes(const CircuitGraph& g);
+
+// The core of a large circuit, for drawing: its `n` most important nodes
+// (largest importance, then largest mask logit; circuits extracted without
+// importances rank by mask logit alone) and the edges among them, in the
+// original node order; the circuit's figures are copied unchanged. n >= size:
+// the circuit itself.
+Circuit MostImportantNodes(const Circuit& circuit, int64_t n);
 
 struct Components {
   int count = 0;
