@@ -89,6 +89,8 @@ class PruningUnitRunner {
     // 0 in the spec: the method's default coefficient (the pruner's -1).
     o.masks.penalty_coef = unit.penalty_coef > 0 ? unit.penalty_coef : -1.0;
     if (spec_.epochs > 0) o.masks.epochs = spec_.epochs;
+    if (spec_.lr > 0) o.masks.lr = spec_.lr;
+    if (spec_.batch > 0) o.masks.batch = spec_.batch;
     o.search = spec_.search;
     o.seed = unit.seed;
     o.node_importance = unit.study == "node_ablation";

@@ -67,6 +67,17 @@ absl::Status NumberList(const Json& j, const std::string& origin, const char* fi
   return absl::OkStatus();
 }
 
+absl::Status Number(const Json& j, const std::string& origin, const char* field, double* out,
+                    double min, double max) {
+  if (!j.contains(field)) return absl::OkStatus();
+  const Json& v = j.at(field);
+  if (!v.is_number() || !(v.get<double>() >= min && v.get<double>() <= max)) {
+    return FieldError(origin, field, absl::StrCat("expected a number in [", min, ", ", max, "]"));
+  }
+  *out = v.get<double>();
+  return absl::OkStatus();
+}
+
 absl::Status Integer(const Json& j, const std::string& origin, const char* field, int* out,
                      int min, int max) {
   if (!j.contains(field)) return absl::OkStatus();
@@ -94,7 +105,7 @@ absl::StatusOr<SweepSpec> ParseSweepSpec(const std::string& json_text, const std
   if (!j.is_object()) return absl::InvalidArgumentError(absl::StrCat(origin, ": expected an object"));
   static const char* kKnown[] = {"name",      "studies",       "models",  "tasks",
                                  "target_losses", "ablations", "penalties", "penalty_coefs",
-                                 "methods",   "seeds",         "epochs",  "search",
+                                 "methods",   "seeds",         "epochs",  "lr",      "batch",   "search",
                                  "random_draws", "n_train",    "n_validation", "n_test"};
   for (const auto& [key, value] : j.items()) {
     bool known = false;
@@ -131,6 +142,8 @@ absl::StatusOr<SweepSpec> ParseSweepSpec(const std::string& json_text, const std
     }
   }
   CIRCUIT_RETURN_IF_ERROR(Integer(j, origin, "epochs", &spec.epochs, 0, 100000));
+  CIRCUIT_RETURN_IF_ERROR(Number(j, origin, "lr", &spec.lr, 0.0, 10.0));
+  CIRCUIT_RETURN_IF_ERROR(Integer(j, origin, "batch", &spec.batch, 0, 1000000));
   CIRCUIT_RETURN_IF_ERROR(Integer(j, origin, "search", &spec.search, 0, 10000));
   CIRCUIT_RETURN_IF_ERROR(Integer(j, origin, "random_draws", &spec.random_draws, 1, 10000));
   CIRCUIT_RETURN_IF_ERROR(Integer(j, origin, "n_train", &spec.n_train, 0, 1000000));
@@ -174,7 +187,10 @@ std::vector<WorkUnit> EnumerateUnits(const SweepSpec& spec) {
                     const std::string key = absl::StrCat(
                         study, "|", Stem(model), "|", task, "|", target, "|", ablation, "|",
                         penalty, "|", coef, "|", method, "|", seed, "|", spec.epochs, "|",
-                        spec.search, "|", spec.n_train, "|", spec.n_validation, "|", spec.n_test);
+                        spec.search, "|", spec.n_train, "|", spec.n_validation, "|", spec.n_test,
+                        // Appended only when set, so that earlier sweeps keep their ids.
+                        spec.lr > 0 ? absl::StrCat("|lr", spec.lr) : "",
+                        spec.batch > 0 ? absl::StrCat("|batch", spec.batch) : "");
                     std::string task_name = task.rfind("file:", 0) == 0 ? Stem(task.substr(5)) : task;
                     u.id = absl::StrCat(task_name, "-", Stem(model), "-", DigestHex(key));
                     units.push_back(std::move(u));
