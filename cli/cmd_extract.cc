@@ -162,6 +162,8 @@ int RunExtract(int argc, char** argv) {
   parser.Option("warmup", "linear LR warmup share of the steps", &o.masks.warmup_frac);
   parser.Option("pairs", "train datapoints (validation and test get a quarter each)", &task_options.n_train);
   parser.Flag("no-importance", "skip the per-node importance pass", &no_importance);
+  parser.Option("importance-limit", "compute per-node importance only for circuits of at most "
+                "this many nodes (one pass per node; 0: always)", &o.importance_limit);
   std::string corpus;
   parser.Option("corpus", "take the means from this corpus's val split (default: the means cached "
                 "next to the model by `circuit train`)", &corpus);
@@ -181,6 +183,7 @@ int RunExtract(int argc, char** argv) {
   o.method = *me;
   o.seed = common.seed;
   o.node_importance = !no_importance;
+  if (o.importance_limit < 0) return Fail("extract", "--importance-limit must be >= 0", kExitUsage);
   if (absl::Status s = prune::ValidateMaskTrainOptions(o.masks); !s.ok()) return usage_error(s);
 
   ConfigureRuntime(common.threads);

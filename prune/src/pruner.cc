@@ -268,6 +268,14 @@ absl::StatusOr<Circuit> ExtractCircuitFromModel(const Model& model, const std::s
   v.seed = options.seed;
   v.random_draws = options.random_draws;
   v.node_importance = options.node_importance;
+  if (v.node_importance && options.importance_limit > 0 &&
+      static_cast<int64_t>(c.flat.size()) > options.importance_limit) {
+    v.node_importance = false;
+    const std::string skipped = absl::StrCat(
+        "per-node importance skipped: ", c.flat.size(), " nodes exceed --importance-limit ",
+        options.importance_limit, " (one pass each; `circuit ablate` computes it)");
+    stats.note = stats.note.empty() ? skipped : absl::StrCat(stats.note, "; ", skipped);
+  }
   v.calibration = options.calibrate ? &c.calibration : nullptr;
   CIRCUIT_ASSIGN_OR_RETURN(Verification ver,
                            VerifyCircuit(model, index, means, task.test, c.flat, v, progress));

@@ -161,6 +161,22 @@ TEST_F(PlantedTest, AttributionRanksThePlantedNodesFirst) {
   ExpectPlanted(c, /*extra=*/4);
 }
 
+TEST_F(PlantedTest, ImportanceLimitSkipsPerNodeImportanceOfLargerCircuits) {
+  ExtractOptions o = PlantedOptions();
+  o.method = Method::kAttribution;
+  o.importance_limit = 1;  // the circuit has more nodes
+  ExtractStats stats;
+  const Circuit c = Extract(o, &stats);
+  ASSERT_GT(c.nodes.size(), 1u);
+  for (const CircuitNode& n : c.nodes) EXPECT_EQ(n.importance, 0.0f);
+  EXPECT_THAT(stats.note, ::testing::HasSubstr("per-node importance skipped"));
+  EXPECT_FALSE(c.location_importance.empty());  // the per-location pass still runs
+
+  o.importance_limit = 0;  // no limit
+  const Circuit all = Extract(o);
+  for (const CircuitNode& n : all.nodes) EXPECT_GT(n.importance, 0.0f);
+}
+
 TEST_F(PlantedTest, SearchKeepsASettingThatMeetsTheTarget) {
   ExtractOptions o = PlantedOptions();
   o.search = 3;

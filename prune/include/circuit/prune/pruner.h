@@ -51,6 +51,9 @@ struct ExtractOptions {
   int eval_batch = 64;                 // prompts per forward pass when scoring
   int sweep_points = 8;                // coarse loss-vs-k points before bisection
   bool node_importance = true;         // per-node importance on the test split
+  // ... for circuits of at most this many nodes (one forward pass per node);
+  // larger ones get a note instead (`circuit ablate` computes it). 0: no limit.
+  int64_t importance_limit = 500;
   int random_draws = 4;                // random-circuit baseline draws (0: none)
 
   // Pretraining text for the means: (N, T) int64 windows, T <= n_ctx. Undefined:
