@@ -106,6 +106,7 @@ class PruningUnitRunner {
     result->circuit_file = circuit_file;
 
     result->ok = true;
+    result->prune_seconds = stats.seconds;
     result->n_nodes = static_cast<int64_t>(circuit.nodes.size());
     result->n_edges = static_cast<int64_t>(circuit.edges.size());
     result->total_nodes = circuit.total_nodes;

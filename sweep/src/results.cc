@@ -43,6 +43,7 @@ const DoubleColumn kDoubles[] = {
     {"random_baseline_loss", &UnitResult::random_baseline_loss, nullptr},
     {"accuracy", &UnitResult::accuracy, nullptr},
     {"seconds", &UnitResult::seconds, nullptr},
+    {"prune_seconds", &UnitResult::prune_seconds, nullptr},
 };
 const IntColumn kInts[] = {
     {"n_nodes", &UnitResult::n_nodes},
@@ -81,7 +82,9 @@ absl::StatusOr<std::vector<UnitResult>> ResultsFile::Read(const std::string& pat
     for (size_t i = 0; i < rows.size(); ++i) Get(rows[i], c) = std::move(col[i]);
   }
   for (const DoubleColumn& c : kDoubles) {
-    CIRCUIT_ASSIGN_OR_RETURN(std::vector<double> col, r.ReadDoubles(absl::StrCat("/units/", c.name)));
+    const std::string name = absl::StrCat("/units/", c.name);
+    if (std::string(c.name) == "prune_seconds" && !r.Exists(name)) continue;  // files of earlier versions
+    CIRCUIT_ASSIGN_OR_RETURN(std::vector<double> col, r.ReadDoubles(name));
     CIRCUIT_RETURN_IF_ERROR(check_len(c.name, col.size()));
     for (size_t i = 0; i < rows.size(); ++i) Get(rows[i], c) = col[i];
   }

@@ -33,7 +33,8 @@ std::string ToJson(const UnitResult& r) {
                       {"total_nodes", r.total_nodes}, {"full_model_loss", r.full_model_loss},
                       {"circuit_loss", r.circuit_loss}, {"necessity_loss", r.necessity_loss},
                       {"random_baseline_loss", r.random_baseline_loss},
-                      {"accuracy", r.accuracy},    {"seconds", r.seconds}, {"rank", r.rank}};
+                      {"accuracy", r.accuracy},    {"seconds", r.seconds},
+                      {"prune_seconds", r.prune_seconds}, {"rank", r.rank}};
   return j.dump();
 }
 
@@ -53,6 +54,7 @@ UnitResult FromJson(const std::string& text, const WorkUnit& unit) {
   r.random_baseline_loss = j["random_baseline_loss"];
   r.accuracy = j["accuracy"];
   r.seconds = j["seconds"];
+  r.prune_seconds = j["prune_seconds"];
   r.rank = j["rank"];
   return r;
 }

@@ -99,7 +99,7 @@ TEST(ResultsFile, AppendsAtomicallyAndReopens) {
   {
     absl::StatusOr<ResultsFile> file = ResultsFile::Open(path, "demo", kSpec);
     ASSERT_THAT(file, testing::IsOk());
-    UnitResult ok{units[0], true, "", "units/x.h5", 12, 9, 5760, 0.05, 0.11, 3.2, 0.7, 0.98, 1.5, 1};
+    UnitResult ok{units[0], true, "", "units/x.h5", 12, 9, 5760, 0.05, 0.11, 3.2, 0.7, 0.98, 1.5, 1.25, 1};
     UnitResult bad{units[1], false, "task 'x': unknown"};
     ASSERT_THAT(file->Append(ok), testing::IsOk());
     ASSERT_THAT(file->Append(bad), testing::IsOk());
@@ -115,6 +115,7 @@ TEST(ResultsFile, AppendsAtomicallyAndReopens) {
   EXPECT_EQ(row.unit.task, "single_double_quote");
   EXPECT_DOUBLE_EQ(row.circuit_loss, 0.11);
   EXPECT_EQ(row.rank, 1);
+  EXPECT_DOUBLE_EQ(row.prune_seconds, 1.25);
   EXPECT_EQ(again->rows()[1].error, "task 'x': unknown");
   // Retrying a failure replaces its row instead of adding one.
   again->ForgetFailures();

@@ -97,6 +97,8 @@ void ExpectAllOk(const std::string& spec_path, const std::string& out_dir) {
     EXPECT_GT(r.total_nodes, 0);
     EXPECT_GT(r.n_nodes, 0);
     EXPECT_LE(r.n_nodes, r.total_nodes);
+    EXPECT_GT(r.prune_seconds, 0.0);
+    EXPECT_LE(r.prune_seconds, r.seconds);
   }
 }
 

@@ -28,6 +28,7 @@ struct UnitResult {
   double full_model_loss = 0, circuit_loss = 0, necessity_loss = 0;
   double random_baseline_loss = 0, accuracy = 0;
   double seconds = 0;         // wall time of the unit
+  double prune_seconds = 0;   // of which the extraction itself (the rest: loading, tasks, writing)
   int rank = 0;               // the MPI rank that ran it
 };
 
