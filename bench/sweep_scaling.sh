@@ -23,9 +23,9 @@ cat > "$work/spec.json" <<JSON
 JSON
 mpirun=(mpirun --allow-run-as-root --oversubscribe -x CIRCUIT_THREADS)
 run() {  # label, threads, launcher...
-  local label=$1 threads=$2 out="$work/$1"
+  local label=$1 threads=$2 out
+  out=$(mktemp -d "$work/run.XXXXXX")
   shift 2
-  rm -rf "$out"
   local start end
   start=$(date +%s.%N)
   CIRCUIT_THREADS=$threads "$@" "$circuit" sweep "$work/spec.json" --out "$out" >/dev/null
