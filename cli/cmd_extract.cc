@@ -16,6 +16,7 @@
 #include "circuit/core/status.h"
 #include "circuit/export/circuit_file.h"
 #include "circuit/export/dot.h"
+#include "circuit/export/json.h"
 #include "circuit/graph/circuit_graph.h"
 #include "circuit/prune/pruner.h"
 #include "circuit/prune/search.h"
@@ -40,57 +41,39 @@ void ClearProgress() {
   if (isatty(fileno(stderr))) std::fprintf(stderr, "\r%70s\r", "");
 }
 
-absl::Status WriteSummary(const std::string& path, const Circuit& c, const prune::ExtractStats& s,
-                          const prune::ExtractOptions& o) {
-  nlohmann::json j;
-  j["format"] = "circuit.summary";
-  j["format_version"] = 1;
-  j["task"] = c.task;
-  j["model"] = {{"file", c.model_file}, {"digest", c.model_digest}};
-  j["method"] = c.method;
-  j["ablation"] = c.ablation;
-  j["penalty"] = c.penalty;
-  j["seed"] = c.seed;
-  j["target_loss"] = c.target_loss;
-  j["met_target"] = s.met_target;
-  j["n_nodes"] = c.nodes.size();
-  j["n_edges"] = c.edges.size();
-  j["total_nodes"] = c.total_nodes;
-  j["total_edges"] = s.total_edges;
-  j["loss"] = {{"full_model", c.full_model_loss},  {"circuit", c.circuit_loss},
-               {"necessity", c.necessity_loss},     {"random_baseline", c.random_baseline_loss},
-               {"validation_at_k", s.validation_loss}, {"full_model_validation", s.full_validation_loss}};
-  j["accuracy"] = c.accuracy;
-  j["calibration"] = {{"enabled", o.calibrate}, {"scale", s.calibration.scale},
-                      {"shift", s.calibration.shift}};
-  j["tie_qk"] = o.tie_qk;
-  j["search"] = {{"settings", s.settings_tried}, {"best", s.best_setting},
-                 {"best_setting", s.best_setting_text}};
-  j["means"] = {{"source", s.means_source}, {"reused_cache", s.means_reused}};
-  j["time_seconds"] = {{"total", s.seconds},          {"means", s.means_seconds},
-                       {"scores", s.score_seconds},   {"discretize", s.discretize_seconds},
-                       {"verify", s.verify_seconds},  {"mask_forward", s.forward_seconds},
-                       {"mask_backward", s.backward_seconds}};
-  j["mask_steps"] = s.mask_steps;
-  nlohmann::json nodes = nlohmann::json::array();
-  for (const CircuitNode& n : c.nodes) {
-    nodes.push_back({{"layer", n.node.layer},
-                     {"location", std::string(LocationName(n.node.location))},
-                     {"index", n.node.index},
-                     {"mask_logit", n.mask_logit},
-                     {"importance", n.importance}});
-  }
-  j["nodes"] = nodes;
-  j["location_importance"] = c.location_importance;
-  j["loss_vs_k"] = {{"k", c.loss_vs_k_k}, {"loss", c.loss_vs_k_loss}};
+// summary.json: the circuit as CircuitToJson writes it (docs/formats.md), plus an
+// "extract" block with what only this run knows: settings, validation figures,
+// the means used and where the time went.
+absl::Status WriteSummary(const std::string& path, const Circuit& c, const graph::CircuitGraph& graph,
+                          const prune::ExtractStats& s, const prune::ExtractOptions& o) {
+  nlohmann::json j = nlohmann::json::parse(CircuitToJson(c, &graph));
+  j["extract"] = {
+      {"met_target", s.met_target},
+      {"total_edges", s.total_edges},
+      {"validation_loss", {{"at_k", s.validation_loss}, {"full_model", s.full_validation_loss}}},
+      {"calibration", {{"enabled", o.calibrate}, {"scale", s.calibration.scale},
+                       {"shift", s.calibration.shift}}},
+      {"tie_qk", o.tie_qk},
+      {"search", {{"settings", s.settings_tried}, {"best", s.best_setting},
+                  {"best_setting", s.best_setting_text}}},
+      {"means", {{"source", s.means_source}, {"reused_cache", s.means_reused}}},
+      {"mask_steps", s.mask_steps},
+      {"note", s.note},
+      {"time_seconds", {{"total", s.seconds}, {"means", s.means_seconds},
+                        {"scores", s.score_seconds}, {"discretize", s.discretize_seconds},
+                        {"verify", s.verify_seconds}, {"mask_forward", s.forward_seconds},
+                        {"mask_backward", s.backward_seconds}}}};
   return WriteFileAtomically(path, j.dump(2) + "\n");
 }
 
-// DIR/circuit.h5, and its diagram as DIR/circuit.dot and (when small enough to
-// lay out) DIR/circuit.svg; returns the names of the files written.
-absl::StatusOr<std::string> WriteCircuitOutputs(const std::string& dir, const Circuit& c, int d_head) {
+// DIR/circuit.h5, DIR/summary.json, and the diagram as DIR/circuit.dot and (when
+// small enough to lay out) DIR/circuit.svg; returns the names of the files written.
+absl::StatusOr<std::string> WriteCircuitOutputs(const std::string& dir, const Circuit& c, int d_head,
+                                                const prune::ExtractStats& stats,
+                                                const prune::ExtractOptions& o) {
   CIRCUIT_RETURN_IF_ERROR(WriteCircuitFile(dir + "/circuit.h5", c));
   CIRCUIT_ASSIGN_OR_RETURN(graph::CircuitGraph graph, graph::CircuitGraph::Build(c, {d_head}));
+  CIRCUIT_RETURN_IF_ERROR(WriteSummary(dir + "/summary.json", c, graph, stats, o));
   DotOptions options;
   options.d_head = d_head;
   options.title = CircuitTitle(c, graph);
@@ -212,11 +195,9 @@ int RunExtract(int argc, char** argv) {
   absl::StatusOr<Circuit> circuit = prune::ExtractCircuit(*file, *task, o, TerminalProgress(), &stats);
   ClearProgress();
   if (!circuit.ok()) return Fail("extract", std::string(circuit.status().message()), kExitFailure);
-  absl::StatusOr<std::string> written = WriteCircuitOutputs(out_dir, *circuit, file->model.config().d_head);
+  absl::StatusOr<std::string> written =
+      WriteCircuitOutputs(out_dir, *circuit, file->model.config().d_head, stats, o);
   if (!written.ok()) return Fail("extract", std::string(written.status().message()), kExitFailure);
-  if (absl::Status s = WriteSummary(out_dir + "/summary.json", *circuit, stats, o); !s.ok()) {
-    return Fail("extract", std::string(s.message()), kExitFailure);
-  }
   PrintReport(*circuit, stats, out_dir, *written);
   return kExitOk;
 }

@@ -8,6 +8,7 @@
 #include "circuit/core/h5.h"
 #include "circuit/export/circuit_file.h"
 #include "circuit/export/describe.h"
+#include "circuit/export/json.h"
 #include "command.h"
 
 namespace circuit::cli {
@@ -58,7 +59,9 @@ int RunInspect(int argc, char** argv) {
                    "parameter count, per-matrix density and training provenance; for a circuit "
                    "its task, losses, size and most important nodes.");
   std::string path;
+  bool json = false;
   parser.Positional("FILE", "model.h5 (or circuit.h5)", &path);
+  parser.Flag("json", "for a circuit: print it as JSON (nodes, edges, figures; docs/formats.md)", &json);
   if (int rc = parser.Parse(argc, argv); rc >= 0) return rc;
 
   absl::StatusOr<H5Reader> reader = H5Reader::Open(path);
@@ -74,7 +77,7 @@ int RunInspect(int argc, char** argv) {
   if (*format == kCircuitFormat) {
     absl::StatusOr<Circuit> circuit = ReadCircuitFile(path);
     if (!circuit.ok()) return Fail("inspect", std::string(circuit.status().message()), kExitUsage);
-    std::cout << DescribeCircuit(*circuit);
+    std::cout << (json ? CircuitToJson(*circuit, nullptr) + "\n" : DescribeCircuit(*circuit));
     return kExitOk;
   }
   return Fail("inspect", path + ": unknown format '" + *format + "'", kExitUsage);

@@ -4,6 +4,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "testing/run.h"
 #include "testing/temp_dir.h"
 
@@ -128,7 +129,15 @@ TEST_F(CliTest, ExtractThenAblate) {
   EXPECT_THAT(r.out, HasSubstr("circuit.h5"));
   EXPECT_TRUE(std::filesystem::exists(out + "/circuit.h5"));
   EXPECT_TRUE(std::filesystem::exists(out + "/circuit.dot"));
-  EXPECT_TRUE(std::filesystem::exists(out + "/summary.json"));
+  // summary.json: the circuit's JSON (as `circuit files --json` would give) plus the run.
+  std::ifstream summary_file(out + "/summary.json");
+  ASSERT_TRUE(summary_file.good());
+  const nlohmann::json summary = nlohmann::json::parse(summary_file);
+  EXPECT_EQ(summary["format"], "circuit.json");
+  EXPECT_EQ(summary["task"], "single_double_quote");
+  EXPECT_EQ(summary["nodes"].size(), summary["figures"]["n_nodes"].get<size_t>());
+  EXPECT_TRUE(summary["extract"]["time_seconds"]["total"].get<double>() > 0);
+  EXPECT_EQ(summary["extract"]["mask_steps"], 1);
 
   r = RunCommand(CircuitBinary() + " ablate --pairs 16 --top 3 --random-draws 1 --threads 1 --model " + model_ +
                  " --circuit " + out + "/circuit.h5");
@@ -139,6 +148,11 @@ TEST_F(CliTest, ExtractThenAblate) {
   r = RunCommand(CircuitBinary() + " inspect " + out + "/circuit.h5");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("single_double_quote"));
+  r = RunCommand(CircuitBinary() + " inspect --json " + out + "/circuit.h5");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json inspected = nlohmann::json::parse(r.out);
+  EXPECT_EQ(inspected["nodes"], summary["nodes"]);
+  EXPECT_EQ(inspected["figures"]["circuit_loss"], summary["figures"]["circuit_loss"]);
 
   RunResult other = InitTinyModel(dir_->File("other.h5"), /*seed=*/2);
   ASSERT_EQ(other.exit_code, 0) << other.err;
