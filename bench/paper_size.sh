@@ -6,6 +6,8 @@
 #
 #   bench/paper_size.sh [WORKDIR]        # default: a fresh temp dir, removed afterwards
 #   DENSE=1 bench/paper_size.sh          # dense random weights instead of the paper's density
+#   PRUNE=1 bench/paper_size.sh          # also extract a circuit (attribution, 16 pairs): the
+#                                        # pruning engine at 182,784 nodes; ~15 min on 2 cores
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${BUILD_DIR:-$root/build}/bin/bench_paper_size
@@ -22,3 +24,9 @@ dense=()
 "$bin" load "$work/paper.h5"
 "$bin" export "$work/paper.h5" "$work/release"
 "$bin" import "$work/release"
+if [[ ${PRUNE:-0} == 1 ]]; then
+  # Random weights solve no task: the target is the point, not whether it is met.
+  /usr/bin/time -f "prune   peak RSS %M kB, wall %e s" "${BUILD_DIR:-$root/build}/bin/circuit" extract \
+    --model "$work/paper.h5" --task single_double_quote --method attribution --pairs 16 \
+    --target-loss 0.6 --out "$work/prune"
+fi

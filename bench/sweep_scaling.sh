@@ -28,7 +28,7 @@ run() {  # label, threads, launcher...
   shift 2
   local start end
   start=$(date +%s.%N)
-  CIRCUIT_THREADS=$threads "$@" "$circuit" sweep "$work/spec.json" --out "$out" >/dev/null
+  CIRCUIT_THREADS=$threads "$@" "$circuit" sweep "$work/spec.json" --out "$out" >/dev/null 2>&1
   end=$(date +%s.%N)
   /usr/bin/python3 - "$out/results.h5" "$label" "$start" "$end" <<'PY'
 import sys, h5py
