@@ -2,7 +2,6 @@
 // byte-to-unicode mapping, so that every byte has a printable stand-in.
 #include "circuit/core/tokenizer.h"
 
-
 #include <algorithm>
 #include <filesystem>
 #include <fstream>

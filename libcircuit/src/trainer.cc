@@ -368,34 +368,31 @@ absl::StatusOr<TrainResult> Train(const TrainOptions& given) {
   KeepFreedMemory();
   try {
     torch::Device device = given.device;
-    if (!given.resume && !given.init_model.empty()) {
-      // A longer training of an existing model: its architecture and weights,
-      // which must fit the corpus's tokenizer.
-      CIRCUIT_ASSIGN_OR_RETURN(ModelFile file, LoadModel(given.init_model, device));
+    if (!given.resume) {
+      // A fresh model, or with init_model an existing one (a longer training): its
+      // architecture and weights, and a tokenizer that must be the corpus's.
       TrainOptions o = given;
-      o.config = file.model.config();
+      std::optional<ModelFile> init;
+      std::string init_from;
+      if (!given.init_model.empty()) {
+        CIRCUIT_ASSIGN_OR_RETURN(init, LoadModel(given.init_model, device));
+        o.config = init->model.config();
+        init_from = absl::StrCat(std::filesystem::path(given.init_model).filename().string(),
+                                 " digest ", init->digest, ", ", init->training.steps, " steps, ",
+                                 init->training.tokens, " tokens");
+      }
       CIRCUIT_ASSIGN_OR_RETURN(internal::TrainCorpus corpus,
                                internal::OpenTrainCorpus(o.corpus_dir, o.tokenizer_dir, o.config));
-      if (corpus.tokenizer->EncoderJson() != file.tokenizer.EncoderJson() ||
-          corpus.tokenizer->VocabBpe() != file.tokenizer.VocabBpe()) {
+      if (init && (corpus.tokenizer->EncoderJson() != init->tokenizer.EncoderJson() ||
+                   corpus.tokenizer->VocabBpe() != init->tokenizer.VocabBpe())) {
         return absl::InvalidArgumentError(absl::StrCat(
             given.init_model, ": the model's tokenizer differs from the corpus's (", o.corpus_dir, ")"));
       }
-      const std::string init_from = absl::StrCat(
-          std::filesystem::path(given.init_model).filename().string(), " digest ", file.digest,
-          ", ", file.training.steps, " steps, ", file.training.tokens, " tokens");
-      Trainer trainer(o, std::move(file.model), std::move(file.tokenizer), std::move(corpus),
-                      init_from);
-      CIRCUIT_RETURN_IF_ERROR(trainer.Setup(nullptr));
-      return trainer.Run();
-    }
-    if (!given.resume) {
-      CIRCUIT_ASSIGN_OR_RETURN(
-          internal::TrainCorpus corpus,
-          internal::OpenTrainCorpus(given.corpus_dir, given.tokenizer_dir, given.config));
-      CIRCUIT_ASSIGN_OR_RETURN(Model model, Model::Create(given.config, given.seed, device));
+      absl::StatusOr<Model> model =
+          init ? absl::StatusOr<Model>(std::move(init->model)) : Model::Create(o.config, o.seed, device);
+      if (!model.ok()) return model.status();
       Tokenizer tokenizer = *corpus.tokenizer;
-      Trainer trainer(given, std::move(model), std::move(tokenizer), std::move(corpus), "");
+      Trainer trainer(o, *std::move(model), std::move(tokenizer), std::move(corpus), init_from);
       CIRCUIT_RETURN_IF_ERROR(trainer.Setup(nullptr));
       return trainer.Run();
     }
