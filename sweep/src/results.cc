@@ -21,6 +21,7 @@ struct DoubleColumn {
   const char* name;
   double UnitResult::*field = nullptr;
   double WorkUnit::*unit_field = nullptr;
+  bool optional = false;  // added later: absent in older files, read as 0
 };
 struct IntColumn {
   const char* name;
@@ -43,7 +44,7 @@ const DoubleColumn kDoubles[] = {
     {"random_baseline_loss", &UnitResult::random_baseline_loss, nullptr},
     {"accuracy", &UnitResult::accuracy, nullptr},
     {"seconds", &UnitResult::seconds, nullptr},
-    {"prune_seconds", &UnitResult::prune_seconds, nullptr},
+    {"prune_seconds", &UnitResult::prune_seconds, nullptr, /*optional=*/true},
 };
 const IntColumn kInts[] = {
     {"n_nodes", &UnitResult::n_nodes},
@@ -83,7 +84,7 @@ absl::StatusOr<std::vector<UnitResult>> ResultsFile::Read(const std::string& pat
   }
   for (const DoubleColumn& c : kDoubles) {
     const std::string name = absl::StrCat("/units/", c.name);
-    if (std::string(c.name) == "prune_seconds" && !r.Exists(name)) continue;  // files of earlier versions
+    if (c.optional && !r.Exists(name)) continue;
     CIRCUIT_ASSIGN_OR_RETURN(std::vector<double> col, r.ReadDoubles(name));
     CIRCUIT_RETURN_IF_ERROR(check_len(c.name, col.size()));
     for (size_t i = 0; i < rows.size(); ++i) Get(rows[i], c) = col[i];
