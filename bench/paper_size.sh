@@ -11,13 +11,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${BUILD_DIR:-$root/build}/bin/bench_paper_size
-if [[ $# -ge 1 ]]; then
-  work=$1
-  mkdir -p "$work"
-else
-  work=$(mktemp -d /tmp/circuit-paper-size.XXXXXX)
-  trap 'rm -rf "$work"' EXIT
-fi
+source "$root/bench/workdir.sh"
+bench_workdir "$@"
 dense=()
 [[ ${DENSE:-0} == 1 ]] && dense=(--dense)
 "$bin" create "$work/paper.h5" --tokenizer "$root/data/tokenizer" "${dense[@]}"

@@ -9,13 +9,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 circuit=${BUILD_DIR:-$root/build}/bin/circuit
-if [[ $# -ge 1 ]]; then
-  work=$1
-  mkdir -p "$work"
-else
-  work=$(mktemp -d /tmp/circuit-sweep-scaling.XXXXXX)
-  trap 'rm -rf "$work"' EXIT
-fi
+source "$root/bench/workdir.sh"
+bench_workdir "$@"
 cat > "$work/spec.json" <<JSON
 {"name": "scaling", "models": ["$root/data/models/default.h5"],
  "tasks": ["single_double_quote", "bracket_counting"], "methods": ["attribution"],
