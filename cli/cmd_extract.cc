@@ -50,7 +50,8 @@ absl::Status WriteSummary(const std::string& path, const Circuit& c, const graph
   j["extract"] = {
       {"met_target", s.met_target},
       {"total_edges", s.total_edges},
-      {"validation_loss", {{"at_k", s.validation_loss}, {"full_model", s.full_validation_loss}}},
+      {"validation_loss", {{"at_k", s.validation_loss}, {"bound_at_k", s.validation_loss_bound},
+                           {"confidence", o.confidence}, {"full_model", s.full_validation_loss}}},
       {"calibration", {{"enabled", o.calibrate}, {"scale", s.calibration.scale},
                        {"shift", s.calibration.shift}}},
       {"tie_qk", o.tie_qk},
@@ -89,8 +90,8 @@ absl::StatusOr<std::string> WriteCircuitOutputs(const std::string& dir, const Ci
   return std::string("circuit.h5, circuit.dot, circuit.svg, summary.json");
 }
 
-void PrintReport(const Circuit& c, const prune::ExtractStats& s, const std::string& out_dir,
-                 const std::string& written) {
+void PrintReport(const Circuit& c, const prune::ExtractStats& s, const prune::ExtractOptions& o,
+                 const std::string& out_dir, const std::string& written) {
   std::cout << absl::StrFormat("circuit of %s in %s (digest %s)\n", c.task, c.model_file, c.model_digest);
   std::cout << absl::StrFormat("  nodes     %d of %d (%.3f%%), edges %d of %d nonzero weights\n",
                                c.nodes.size(), c.total_nodes,
@@ -101,6 +102,9 @@ void PrintReport(const Circuit& c, const prune::ExtractStats& s, const std::stri
       "(test, nats/prompt)\n",
       c.circuit_loss, c.target_loss, s.met_target ? "" : ", NOT MET on validation",
       c.full_model_loss, c.necessity_loss, c.random_baseline_loss);
+  std::cout << absl::StrFormat(
+      "  chosen by validation loss %.4f, upper bound %.4f at confidence %.2f (full model %.4f)\n",
+      s.validation_loss, s.validation_loss_bound, o.confidence, s.full_validation_loss);
   std::cout << absl::StrFormat("  accuracy  %.3f on the test split\n", c.accuracy);
   std::cout << absl::StrFormat("  method    %s, %s ablation, %s penalty; %s\n", c.method, c.ablation,
                                c.penalty, s.best_setting_text);
@@ -131,6 +135,8 @@ int RunExtract(int argc, char** argv) {
   parser.Option("task", "task name (circuit tasks) or file:path.jsonl", &task_name);
   parser.Option("out", "output directory", &out_dir);
   parser.Option("target-loss", "validation task loss to reach, nats/prompt", &o.target_loss);
+  parser.Option("confidence", "one-sided confidence with which the validation split must meet the "
+                "target (loss + z standard errors); 0.5: the mean alone, as the paper", &o.confidence);
   parser.Option("ablation", "mean | zero | resample", &ablation);
   parser.Option("method", "masks | attribution", &method);
   parser.Option("penalty", "log | linear (c·log(1+k) or c·k)", &penalty);
@@ -167,6 +173,9 @@ int RunExtract(int argc, char** argv) {
   o.seed = common.seed;
   o.node_importance = !no_importance;
   if (o.importance_limit < 0) return Fail("extract", "--importance-limit must be >= 0", kExitUsage);
+  if (!(o.confidence >= 0.5 && o.confidence < 1.0)) {
+    return Fail("extract", "--confidence must be in [0.5, 1)", kExitUsage);
+  }
   if (absl::Status s = prune::ValidateMaskTrainOptions(o.masks); !s.ok()) return usage_error(s);
 
   ConfigureRuntime(common.threads);
@@ -198,7 +207,7 @@ int RunExtract(int argc, char** argv) {
   absl::StatusOr<std::string> written =
       WriteCircuitOutputs(out_dir, *circuit, file->model.config().d_head, stats, o);
   if (!written.ok()) return Fail("extract", std::string(written.status().message()), kExitFailure);
-  PrintReport(*circuit, stats, out_dir, *written);
+  PrintReport(*circuit, stats, o, out_dir, *written);
   return kExitOk;
 }
 

@@ -91,6 +91,7 @@ class PruningUnitRunner {
     if (spec_.epochs > 0) o.masks.epochs = spec_.epochs;
     if (spec_.lr > 0) o.masks.lr = spec_.lr;
     if (spec_.batch > 0) o.masks.batch = spec_.batch;
+    if (spec_.confidence > 0) o.confidence = spec_.confidence;
     o.search = spec_.search;
     o.seed = unit.seed;
     o.node_importance = unit.study == "node_ablation";

@@ -2,6 +2,7 @@
 #include "circuit/prune/ablation.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -137,7 +138,13 @@ TaskScore AblationEvaluator::ScoreDiffs(const torch::Tensor& diffs, const LogitC
   const torch::Tensor sign = TwinSigns(diffs.size(0));
   const LogitCalibration identity;
   const LogitCalibration& c = cal != nullptr ? *cal : identity;
-  score.loss = CalibratedLoss(diffs, sign, c).mean().item<double>();
+  const torch::Tensor losses = CalibratedLoss(diffs, sign, c).to(torch::kFloat64);
+  score.loss = losses.mean().item<double>();
+  const int64_t pairs = losses.numel() / 2;
+  if (pairs >= 2) {
+    const torch::Tensor pair_loss = losses.narrow(0, 0, 2 * pairs).view({pairs, 2}).mean(1);
+    score.loss_std_error = pair_loss.std().item<double>() / std::sqrt(static_cast<double>(pairs));
+  }
   // A calibrated prediction is right when the calibrated difference is positive.
   torch::Tensor calibrated = diffs * c.scale + sign * c.shift;
   score.accuracy = (calibrated > 0).to(torch::kFloat64).mean().item<double>();

@@ -17,18 +17,29 @@ std::vector<int64_t> RankUnits(const torch::Tensor& scores) {
   return order;
 }
 
-DiscretizeResult Discretize(const std::function<double(int64_t)>& loss_at, int64_t n_units,
+double ConfidenceZ(double confidence) {
+  // Bisection on the normal CDF, Phi(x) = erfc(-x / sqrt 2) / 2.
+  double lo = 0.0, hi = 10.0;
+  for (int i = 0; i < 80; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (0.5 * std::erfc(-mid / std::sqrt(2.0)) < confidence ? lo : hi) = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
+DiscretizeResult Discretize(const std::function<LossEstimate(int64_t)>& loss_at, int64_t n_units,
                             int64_t hint, const DiscretizeOptions& options) {
-  std::map<int64_t, double> seen;
+  std::map<int64_t, LossEstimate> seen;
   auto eval = [&](int64_t k) {
     auto it = seen.find(k);
     if (it != seen.end()) return it->second;
-    const double loss = loss_at(k);
-    seen[k] = loss;
-    return loss;
+    const LossEstimate e = loss_at(k);
+    seen[k] = e;
+    return e;
   };
   const double target = options.target_loss;
-  auto meets = [&](int64_t k) { return eval(k) <= target; };
+  auto bound = [&](const LossEstimate& e) { return e.loss + options.z * e.std_error; };
+  auto meets = [&](int64_t k) { return bound(eval(k)) <= target; };
 
   DiscretizeResult r;
   int64_t hi = std::clamp<int64_t>(hint, std::min<int64_t>(1, n_units), n_units);
@@ -64,8 +75,8 @@ DiscretizeResult Discretize(const std::function<double(int64_t)>& loss_at, int64
     r.met_target = true;
     // The smallest evaluated k that meets the target (bisection assumes monotone).
     r.units = hi;
-    for (const auto& [k, loss] : seen) {
-      if (loss <= target) {
+    for (const auto& [k, e] : seen) {
+      if (bound(e) <= target) {
         r.units = std::min(r.units, k);
         break;
       }
@@ -73,10 +84,12 @@ DiscretizeResult Discretize(const std::function<double(int64_t)>& loss_at, int64
   } else {
     r.units = n_units;
   }
-  r.loss = seen.count(r.units) ? seen[r.units] : eval(r.units);
-  for (const auto& [k, loss] : seen) {
+  const LossEstimate at = eval(r.units);
+  r.loss = at.loss;
+  r.loss_bound = bound(at);
+  for (const auto& [k, e] : seen) {
     r.curve_units.push_back(k);
-    r.curve_loss.push_back(loss);
+    r.curve_loss.push_back(e.loss);
   }
   r.evaluations = static_cast<int64_t>(seen.size());
   return r;

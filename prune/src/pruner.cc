@@ -64,12 +64,17 @@ Candidate DiscretizeScores(const Model& model, const NodeIndex& index, const Mas
   std::map<int64_t, LogitCalibration> cals;
   auto loss_at = [&](int64_t k) {
     const torch::Tensor diffs = eval.LogitDiffs(keep_top(k));
-    if (!options.calibrate) return AblationEvaluator::ScoreDiffs(diffs).loss;
-    cals[k] = FitCalibration(diffs, TwinSigns(diffs.size(0)));
-    return AblationEvaluator::ScoreDiffs(diffs, &cals[k]).loss;
+    const LogitCalibration* cal = nullptr;
+    if (options.calibrate) {
+      cals[k] = FitCalibration(diffs, TwinSigns(diffs.size(0)));
+      cal = &cals[k];
+    }
+    const TaskScore s = AblationEvaluator::ScoreDiffs(diffs, cal);
+    return LossEstimate{s.loss, s.loss_std_error};
   };
   DiscretizeOptions d;
   d.target_loss = options.target_loss;
+  d.z = ConfidenceZ(options.confidence);
   d.sweep_points = options.sweep_points;
   c.disc = Discretize(loss_at, units.n_units, hint, d);
   if (cals.count(c.disc.units)) c.calibration = cals[c.disc.units];
@@ -186,6 +191,10 @@ absl::StatusOr<Circuit> ExtractCircuitFromModel(const Model& model, const std::s
     return absl::InvalidArgumentError(
         absl::StrCat("target loss must be > 0, got ", options.target_loss));
   }
+  if (!(options.confidence >= 0.5 && options.confidence < 1.0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("confidence must be in [0.5, 1), got ", options.confidence));
+  }
   const NodeIndex index(model.config());
   const MaskUnits units = BuildMaskUnits(index, options.tie_qk);
 
@@ -258,6 +267,7 @@ absl::StatusOr<Circuit> ExtractCircuitFromModel(const Model& model, const std::s
   stats.active_after_training = c.active;
   stats.met_target = c.disc.met_target;
   stats.validation_loss = c.disc.loss;
+  stats.validation_loss_bound = c.disc.loss_bound;
   stats.calibration = c.calibration;
   stats.total_edges = TotalEdges(model);
 

@@ -105,7 +105,7 @@ absl::StatusOr<SweepSpec> ParseSweepSpec(const std::string& json_text, const std
   if (!j.is_object()) return absl::InvalidArgumentError(absl::StrCat(origin, ": expected an object"));
   static const char* kKnown[] = {"name",      "studies",       "models",  "tasks",
                                  "target_losses", "ablations", "penalties", "penalty_coefs",
-                                 "methods",   "seeds",         "epochs",  "lr",      "batch",   "search",
+                                 "methods",   "seeds",         "epochs",  "lr",      "batch",   "confidence", "search",
                                  "random_draws", "n_train",    "n_validation", "n_test"};
   for (const auto& [key, value] : j.items()) {
     bool known = false;
@@ -144,6 +144,10 @@ absl::StatusOr<SweepSpec> ParseSweepSpec(const std::string& json_text, const std
   CIRCUIT_RETURN_IF_ERROR(Integer(j, origin, "epochs", &spec.epochs, 0, 100000));
   CIRCUIT_RETURN_IF_ERROR(Number(j, origin, "lr", &spec.lr, 0.0, 10.0));
   CIRCUIT_RETURN_IF_ERROR(Integer(j, origin, "batch", &spec.batch, 0, 1000000));
+  CIRCUIT_RETURN_IF_ERROR(Number(j, origin, "confidence", &spec.confidence, 0.0, 0.9999));
+  if (spec.confidence > 0 && spec.confidence < 0.5) {
+    return FieldError(origin, "confidence", "expected 0 (the default) or a value in [0.5, 1)");
+  }
   CIRCUIT_RETURN_IF_ERROR(Integer(j, origin, "search", &spec.search, 0, 10000));
   CIRCUIT_RETURN_IF_ERROR(Integer(j, origin, "random_draws", &spec.random_draws, 1, 10000));
   CIRCUIT_RETURN_IF_ERROR(Integer(j, origin, "n_train", &spec.n_train, 0, 1000000));
@@ -190,7 +194,8 @@ std::vector<WorkUnit> EnumerateUnits(const SweepSpec& spec) {
                         spec.search, "|", spec.n_train, "|", spec.n_validation, "|", spec.n_test,
                         // Appended only when set, so that earlier sweeps keep their ids.
                         spec.lr > 0 ? absl::StrCat("|lr", spec.lr) : "",
-                        spec.batch > 0 ? absl::StrCat("|batch", spec.batch) : "");
+                        spec.batch > 0 ? absl::StrCat("|batch", spec.batch) : "",
+                        spec.confidence > 0 ? absl::StrCat("|conf", spec.confidence) : "");
                     std::string task_name = task.rfind("file:", 0) == 0 ? Stem(task.substr(5)) : task;
                     u.id = absl::StrCat(task_name, "-", Stem(model), "-", DigestHex(key));
                     units.push_back(std::move(u));

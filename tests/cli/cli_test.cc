@@ -138,6 +138,14 @@ TEST_F(CliTest, ExtractThenAblate) {
   EXPECT_EQ(summary["nodes"].size(), summary["figures"]["n_nodes"].get<size_t>());
   EXPECT_TRUE(summary["extract"]["time_seconds"]["total"].get<double>() > 0);
   EXPECT_EQ(summary["extract"]["mask_steps"], 1);
+  // k was chosen by the validation loss's upper confidence bound.
+  const nlohmann::json& val = summary["extract"]["validation_loss"];
+  EXPECT_EQ(val["confidence"], 0.9);
+  EXPECT_GE(val["bound_at_k"].get<double>(), val["at_k"].get<double>());
+  RunResult bad = RunCommand(CircuitBinary() + " extract --task single_double_quote --confidence 0.3 " +
+                             "--model " + model_ + " --out " + out);
+  ExpectOneLineError(bad, "extract");
+  EXPECT_THAT(bad.err, HasSubstr("--confidence must be in [0.5, 1)"));
 
   r = RunCommand(CircuitBinary() + " ablate --pairs 16 --top 3 --random-draws 1 --threads 1 --model " + model_ +
                  " --circuit " + out + "/circuit.h5");

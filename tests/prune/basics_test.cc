@@ -1,7 +1,8 @@
-// Node addressing, the Heaviside straight-through gate, discretization and calibration.
+// Node addressing, the Heaviside straight-through gate, task scores, discretization and calibration.
 #include <cmath>
 
 #include "circuit/core/model.h"
+#include "circuit/prune/ablation.h"
 #include "circuit/prune/calibration.h"
 #include "circuit/prune/discretizer.h"
 #include "circuit/prune/node_index.h"
@@ -137,7 +138,8 @@ TEST(DiscretizerTest, BisectionFindsSmallestKOnMonotoneLoss) {
     int calls = 0;
     auto loss = [&](int64_t k) {
       ++calls;
-      return k >= threshold ? 0.1 : 1.0 - 0.5 * k / 1000.0;  // step below the target at threshold
+      // a step below the target at threshold
+      return LossEstimate{k >= threshold ? 0.1 : 1.0 - 0.5 * k / 1000.0, 0.0};
     };
     DiscretizeResult r = Discretize(loss, 1000, /*hint=*/600, DiscretizeOptions{});
     ASSERT_TRUE(r.met_target) << threshold;
@@ -152,16 +154,45 @@ TEST(DiscretizerTest, BisectionFindsSmallestKOnMonotoneLoss) {
 }
 
 TEST(DiscretizerTest, SmoothCurveAndUnreachableTarget) {
-  auto smooth = [](int64_t k) { return 2.0 / (1.0 + k); };  // <= 0.15 from k = 13
+  auto smooth = [](int64_t k) { return LossEstimate{2.0 / (1.0 + k), 0.0}; };  // <= 0.15 from k = 13
   DiscretizeResult r = Discretize(smooth, 500, /*hint=*/500, DiscretizeOptions{});
   EXPECT_TRUE(r.met_target);
   EXPECT_EQ(r.units, 13);
   DiscretizeResult never =
-      Discretize([](int64_t) { return 0.5; }, 50, /*hint=*/10, DiscretizeOptions{});
+      Discretize([](int64_t) { return LossEstimate{0.5, 0.0}; }, 50, /*hint=*/10, DiscretizeOptions{});
   EXPECT_FALSE(never.met_target);
   EXPECT_EQ(never.units, 50);
-  DiscretizeResult zero = Discretize([](int64_t) { return 0.01; }, 50, 10, DiscretizeOptions{});
+  DiscretizeResult zero =
+      Discretize([](int64_t) { return LossEstimate{0.01, 0.0}; }, 50, 10, DiscretizeOptions{});
   EXPECT_EQ(zero.units, 0);
+}
+
+TEST(AblationTest, ScoreStandardErrorIsOverTwinPairs) {
+  // Pair 0 loses ln 2 on both prompts (difference 0), pair 1 nothing: the pair
+  // means are {ln 2, 0}, so the mean is ln2 / 2 and its standard error
+  // std{ln 2, 0} / sqrt 2 = ln2 / 2.
+  const TaskScore s = AblationEvaluator::ScoreDiffs(torch::tensor({0.0f, 0.0f, 100.0f, 100.0f}));
+  EXPECT_NEAR(s.loss, std::log(2.0) / 2, 1e-6);
+  EXPECT_NEAR(s.loss_std_error, std::log(2.0) / 2, 1e-6);
+  EXPECT_EQ(AblationEvaluator::ScoreDiffs(torch::tensor({0.0f, 1.0f})).loss_std_error, 0.0);
+}
+
+TEST(DiscretizerTest, ConfidenceBoundAsksForMoreUnits) {
+  // Mean 2/(1+k) meets 0.15 from k = 13; a standard error of 0.02 at z = 1.645
+  // adds 0.0329, so the bound meets it only where 2/(1+k) <= 0.1171, k >= 17.
+  EXPECT_NEAR(ConfidenceZ(0.95), 1.6449, 1e-4);
+  EXPECT_NEAR(ConfidenceZ(0.9), 1.2816, 1e-4);
+  EXPECT_NEAR(ConfidenceZ(0.5), 0.0, 1e-9);
+  auto noisy = [](int64_t k) { return LossEstimate{2.0 / (1.0 + k), 0.02}; };
+  DiscretizeOptions paper;
+  EXPECT_EQ(Discretize(noisy, 500, 500, paper).units, 13);
+  DiscretizeOptions strict;
+  strict.z = ConfidenceZ(0.95);
+  DiscretizeResult r = Discretize(noisy, 500, 500, strict);
+  ASSERT_TRUE(r.met_target);
+  EXPECT_EQ(r.units, 17);
+  EXPECT_DOUBLE_EQ(r.loss, 2.0 / 18.0);
+  EXPECT_NEAR(r.loss_bound, 2.0 / 18.0 + 0.02 * strict.z, 1e-12);
 }
 
 TEST(CalibrationTest, RecoversScaleAndShift) {

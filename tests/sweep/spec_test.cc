@@ -53,13 +53,16 @@ TEST(SweepSpec, CrossProductWithStableIds) {
 TEST(SweepSpec, MaskSettingsChangeTheIdsOnlyWhenSet) {
   const std::string base = R"({"models": ["a.h5"], "tasks": ["single_double_quote"])";
   absl::StatusOr<SweepSpec> plain = ParseSweepSpec(base + "}", "s");
-  absl::StatusOr<SweepSpec> tuned = ParseSweepSpec(base + R"(, "lr": 0.02, "batch": 16})", "s");
-  absl::StatusOr<SweepSpec> zero = ParseSweepSpec(base + R"(, "lr": 0, "batch": 0})", "s");
+  absl::StatusOr<SweepSpec> tuned =
+      ParseSweepSpec(base + R"(, "lr": 0.02, "batch": 16, "confidence": 0.5})", "s");
+  absl::StatusOr<SweepSpec> zero =
+      ParseSweepSpec(base + R"(, "lr": 0, "batch": 0, "confidence": 0})", "s");
   ASSERT_THAT(plain, testing::IsOk());
   ASSERT_THAT(tuned, testing::IsOk());
   ASSERT_THAT(zero, testing::IsOk());
   EXPECT_EQ(tuned->lr, 0.02);
   EXPECT_EQ(tuned->batch, 16);
+  EXPECT_EQ(tuned->confidence, 0.5);
   EXPECT_NE(EnumerateUnits(*plain)[0].id, EnumerateUnits(*tuned)[0].id);
   EXPECT_EQ(EnumerateUnits(*plain)[0].id, EnumerateUnits(*zero)[0].id);  // 0 = the defaults
 }
@@ -84,6 +87,7 @@ TEST(SweepSpec, RejectsBadSpecsNamingTheField) {
       {R"({"models": ["m"], "tasks": ["x"], "epochs": 1.5})", "epochs: expected an integer"},
       {R"({"models": ["m"], "tasks": ["x"], "lr": "fast"})", "lr: expected a number in [0, 10]"},
       {R"({"models": ["m"], "tasks": ["x"], "batch": -2})", "batch: expected an integer"},
+      {R"({"models": ["m"], "tasks": ["x"], "confidence": 0.2})", "confidence: expected 0"},
   };
   for (const Case& c : cases) {
     EXPECT_THAT(ParseSweepSpec(c.json, "spec.json"),

@@ -59,6 +59,9 @@ TapFn GateTap(const std::vector<torch::Tensor>* gates, const std::vector<torch::
 struct TaskScore {
   double loss = 0.0;      // mean per prompt, nats
   double accuracy = 0.0;  // share of prompts whose correct candidate wins
+  // Standard error of `loss`, over twin pairs (consecutive prompts) since twins
+  // are not independent; 0 with fewer than two pairs.
+  double loss_std_error = 0.0;
 };
 
 // Scores sets of kept nodes on a fixed list of examples, under NoGradGuard.

@@ -40,6 +40,11 @@ std::string MethodName(Method method);
 
 struct ExtractOptions {
   double target_loss = 0.15;           // validation task loss per prompt, nats
+  // One-sided confidence with which the validation split must meet the target:
+  // the chosen k has loss + z * standard error <= target_loss, z = ConfidenceZ.
+  // 0.5: the mean alone (the paper's rule). The default keeps the test-split loss
+  // of the circuit under the target in most runs (docs/pruning.md).
+  double confidence = 0.9;
   Ablation ablation = Ablation::kMean;  // overrides masks.ablation
   Method method = Method::kMasks;
   MaskTrainOptions masks;              // mask-training hyperparameters (paper centres)
@@ -85,6 +90,7 @@ struct ExtractStats {
   std::string best_setting_text;
   int64_t active_after_training = 0;  // units with tau >= 0 (masks)
   double validation_loss = 0.0;       // at the chosen k
+  double validation_loss_bound = 0.0; // ... plus z standard errors (what met the target)
   double full_validation_loss = 0.0;
   int64_t evaluations = 0;            // discretization loss evaluations
   LogitCalibration calibration;       // identity unless calibrate

@@ -37,6 +37,7 @@ struct SweepSpec {
   int epochs = 0;          // 0: the pruner's default
   double lr = 0.0;         // mask learning rate; 0: the pruner's default
   int batch = 0;           // prompt pairs per mask step; 0: the pruner's default
+  double confidence = 0.0; // validation confidence of meeting the target; 0: the pruner's default
   int search = 0;          // pruning settings tried per unit (--search)
   int random_draws = 8;
   int n_train = 0, n_validation = 0, n_test = 0;  // task datapoints per split; 0: default
