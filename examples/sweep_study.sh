@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The example study (data/sweeps/example.json): the circuits of three tasks in the
-# bundled sparse model and its dense baseline, at target losses 0.1 and 0.3, then
+# The example study (data/sweeps/example.json): the circuits of four tasks in the
+# bundled sparse model and its dense baseline, at target losses 0.15 and 0.3, then
 # the report (circuit sizes, and dense/sparse size ratio at matched loss).
 #
 #   examples/sweep_study.sh [OUT_DIR]      # default out/sweep_example

@@ -213,6 +213,19 @@ TEST_F(TrainerTest, DenseBaselineKeepsEveryWeight) {
   torch::Tensor fc = f->model.layer(0).fc_w;
   EXPECT_EQ(fc.ne(0).sum().item<int64_t>(), fc.numel());
   EXPECT_EQ(f->training.val_step, (std::vector<int64_t>{10}));  // evaluated at the end
+
+  // A dense continuation (the dense baseline's later stages) stays dense.
+  TrainOptions more = Tiny("dense2.h5", 5);
+  more.schedule.dense = true;
+  more.init_model = o.out;
+  more.eval_every = 0;
+  ASSERT_THAT(Train(more), IsOk());
+  absl::StatusOr<ModelFile> g = LoadModel(more.out);
+  ASSERT_THAT(g, IsOk());
+  EXPECT_TRUE(g->training.dense);
+  EXPECT_THAT(g->training.init_from, HasSubstr("dense.h5 digest " + f->digest));
+  torch::Tensor fc2 = g->model.layer(0).fc_w;
+  EXPECT_EQ(fc2.ne(0).sum().item<int64_t>(), fc2.numel());
 }
 
 TEST_F(TrainerTest, BadOptionsAndMissingFilesAreClearErrors) {
