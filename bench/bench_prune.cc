@@ -131,7 +131,8 @@ struct QuoteFixture {
       TaskOptions o;
       o.n_ctx = file->model.config().n_ctx;
       o.n_train = 128;
-      o.n_validation = o.n_test = 32;
+      o.n_validation = 128;  // what circuit extract uses: 256 prompts per evaluation
+      o.n_test = 32;
       absl::StatusOr<TaskData> task = BuildTask("single_double_quote", file->tokenizer, o);
       absl::StatusOr<MeanCache> means = LoadMeans(MeansPathFor(file->path), file->model.config());
       if (!task.ok() || !means.ok()) return static_cast<QuoteFixture*>(nullptr);
@@ -154,13 +155,15 @@ void BM_QuoteMaskSteps(benchmark::State& state) {
 }
 BENCHMARK(BM_QuoteMaskSteps)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(4);
 
-// One discretization point on the 64 validation prompts, half the nodes ablated.
+// One discretization point on the validation prompts, half the nodes ablated,
+// state.range(0) prompts per forward pass.
 void BM_QuoteEvaluation(benchmark::State& state) {
   SetThreads();
   QuoteFixture* f = QuoteFixture::Get();
   if (f == nullptr) return state.SkipWithError("no bundled model (data/models/default.h5)");
   const NodeIndex index(f->file.model.config());
-  AblationEvaluator eval(f->file.model, index, f->means, Ablation::kMean, f->task.validation);
+  AblationEvaluator eval(f->file.model, index, f->means, Ablation::kMean, f->task.validation,
+                         static_cast<int>(state.range(0)));
   torch::Tensor keep = (torch::rand({index.total()}, at::detail::createCPUGenerator(3)) < 0.5)
                            .to(torch::kFloat32);
   for (auto _ : state) benchmark::DoNotOptimize(eval.Score(keep).loss);
@@ -168,7 +171,8 @@ void BM_QuoteEvaluation(benchmark::State& state) {
       static_cast<double>(f->task.validation.size()) * state.iterations(),
       benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_QuoteEvaluation)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5);
+BENCHMARK(BM_QuoteEvaluation)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5)
+    ->Arg(8)->Arg(16)->Arg(32)->Arg(64)->Arg(256);
 
 // Edges of a 200-node circuit.
 void BM_Edges(benchmark::State& state) {

@@ -26,7 +26,7 @@ namespace circuit::prune {
 
 struct AttributionOptions {
   Ablation ablation = Ablation::kMean;
-  int batch_prompts = 64;
+  int batch_prompts = kEvalBatch;
   // true: rank by |estimated loss change| (a node whose ablation helps counts
   // too); false: by the signed estimated loss increase.
   bool absolute = true;

@@ -53,7 +53,7 @@ struct ExtractOptions {
   bool calibrate = false;              // fit logit scale + shift (L-BFGS) at every evaluated k
   bool attribution_absolute = true;    // attribution: rank by |score| (false: signed)
   uint64_t seed = 0;
-  int eval_batch = 64;                 // prompts per forward pass when scoring
+  int eval_batch = kEvalBatch;         // prompts per forward pass when scoring
   int sweep_points = 8;                // coarse loss-vs-k points before bisection
   bool node_importance = true;         // per-node importance on the test split
   // ... for circuits of at most this many nodes (one forward pass per node);

@@ -31,7 +31,7 @@ namespace circuit::prune {
 
 struct VerifyOptions {
   Ablation ablation = Ablation::kMean;
-  int batch_prompts = 64;
+  int batch_prompts = kEvalBatch;
   uint64_t seed = 0;            // random baseline circuits
   int random_draws = 4;         // 0: no baseline
   bool node_importance = true;  // one forward sweep per circuit node
