@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "args.h"
 #include "circuit/core/checkpoint.h"
@@ -18,6 +19,7 @@
 #include "circuit/export/dot.h"
 #include "circuit/export/json.h"
 #include "circuit/graph/circuit_graph.h"
+#include "circuit/prune/discretizer.h"
 #include "circuit/prune/pruner.h"
 #include "circuit/prune/search.h"
 #include "command.h"
@@ -173,8 +175,8 @@ int RunExtract(int argc, char** argv) {
   o.seed = common.seed;
   o.node_importance = !no_importance;
   if (o.importance_limit < 0) return Fail("extract", "--importance-limit must be >= 0", kExitUsage);
-  if (!(o.confidence >= 0.5 && o.confidence < 1.0)) {
-    return Fail("extract", "--confidence must be in [0.5, 1)", kExitUsage);
+  if (absl::Status s = prune::ValidateConfidence(o.confidence); !s.ok()) {
+    return Fail("extract", absl::StrCat("--", s.message()), kExitUsage);
   }
   if (absl::Status s = prune::ValidateMaskTrainOptions(o.masks); !s.ok()) return usage_error(s);
 

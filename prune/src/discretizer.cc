@@ -6,6 +6,8 @@
 #include <map>
 #include <numeric>
 
+#include "absl/strings/str_cat.h"
+
 namespace circuit::prune {
 
 std::vector<int64_t> RankUnits(const torch::Tensor& scores) {
@@ -25,6 +27,12 @@ double ConfidenceZ(double confidence) {
     (0.5 * std::erfc(-mid / std::sqrt(2.0)) < confidence ? lo : hi) = mid;
   }
   return 0.5 * (lo + hi);
+}
+
+absl::Status ValidateConfidence(double confidence) {
+  if (confidence >= 0.5 && confidence < 1.0) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("confidence must be in [0.5, 1), got ", confidence));
 }
 
 DiscretizeResult Discretize(const std::function<LossEstimate(int64_t)>& loss_at, int64_t n_units,

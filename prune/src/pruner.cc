@@ -191,10 +191,7 @@ absl::StatusOr<Circuit> ExtractCircuitFromModel(const Model& model, const std::s
     return absl::InvalidArgumentError(
         absl::StrCat("target loss must be > 0, got ", options.target_loss));
   }
-  if (!(options.confidence >= 0.5 && options.confidence < 1.0)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("confidence must be in [0.5, 1), got ", options.confidence));
-  }
+  CIRCUIT_RETURN_IF_ERROR(ValidateConfidence(options.confidence));
   const NodeIndex index(model.config());
   const MaskUnits units = BuildMaskUnits(index, options.tie_qk);
 

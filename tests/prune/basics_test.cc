@@ -183,6 +183,9 @@ TEST(DiscretizerTest, ConfidenceBoundAsksForMoreUnits) {
   EXPECT_NEAR(ConfidenceZ(0.95), 1.6449, 1e-4);
   EXPECT_NEAR(ConfidenceZ(0.9), 1.2816, 1e-4);
   EXPECT_NEAR(ConfidenceZ(0.5), 0.0, 1e-9);
+  EXPECT_TRUE(ValidateConfidence(0.5).ok());
+  EXPECT_FALSE(ValidateConfidence(0.3).ok());
+  EXPECT_FALSE(ValidateConfidence(1.0).ok());
   auto noisy = [](int64_t k) { return LossEstimate{2.0 / (1.0 + k), 0.02}; };
   DiscretizeOptions paper;
   EXPECT_EQ(Discretize(noisy, 500, 500, paper).units, 13);

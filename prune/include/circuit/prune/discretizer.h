@@ -21,6 +21,8 @@
 #include <functional>
 #include <vector>
 
+#include "absl/status/status.h"
+
 namespace circuit::prune {
 
 // Unit indices sorted by descending score; ties keep the lower index first. scores: (U).
@@ -29,6 +31,8 @@ std::vector<int64_t> RankUnits(const torch::Tensor& scores);
 // The z of a one-sided normal confidence bound: P(Z <= z) = confidence, for
 // confidence in [0.5, 1) (0.5 -> 0, 0.9 -> 1.2816, 0.95 -> 1.6449).
 double ConfidenceZ(double confidence);
+// OK for a confidence in [0.5, 1), else an error naming the value.
+absl::Status ValidateConfidence(double confidence);
 
 // A loss measured on a sample of prompts: its mean and the standard error of the mean.
 struct LossEstimate {
