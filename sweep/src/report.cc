@@ -152,17 +152,28 @@ absl::StatusOr<SweepReport> BuildSweepReport(const std::string& sweep_dir) {
     g.geomean_edges = GeoMean(per_task);
     report.groups.push_back(g);
   }
-  // Headline: dense / sparse geometric-mean size at each matched target loss.
-  std::map<double, std::pair<std::vector<double>, std::vector<double>>> by_target;
+  // Headline: per setting, dense / sparse size over the tasks both kinds solved
+  // (a task only one kind reached the target for would tilt the ratio).
+  struct Sizes {
+    std::vector<double> dense, sparse;
+  };
+  std::map<std::string, std::map<std::string, Sizes>> by_setting;  // setting -> task -> sizes
   for (const ReportGroup& g : report.groups) {
-    if (g.geomean_edges <= 0) continue;
-    (g.dense ? by_target[g.target_loss].first : by_target[g.target_loss].second)
-        .push_back(g.geomean_edges);
-  }
-  for (const auto& [target, kinds] : by_target) {
-    if (!kinds.first.empty() && !kinds.second.empty()) {
-      report.dense_over_sparse[target] = GeoMean(kinds.first) / GeoMean(kinds.second);
+    for (const auto& [task, edges] : g.edges_by_task) {
+      Sizes& s = by_setting[g.setting][task];
+      (g.dense ? s.dense : s.sparse).push_back(edges);
     }
+  }
+  for (const auto& [setting, tasks] : by_setting) {
+    std::vector<double> dense, sparse;
+    for (const auto& [task, s] : tasks) {
+      if (s.dense.empty() || s.sparse.empty()) continue;
+      dense.push_back(GeoMean(s.dense));
+      sparse.push_back(GeoMean(s.sparse));
+    }
+    if (dense.empty()) continue;
+    report.dense_over_sparse[setting] = {GeoMean(dense) / GeoMean(sparse),
+                                         static_cast<int>(dense.size())};
   }
   std::string& t = report.table;
   absl::StrAppendFormat(&t, "%-18s %-6s %-40s %10s  %s\n", "model", "kind", "setting",
@@ -177,8 +188,9 @@ absl::StatusOr<SweepReport> BuildSweepReport(const std::string& sweep_dir) {
     absl::StrAppendFormat(&t, "%-18s %-6s %-40s %10.1f  %s\n", g.model, g.dense ? "dense" : "sparse",
                           g.setting, g.geomean_edges, tasks);
   }
-  for (const auto& [target, ratio] : report.dense_over_sparse) {
-    absl::StrAppendFormat(&t, "dense/sparse circuit size at target loss %g: %.2fx\n", target, ratio);
+  for (const auto& [setting, r] : report.dense_over_sparse) {
+    absl::StrAppendFormat(&t, "dense/sparse circuit size at %s: %.2fx (%d task%s both solved)\n",
+                          setting, r.ratio, r.n_tasks, r.n_tasks == 1 ? "" : "s");
   }
   report.svg = Chart(report.groups);
   return report;

@@ -1,9 +1,11 @@
 // Sweep specs and the results file: parsing, field-named errors, stable ids,
 // atomic and resumable rows.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
 #include "circuit/core/h5.h"
+#include "circuit/core/status.h"
 #include "circuit/sweep/report.h"
 #include "circuit/sweep/results.h"
 #include "circuit/sweep/spec.h"
@@ -152,40 +154,61 @@ void WriteModelStub(const std::string& path, bool dense) {
   ASSERT_THAT(w->Commit(), testing::IsOk());
 }
 
-TEST(SweepReport, GeometricMeansAndDenseOverSparse) {
-  testing::TempDir dir;
+// A sweep over a sparse and a dense model stand-in and tasks t1, t2 at target 0.15;
+// edges[i] is the circuit size of the i-th unit (sparse t1, sparse t2, dense t1,
+// dense t2), a negative size a failed unit.
+absl::StatusOr<SweepReport> ReportOf(const testing::TempDir& dir, const std::vector<int>& edges) {
   WriteModelStub(dir.File("sparse.h5"), false);
   WriteModelStub(dir.File("dense.h5"), true);
   const std::string spec_json = absl::StrCat(R"({"models": [")", dir.File("sparse.h5"), R"(", ")",
                                              dir.File("dense.h5"),
                                              R"("], "tasks": ["t1", "t2"]})");
-  absl::StatusOr<SweepSpec> spec = ParseSweepSpec(spec_json, "spec.json");
-  ASSERT_THAT(spec, testing::IsOk());
-  absl::StatusOr<ResultsFile> results =
-      ResultsFile::Open(dir.File("results.h5"), "demo", spec_json);
-  ASSERT_THAT(results, testing::IsOk());
-  // sparse: 4 and 16 edges (geomean 8); dense: 32 and 128 (geomean 64).
-  const double edges[] = {4, 16, 32, 128};
-  int i = 0;
-  for (const WorkUnit& unit : EnumerateUnits(*spec)) {
-    UnitResult r{unit, true};
-    r.n_edges = static_cast<int64_t>(edges[i++]);
+  CIRCUIT_ASSIGN_OR_RETURN(SweepSpec spec, ParseSweepSpec(spec_json, "spec.json"));
+  CIRCUIT_ASSIGN_OR_RETURN(ResultsFile results,
+                           ResultsFile::Open(dir.File("results.h5"), "demo", spec_json));
+  const std::vector<WorkUnit> units = EnumerateUnits(spec);
+  for (size_t i = 0; i < units.size(); ++i) {
+    UnitResult r{units[i], edges.at(i) >= 0};
+    r.n_edges = std::max(edges[i], 0);
     r.circuit_loss = 0.1;
-    ASSERT_THAT(results->Append(r), testing::IsOk());
+    if (!r.ok) r.error = "target not reached";
+    CIRCUIT_RETURN_IF_ERROR(results.Append(r));
   }
-  absl::StatusOr<SweepReport> report = BuildSweepReport(dir.path());
+  return BuildSweepReport(dir.path());
+}
+
+TEST(SweepReport, GeometricMeansAndDenseOverSparse) {
+  testing::TempDir dir;
+  // sparse: 4 and 16 edges (geomean 8); dense: 32 and 128 (geomean 64).
+  absl::StatusOr<SweepReport> report = ReportOf(dir, {4, 16, 32, 128});
   ASSERT_THAT(report, testing::IsOk());
   ASSERT_EQ(report->groups.size(), 2u);
   for (const ReportGroup& g : report->groups) {
     EXPECT_NEAR(g.geomean_edges, g.dense ? 64.0 : 8.0, 1e-9) << g.model;
   }
+  const std::string setting = "target 0.15, mean, log, masks";
   ASSERT_EQ(report->dense_over_sparse.size(), 1u);
-  EXPECT_NEAR(report->dense_over_sparse.at(0.15), 8.0, 1e-9);
-  EXPECT_THAT(report->table, HasSubstr("dense/sparse circuit size at target loss 0.15: 8.00x"));
-  EXPECT_THAT(report->csv, HasSubstr("sparse,0,\"target 0.15, mean, log, masks\",t1,4.00"));
+  EXPECT_NEAR(report->dense_over_sparse.at(setting).ratio, 8.0, 1e-9);
+  EXPECT_EQ(report->dense_over_sparse.at(setting).n_tasks, 2);
+  EXPECT_THAT(report->table,
+              HasSubstr("dense/sparse circuit size at " + setting + ": 8.00x (2 tasks both solved)"));
+  EXPECT_THAT(report->csv, HasSubstr("sparse,0,\"" + setting + "\",t1,4.00"));
   ASSERT_THAT(WriteSweepReport(*report, dir.path()), testing::IsOk());
   EXPECT_TRUE(std::filesystem::exists(dir.File("report.svg")));
   EXPECT_THAT(report->svg, HasSubstr("<polyline"));
+}
+
+TEST(SweepReport, RatioOnlyOverTasksBothKindsSolved) {
+  testing::TempDir dir;
+  // The dense model failed t2: comparing geomeans over different task sets would
+  // give 32 / 8 = 4; over t1 alone it is 32 / 4.
+  absl::StatusOr<SweepReport> report = ReportOf(dir, {4, 16, 32, -1});
+  ASSERT_THAT(report, testing::IsOk());
+  const DenseSparseRatio r = report->dense_over_sparse.at("target 0.15, mean, log, masks");
+  EXPECT_NEAR(r.ratio, 8.0, 1e-9);
+  EXPECT_EQ(r.n_tasks, 1);
+  EXPECT_THAT(report->table, HasSubstr("8.00x (1 task both solved)"));
+  EXPECT_THAT(report->table, HasSubstr("1 failed"));
 }
 
 }  // namespace

@@ -29,10 +29,18 @@ struct ReportGroup {
   int failed = 0;
 };
 
+// The paper's headline: how much larger dense circuits are than sparse ones at the
+// same setting (target loss, ablation, penalty, method), over the tasks where both
+// kinds of model reached the target.
+struct DenseSparseRatio {
+  double ratio = 0;  // geomean of dense edges / geomean of sparse edges, same tasks
+  int n_tasks = 0;   // tasks with a circuit from both kinds
+};
+
 struct SweepReport {
   std::vector<ReportGroup> groups;
-  // target loss -> dense geomean / sparse geomean, where both kinds ran.
-  std::map<double, double> dense_over_sparse;
+  // setting -> ratio, for settings where both kinds found a circuit for some task.
+  std::map<std::string, DenseSparseRatio> dense_over_sparse;
   std::string table;  // the text table (what `circuit report` prints)
   std::string csv;    // one row per (model, setting, task)
   std::string svg;    // circuit size vs target loss per model, log scale
