@@ -107,6 +107,7 @@ class PruningUnitRunner {
     result->circuit_file = circuit_file;
 
     result->ok = true;
+    result->met_target = stats.met_target;
     result->prune_seconds = stats.seconds;
     result->n_nodes = static_cast<int64_t>(circuit.nodes.size());
     result->n_edges = static_cast<int64_t>(circuit.edges.size());

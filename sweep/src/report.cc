@@ -130,6 +130,10 @@ absl::StatusOr<SweepReport> BuildSweepReport(const std::string& sweep_dir) {
       ++g.failed;
       continue;
     }
+    if (!r.met_target) {
+      ++g.not_met;
+      continue;
+    }
     by_task[key][r.unit.task].push_back(&r);
   }
   SweepReport report;
@@ -183,6 +187,9 @@ absl::StatusOr<SweepReport> BuildSweepReport(const std::string& sweep_dir) {
     for (const auto& [task, edges] : g.edges_by_task) {
       absl::StrAppendFormat(&tasks, "%s%s %.0f (%.3f)", tasks.empty() ? "" : ", ", task, edges,
                             g.loss_by_task.at(task));
+    }
+    if (g.not_met > 0) {
+      absl::StrAppendFormat(&tasks, "%s%d target not met", tasks.empty() ? "" : "; ", g.not_met);
     }
     if (g.failed > 0) absl::StrAppendFormat(&tasks, "%s%d failed", tasks.empty() ? "" : "; ", g.failed);
     absl::StrAppendFormat(&t, "%-18s %-6s %-40s %10.1f  %s\n", g.model, g.dense ? "dense" : "sparse",

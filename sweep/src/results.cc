@@ -100,10 +100,19 @@ absl::StatusOr<std::vector<UnitResult>> ResultsFile::Read(const std::string& pat
   CIRCUIT_RETURN_IF_ERROR(check_len("seed", seeds.size()));
   CIRCUIT_RETURN_IF_ERROR(check_len("ok", ok.size()));
   CIRCUIT_RETURN_IF_ERROR(check_len("rank", ranks.size()));
+  // Added later; files of earlier versions marked a missed target only by keeping
+  // every node.
+  std::vector<int32_t> met;
+  if (r.Exists("/units/met_target")) {
+    CIRCUIT_ASSIGN_OR_RETURN(met, r.ReadInt32s("/units/met_target"));
+    CIRCUIT_RETURN_IF_ERROR(check_len("met_target", met.size()));
+  }
   for (size_t i = 0; i < rows.size(); ++i) {
-    rows[i].unit.seed = static_cast<uint64_t>(seeds[i]);
-    rows[i].ok = ok[i] != 0;
-    rows[i].rank = ranks[i];
+    UnitResult& row = rows[i];
+    row.unit.seed = static_cast<uint64_t>(seeds[i]);
+    row.ok = ok[i] != 0;
+    row.rank = ranks[i];
+    row.met_target = met.empty() ? row.ok && row.n_nodes < row.total_nodes : met[i] != 0;
   }
   return rows;
 }
@@ -168,15 +177,17 @@ absl::Status ResultsFile::Write() const {
     CIRCUIT_RETURN_IF_ERROR(w.WriteInt64s(absl::StrCat("/units/", c.name), col));
   }
   std::vector<int64_t> seeds;
-  std::vector<int32_t> ok, ranks;
+  std::vector<int32_t> ok, ranks, met;
   for (const UnitResult& r : rows_) {
     seeds.push_back(static_cast<int64_t>(r.unit.seed));
     ok.push_back(r.ok ? 1 : 0);
     ranks.push_back(r.rank);
+    met.push_back(r.met_target ? 1 : 0);
   }
   CIRCUIT_RETURN_IF_ERROR(w.WriteInt64s("/units/seed", seeds));
   CIRCUIT_RETURN_IF_ERROR(w.WriteInt32s("/units/ok", ok));
   CIRCUIT_RETURN_IF_ERROR(w.WriteInt32s("/units/rank", ranks));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteInt32s("/units/met_target", met));
   return w.Commit();
 }
 

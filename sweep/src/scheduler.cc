@@ -34,7 +34,8 @@ std::string ToJson(const UnitResult& r) {
                       {"circuit_loss", r.circuit_loss}, {"necessity_loss", r.necessity_loss},
                       {"random_baseline_loss", r.random_baseline_loss},
                       {"accuracy", r.accuracy},    {"seconds", r.seconds},
-                      {"prune_seconds", r.prune_seconds}, {"rank", r.rank}};
+                      {"prune_seconds", r.prune_seconds}, {"rank", r.rank},
+                      {"met_target", r.met_target}};
   return j.dump();
 }
 
@@ -56,14 +57,16 @@ UnitResult FromJson(const std::string& text, const WorkUnit& unit) {
   r.seconds = j["seconds"];
   r.prune_seconds = j["prune_seconds"];
   r.rank = j["rank"];
+  r.met_target = j["met_target"];
   return r;
 }
 
 void Report(const SweepOptions& options, const UnitResult& r, int64_t done, int64_t todo) {
   if (!options.progress) return;
   if (r.ok) {
-    std::cerr << absl::StrFormat("[%d/%d] %s: %d nodes, %d edges, loss %.3f (%.1f s, rank %d)\n",
+    std::cerr << absl::StrFormat("[%d/%d] %s: %d nodes, %d edges, loss %.3f%s (%.1f s, rank %d)\n",
                                  done, todo, r.unit.id, r.n_nodes, r.n_edges, r.circuit_loss,
+                                 r.met_target ? "" : ", target NOT met: whole model kept",
                                  r.seconds, r.rank);
   } else {
     std::cerr << absl::StrFormat("[%d/%d] %s: FAILED: %s\n", done, todo, r.unit.id, r.error);

@@ -64,6 +64,7 @@ struct FakeRunner {
         return r;
       }
       r.ok = true;
+      r.met_target = true;
       r.circuit_file = "units/" + unit.id + ".h5";
       r.n_nodes = static_cast<int64_t>(10 + unit.seed);
       r.n_edges = 20;
@@ -120,6 +121,7 @@ TEST(SweepScheduler, EveryUnitRunsExactlyOnce) {
     ASSERT_TRUE(rows.count(u.id)) << u.id;
     const UnitResult& r = rows[u.id];
     EXPECT_TRUE(r.ok);
+    EXPECT_TRUE(r.met_target);
     EXPECT_EQ(r.unit.task, u.task);
     EXPECT_EQ(r.unit.seed, u.seed);
     EXPECT_DOUBLE_EQ(r.unit.target_loss, u.target_loss);

@@ -105,7 +105,7 @@ TEST(ResultsFile, AppendsAtomicallyAndReopens) {
   {
     absl::StatusOr<ResultsFile> file = ResultsFile::Open(path, "demo", kSpec);
     ASSERT_THAT(file, testing::IsOk());
-    UnitResult ok{units[0], true, "", "units/x.h5", 12, 9, 5760, 0.05, 0.11, 3.2, 0.7, 0.98, 1.5, 1.25, 1};
+    UnitResult ok{units[0], true, "", "units/x.h5", 12, 9, 5760, 0.05, 0.11, 3.2, 0.7, 0.98, 1.5, 1.25, 1, true};
     UnitResult bad{units[1], false, "task 'x': unknown"};
     ASSERT_THAT(file->Append(ok), testing::IsOk());
     ASSERT_THAT(file->Append(bad), testing::IsOk());
@@ -121,6 +121,8 @@ TEST(ResultsFile, AppendsAtomicallyAndReopens) {
   EXPECT_EQ(row.unit.task, "single_double_quote");
   EXPECT_DOUBLE_EQ(row.circuit_loss, 0.11);
   EXPECT_EQ(row.rank, 1);
+  EXPECT_TRUE(row.met_target);
+  EXPECT_FALSE(again->rows()[1].met_target);
   EXPECT_DOUBLE_EQ(row.prune_seconds, 1.25);
   EXPECT_EQ(again->rows()[1].error, "task 'x': unknown");
   // Retrying a failure replaces its row instead of adding one.
@@ -156,7 +158,8 @@ void WriteModelStub(const std::string& path, bool dense) {
 
 // A sweep over a sparse and a dense model stand-in and tasks t1, t2 at target 0.15;
 // edges[i] is the circuit size of the i-th unit (sparse t1, sparse t2, dense t1,
-// dense t2), a negative size a failed unit.
+// dense t2): -1 for a failed unit, -2 for one that missed the target (and so kept
+// the whole model, 1000 edges).
 absl::StatusOr<SweepReport> ReportOf(const testing::TempDir& dir, const std::vector<int>& edges) {
   WriteModelStub(dir.File("sparse.h5"), false);
   WriteModelStub(dir.File("dense.h5"), true);
@@ -168,10 +171,11 @@ absl::StatusOr<SweepReport> ReportOf(const testing::TempDir& dir, const std::vec
                            ResultsFile::Open(dir.File("results.h5"), "demo", spec_json));
   const std::vector<WorkUnit> units = EnumerateUnits(spec);
   for (size_t i = 0; i < units.size(); ++i) {
-    UnitResult r{units[i], edges.at(i) >= 0};
-    r.n_edges = std::max(edges[i], 0);
-    r.circuit_loss = 0.1;
-    if (!r.ok) r.error = "target not reached";
+    UnitResult r{units[i], edges.at(i) != -1};
+    r.met_target = edges[i] >= 0;
+    r.n_edges = r.met_target ? edges[i] : r.ok ? 1000 : 0;
+    r.circuit_loss = r.met_target ? 0.1 : 0.4;
+    if (!r.ok) r.error = "model file: no such file";
     CIRCUIT_RETURN_IF_ERROR(results.Append(r));
   }
   return BuildSweepReport(dir.path());
@@ -209,6 +213,21 @@ TEST(SweepReport, RatioOnlyOverTasksBothKindsSolved) {
   EXPECT_EQ(r.n_tasks, 1);
   EXPECT_THAT(report->table, HasSubstr("8.00x (1 task both solved)"));
   EXPECT_THAT(report->table, HasSubstr("1 failed"));
+}
+
+TEST(SweepReport, UnitsThatMissedTheTargetHaveNoSize) {
+  testing::TempDir dir;
+  // The dense model missed the target on t2 and kept the whole model (1000 edges):
+  // that is no circuit size, and the ratio is over t1 alone.
+  absl::StatusOr<SweepReport> report = ReportOf(dir, {4, 16, 32, -2});
+  ASSERT_THAT(report, testing::IsOk());
+  for (const ReportGroup& g : report->groups) {
+    EXPECT_EQ(g.not_met, g.dense ? 1 : 0) << g.model;
+    EXPECT_NEAR(g.geomean_edges, g.dense ? 32.0 : 8.0, 1e-9) << g.model;
+  }
+  EXPECT_NEAR(report->dense_over_sparse.at("target 0.15, mean, log, masks").ratio, 8.0, 1e-9);
+  EXPECT_THAT(report->table, HasSubstr("1 target not met"));
+  EXPECT_THAT(report->csv, ::testing::Not(HasSubstr("t2,1000")));
 }
 
 }  // namespace

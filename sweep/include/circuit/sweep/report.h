@@ -23,10 +23,11 @@ struct ReportGroup {
   bool dense = false;     // from the model file's /training@dense
   std::string setting;    // "target 0.15, mean, log, masks"
   double target_loss = 0;
-  std::map<std::string, double> edges_by_task;  // mean over seeds of successful units
+  std::map<std::string, double> edges_by_task;  // mean over seeds of units that met the target
   std::map<std::string, double> loss_by_task;   // circuit (test) loss, mean over seeds
   double geomean_edges = 0;  // over tasks with a circuit; 0 when none
   int failed = 0;
+  int not_met = 0;  // units that ran but missed the target (whole model kept; no size)
 };
 
 // The paper's headline: how much larger dense circuits are than sparse ones at the

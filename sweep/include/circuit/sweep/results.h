@@ -30,6 +30,9 @@ struct UnitResult {
   double seconds = 0;         // wall time of the unit
   double prune_seconds = 0;   // of which the extraction itself (the rest: loading, tasks, writing)
   int rank = 0;               // the MPI rank that ran it
+  // The circuit met the target loss on the validation split. When it did not, the
+  // pruner kept every node: the row is finished (ok) but is no circuit to compare.
+  bool met_target = false;
 };
 
 class ResultsFile {
