@@ -24,6 +24,20 @@ bool IsDense(const std::string& model_path) {
   return dense.ok() && *dense != 0;
 }
 
+// Text for SVG: model stems are file names and may hold &, < or >.
+std::string XmlEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
 double GeoMean(const std::vector<double>& xs) {
   if (xs.empty()) return 0;
   double log_sum = 0;
@@ -32,14 +46,16 @@ double GeoMean(const std::vector<double>& xs) {
 }
 
 std::string Chart(const std::vector<ReportGroup>& groups) {
-  // Series: one per (model, setting without the target), points (target, geomean).
-  std::map<std::string, std::vector<std::pair<double, double>>> series;
+  // Series: one per (model, setting without the target), points (target, geomean);
+  // named by "model (kind)" and the rest of the setting, shown on two legend lines.
+  std::map<std::pair<std::string, std::string>, std::vector<std::pair<double, double>>> series;
   double x_min = 1e9, x_max = -1e9, y_min = 1e18, y_max = 0;
   for (const ReportGroup& g : groups) {
     if (g.geomean_edges <= 0) continue;
-    const std::string rest = g.setting.substr(g.setting.find(',') + 1);
-    series[absl::StrCat(g.model, g.dense ? " (dense)" : "", ",", rest)].push_back(
-        {g.target_loss, g.geomean_edges});
+    const std::string kind = g.dense ? "dense" : "sparse";
+    const std::string name = g.model == kind ? kind : absl::StrCat(g.model, " (", kind, ")");
+    const std::string rest = g.setting.substr(g.setting.find(", ") + 2);
+    series[{name, rest}].push_back({g.target_loss, g.geomean_edges});
     x_min = std::min(x_min, g.target_loss);
     x_max = std::max(x_max, g.target_loss);
     y_min = std::min(y_min, g.geomean_edges);
@@ -53,10 +69,10 @@ std::string Chart(const std::vector<ReportGroup>& groups) {
       "edges over tasks) vs target loss</text>\n",
       W, H, L);
   if (series.empty()) return svg + "<text x=\"70\" y=\"200\">no finished units</text>\n</svg>\n";
-  if (x_max == x_min) {
-    x_min -= 0.05;
-    x_max += 0.05;
-  }
+  // Margins so that the end points sit off the axes.
+  const double x_pad = x_max == x_min ? 0.05 : 0.08 * (x_max - x_min);
+  x_min -= x_pad;
+  x_max += x_pad;
   const double ly_min = std::log10(y_min) - 0.1, ly_max = std::log10(y_max) + 0.1;
   auto px = [&](double x) { return L + (x - x_min) / (x_max - x_min) * (W - L - R); };
   auto py = [&](double y) { return H - B - (std::log10(y) - ly_min) / (ly_max - ly_min) * (H - T - B); };
@@ -69,9 +85,16 @@ std::string Chart(const std::vector<ReportGroup>& groups) {
   absl::StrAppendFormat(&svg,
                         "<text x=\"14\" y=\"%d\" transform=\"rotate(-90 14 %d)\">edges (log)</text>\n",
                         H / 2 + 30, H / 2 + 30);
-  for (double e = std::ceil(ly_min); e <= ly_max; e += 1) {
-    absl::StrAppendFormat(&svg, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n", L - 6,
-                          py(std::pow(10, e)) + 4, std::pow(10, e));
+  // Ticks at 1, 2 and 5 times the powers of ten in range, with light grid lines.
+  for (double e = std::floor(ly_min); e <= ly_max; e += 1) {
+    for (double m : {1.0, 2.0, 5.0}) {
+      const double y = m * std::pow(10, e);
+      if (std::log10(y) < ly_min || std::log10(y) > ly_max) continue;
+      absl::StrAppendFormat(&svg,
+                            "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>"
+                            "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n",
+                            L, py(y), W - R, py(y), L - 6, py(y) + 4, y);
+    }
   }
   std::set<double> ticks;
   for (const ReportGroup& g : groups) ticks.insert(g.target_loss);
@@ -81,7 +104,7 @@ std::string Chart(const std::vector<ReportGroup>& groups) {
   }
   const char* colours[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"};
   int i = 0;
-  for (auto& [name, points] : series) {
+  for (auto& [label, points] : series) {
     std::sort(points.begin(), points.end());
     const char* colour = colours[i % 6];
     std::string path;
@@ -93,10 +116,14 @@ std::string Chart(const std::vector<ReportGroup>& groups) {
     absl::StrAppendFormat(&svg,
                           "<polyline points=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"/>\n",
                           path, colour);
+    const int y = T + 36 * i;
     absl::StrAppendFormat(&svg, "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"12\" fill=\"%s\"/>",
-                          W - R + 14, T + 20 * i, colour);
-    absl::StrAppendFormat(&svg, "<text x=\"%d\" y=\"%d\">%s</text>\n", W - R + 32,
-                          T + 20 * i + 11, name);
+                          W - R + 14, y, colour);
+    absl::StrAppendFormat(&svg,
+                          "<text x=\"%d\" y=\"%d\">%s</text><text x=\"%d\" y=\"%d\" "
+                          "font-size=\"10\" fill=\"#555\">%s</text>\n",
+                          W - R + 32, y + 11, XmlEscape(label.first), W - R + 32, y + 25,
+                          XmlEscape(label.second));
     ++i;
   }
   return svg + "</svg>\n";
