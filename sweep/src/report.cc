@@ -183,28 +183,37 @@ absl::StatusOr<SweepReport> BuildSweepReport(const std::string& sweep_dir) {
     g.geomean_edges = GeoMean(per_task);
     report.groups.push_back(g);
   }
-  // Headline: per setting, dense / sparse size over the tasks both kinds solved
-  // (a task only one kind reached the target for would tilt the ratio).
+  // Headline: per setting and dense model, its size over the sparse models' on the
+  // tasks both solved (a task only one reached the target for would tilt the ratio).
   struct Sizes {
-    std::vector<double> dense, sparse;
+    std::map<std::string, double> dense;  // dense model -> edges
+    std::vector<double> sparse;           // one per sparse model
   };
   std::map<std::string, std::map<std::string, Sizes>> by_setting;  // setting -> task -> sizes
+  std::map<std::string, std::set<std::string>> dense_models;       // setting -> dense models
   for (const ReportGroup& g : report.groups) {
     for (const auto& [task, edges] : g.edges_by_task) {
       Sizes& s = by_setting[g.setting][task];
-      (g.dense ? s.dense : s.sparse).push_back(edges);
+      if (g.dense) {
+        s.dense[g.model] = edges;
+        dense_models[g.setting].insert(g.model);
+      } else {
+        s.sparse.push_back(edges);
+      }
     }
   }
-  for (const auto& [setting, tasks] : by_setting) {
-    std::vector<double> dense, sparse;
-    for (const auto& [task, s] : tasks) {
-      if (s.dense.empty() || s.sparse.empty()) continue;
-      dense.push_back(GeoMean(s.dense));
-      sparse.push_back(GeoMean(s.sparse));
+  for (const auto& [setting, models] : dense_models) {
+    for (const std::string& model : models) {
+      std::vector<double> dense, sparse;
+      for (const auto& [task, s] : by_setting[setting]) {
+        if (!s.dense.count(model) || s.sparse.empty()) continue;
+        dense.push_back(s.dense.at(model));
+        sparse.push_back(GeoMean(s.sparse));
+      }
+      if (dense.empty()) continue;
+      report.dense_over_sparse[setting].push_back(
+          {model, GeoMean(dense) / GeoMean(sparse), static_cast<int>(dense.size())});
     }
-    if (dense.empty()) continue;
-    report.dense_over_sparse[setting] = {GeoMean(dense) / GeoMean(sparse),
-                                         static_cast<int>(dense.size())};
   }
   std::string& t = report.table;
   absl::StrAppendFormat(&t, "%-18s %-6s %-40s %10s  %s\n", "model", "kind", "setting",
@@ -222,9 +231,12 @@ absl::StatusOr<SweepReport> BuildSweepReport(const std::string& sweep_dir) {
     absl::StrAppendFormat(&t, "%-18s %-6s %-40s %10.1f  %s\n", g.model, g.dense ? "dense" : "sparse",
                           g.setting, g.geomean_edges, tasks);
   }
-  for (const auto& [setting, r] : report.dense_over_sparse) {
-    absl::StrAppendFormat(&t, "dense/sparse circuit size at %s: %.2fx (%d task%s both solved)\n",
-                          setting, r.ratio, r.n_tasks, r.n_tasks == 1 ? "" : "s");
+  for (const auto& [setting, ratios] : report.dense_over_sparse) {
+    for (const DenseSparseRatio& r : ratios) {
+      absl::StrAppendFormat(&t,
+                            "dense/sparse circuit size at %s: %s %.2fx (%d task%s both solved)\n",
+                            setting, r.dense_model, r.ratio, r.n_tasks, r.n_tasks == 1 ? "" : "s");
+    }
   }
   report.svg = Chart(report.groups);
   return report;

@@ -192,10 +192,13 @@ TEST(SweepReport, GeometricMeansAndDenseOverSparse) {
   }
   const std::string setting = "target 0.15, mean, log, masks";
   ASSERT_EQ(report->dense_over_sparse.size(), 1u);
-  EXPECT_NEAR(report->dense_over_sparse.at(setting).ratio, 8.0, 1e-9);
-  EXPECT_EQ(report->dense_over_sparse.at(setting).n_tasks, 2);
-  EXPECT_THAT(report->table,
-              HasSubstr("dense/sparse circuit size at " + setting + ": 8.00x (2 tasks both solved)"));
+  ASSERT_EQ(report->dense_over_sparse.at(setting).size(), 1u);
+  const DenseSparseRatio& r = report->dense_over_sparse.at(setting)[0];
+  EXPECT_EQ(r.dense_model, "dense");
+  EXPECT_NEAR(r.ratio, 8.0, 1e-9);
+  EXPECT_EQ(r.n_tasks, 2);
+  EXPECT_THAT(report->table, HasSubstr("dense/sparse circuit size at " + setting +
+                                       ": dense 8.00x (2 tasks both solved)"));
   EXPECT_THAT(report->csv, HasSubstr("sparse,0,\"" + setting + "\",t1,4.00"));
   ASSERT_THAT(WriteSweepReport(*report, dir.path()), testing::IsOk());
   EXPECT_TRUE(std::filesystem::exists(dir.File("report.svg")));
@@ -208,7 +211,7 @@ TEST(SweepReport, RatioOnlyOverTasksBothKindsSolved) {
   // give 32 / 8 = 4; over t1 alone it is 32 / 4.
   absl::StatusOr<SweepReport> report = ReportOf(dir, {4, 16, 32, -1});
   ASSERT_THAT(report, testing::IsOk());
-  const DenseSparseRatio r = report->dense_over_sparse.at("target 0.15, mean, log, masks");
+  const DenseSparseRatio r = report->dense_over_sparse.at("target 0.15, mean, log, masks").at(0);
   EXPECT_NEAR(r.ratio, 8.0, 1e-9);
   EXPECT_EQ(r.n_tasks, 1);
   EXPECT_THAT(report->table, HasSubstr("8.00x (1 task both solved)"));
@@ -225,7 +228,7 @@ TEST(SweepReport, UnitsThatMissedTheTargetHaveNoSize) {
     EXPECT_EQ(g.not_met, g.dense ? 1 : 0) << g.model;
     EXPECT_NEAR(g.geomean_edges, g.dense ? 32.0 : 8.0, 1e-9) << g.model;
   }
-  EXPECT_NEAR(report->dense_over_sparse.at("target 0.15, mean, log, masks").ratio, 8.0, 1e-9);
+  EXPECT_NEAR(report->dense_over_sparse.at("target 0.15, mean, log, masks").at(0).ratio, 8.0, 1e-9);
   EXPECT_THAT(report->table, HasSubstr("1 target not met"));
   EXPECT_THAT(report->csv, ::testing::Not(HasSubstr("t2,1000")));
 }

@@ -30,18 +30,19 @@ struct ReportGroup {
   int not_met = 0;  // units that ran but missed the target (whole model kept; no size)
 };
 
-// The paper's headline: how much larger dense circuits are than sparse ones at the
-// same setting (target loss, ablation, penalty, method), over the tasks where both
-// kinds of model reached the target.
+// The paper's headline: how much larger a dense model's circuits are than the
+// sparse models' at the same setting (target loss, ablation, penalty, method), over
+// the tasks where both reached the target.
 struct DenseSparseRatio {
-  double ratio = 0;  // geomean of dense edges / geomean of sparse edges, same tasks
-  int n_tasks = 0;   // tasks with a circuit from both kinds
+  std::string dense_model;  // file stem
+  double ratio = 0;  // geomean of its edges / geomean of the sparse models' edges, same tasks
+  int n_tasks = 0;   // tasks with a circuit from both
 };
 
 struct SweepReport {
   std::vector<ReportGroup> groups;
-  // setting -> ratio, for settings where both kinds found a circuit for some task.
-  std::map<std::string, DenseSparseRatio> dense_over_sparse;
+  // setting -> one ratio per dense model that shares a solved task with a sparse one.
+  std::map<std::string, std::vector<DenseSparseRatio>> dense_over_sparse;
   std::string table;  // the text table (what `circuit report` prints)
   std::string csv;    // one row per (model, setting, task)
   std::string svg;    // circuit size vs target loss per model, log scale
