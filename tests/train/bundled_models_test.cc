@@ -7,6 +7,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "testing/run.h"
 #include "testing/temp_dir.h"
 
@@ -18,14 +19,6 @@ using testing::CircuitBinary;
 using testing::RunCommand;
 
 std::string Bundled(const std::string& name) { return testing::SourceDir() + "/data/models/" + name; }
-
-// The value of a number field in one line of JSON.
-double JsonNumber(const std::string& json, const std::string& field) {
-  std::smatch m;
-  const std::regex re("\"" + field + "\":([-0-9.eE+]+)");
-  if (!std::regex_search(json, m, re)) return -1;
-  return std::stod(m[1]);
-}
 
 TEST(BundledModels, SparseModelHasItsDensitiesAndMeetsTheQuoteBar) {
   const std::string model = Bundled("default.h5");
@@ -42,9 +35,10 @@ TEST(BundledModels, SparseModelHasItsDensitiesAndMeetsTheQuoteBar) {
   r = RunCommand(CircuitBinary() + " eval --task single_double_quote --json --threads 2 --model " +
                  model);
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_GE(JsonNumber(r.out, "accuracy"), 0.95) << r.out;
-  EXPECT_LE(JsonNumber(r.out, "loss"), 0.1) << r.out;
-  EXPECT_GT(JsonNumber(r.out, "loss"), 0) << r.out;
+  const nlohmann::json score = nlohmann::json::parse(r.out);
+  EXPECT_GE(score["accuracy"].get<double>(), 0.95) << r.out;
+  EXPECT_LE(score["loss"].get<double>(), 0.1) << r.out;
+  EXPECT_GT(score["loss"].get<double>(), 0) << r.out;
 }
 
 TEST(BundledModels, DenseBaselineIsDenseAndHasMeans) {
