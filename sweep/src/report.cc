@@ -185,35 +185,31 @@ absl::StatusOr<SweepReport> BuildSweepReport(const std::string& sweep_dir) {
   }
   // Headline: per setting and dense model, its size over the sparse models' on the
   // tasks both solved (a task only one reached the target for would tilt the ratio).
-  struct Sizes {
-    std::map<std::string, double> dense;  // dense model -> edges
-    std::vector<double> sparse;           // one per sparse model
-  };
-  std::map<std::string, std::map<std::string, Sizes>> by_setting;  // setting -> task -> sizes
-  std::map<std::string, std::set<std::string>> dense_models;       // setting -> dense models
+  // sparse_edges: setting -> task -> edges, one per sparse model.
+  std::map<std::string, std::map<std::string, std::vector<double>>> sparse_edges;
   for (const ReportGroup& g : report.groups) {
+    if (g.dense) continue;
     for (const auto& [task, edges] : g.edges_by_task) {
-      Sizes& s = by_setting[g.setting][task];
-      if (g.dense) {
-        s.dense[g.model] = edges;
-        dense_models[g.setting].insert(g.model);
-      } else {
-        s.sparse.push_back(edges);
-      }
+      sparse_edges[g.setting][task].push_back(edges);
     }
   }
-  for (const auto& [setting, models] : dense_models) {
-    for (const std::string& model : models) {
-      std::vector<double> dense, sparse;
-      for (const auto& [task, s] : by_setting[setting]) {
-        if (!s.dense.count(model) || s.sparse.empty()) continue;
-        dense.push_back(s.dense.at(model));
-        sparse.push_back(GeoMean(s.sparse));
-      }
-      if (dense.empty()) continue;
-      report.dense_over_sparse[setting].push_back(
-          {model, GeoMean(dense) / GeoMean(sparse), static_cast<int>(dense.size())});
+  for (const ReportGroup& g : report.groups) {
+    if (!g.dense) continue;
+    std::vector<double> dense, sparse;
+    for (const auto& [task, edges] : g.edges_by_task) {
+      const std::vector<double>& s = sparse_edges[g.setting][task];
+      if (s.empty()) continue;
+      dense.push_back(edges);
+      sparse.push_back(GeoMean(s));
     }
+    if (dense.empty()) continue;
+    report.dense_over_sparse[g.setting].push_back(
+        {g.model, GeoMean(dense) / GeoMean(sparse), static_cast<int>(dense.size())});
+  }
+  for (auto& [setting, ratios] : report.dense_over_sparse) {  // by model name
+    std::sort(ratios.begin(), ratios.end(), [](const DenseSparseRatio& a, const DenseSparseRatio& b) {
+      return a.dense_model < b.dense_model;
+    });
   }
   std::string& t = report.table;
   absl::StrAppendFormat(&t, "%-18s %-6s %-40s %10s  %s\n", "model", "kind", "setting",
