@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "circuit/core/explanation.h"
 #include "circuit/core/nodes.h"
 
 namespace circuit {
@@ -50,6 +51,7 @@ struct Circuit {
   std::vector<int64_t> loss_vs_k_k;     // discretisation curve: k ...
   std::vector<double> loss_vs_k_loss;   // ... and the validation loss at that k
   std::map<std::string, double> location_importance;  // "L2 attn.q" -> loss when ablated
+  CircuitExplanations explanations;  // optional (/explanations/ in the file); see explanation.h
 };
 
 }  // namespace circuit
