@@ -72,6 +72,17 @@ ArgParser::Spec* ArgParser::Find(const std::string& name) {
   return nullptr;
 }
 
+void ArgParser::SetDefaultText(const std::string& name, const std::string& text) {
+  if (Spec* s = Find(name); s != nullptr) s->default_text = text;
+}
+
+bool ArgParser::Given(const std::string& name) const {
+  for (const Spec& s : options_) {
+    if (s.name == name) return s.given;
+  }
+  return false;
+}
+
 std::string ArgParser::Help() const {
   std::string out = absl::StrCat("usage: ", usage_, "\n\n", description_, "\n");
   if (!positionals_.empty()) {
@@ -121,6 +132,7 @@ int ArgParser::Parse(int argc, char** argv) {
                   << " (see --help)\n";
         return kExitUsage;
       }
+      spec->given = true;
       if (spec->is_flag) {
         spec->set(negated ? "0" : (has_value ? (value == "0" || value == "false" ? "0" : "1") : "1"));
         continue;

@@ -45,12 +45,17 @@ class ArgParser {
   // --help, or kExitUsage after printing one line to stderr.
   int Parse(int argc, char** argv);
   std::string Help() const;
+  // Replaces the "(default: ...)" text of option `name` in the help.
+  void SetDefaultText(const std::string& name, const std::string& text);
+  // Whether the option `name` was on the command line (after Parse).
+  bool Given(const std::string& name) const;
 
  private:
   struct Spec {
     std::string name, help, default_text;
     bool is_flag = false, is_list = false;
     std::function<bool(const std::string&)> set;
+    bool given = false;
   };
   Spec* Find(const std::string& name);
   std::string usage_, description_;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
@@ -20,34 +21,22 @@
 #include "circuit/export/json.h"
 #include "circuit/graph/circuit_graph.h"
 #include "circuit/prune/discretizer.h"
+#include "circuit/prune/node_index.h"
 #include "circuit/prune/pruner.h"
 #include "circuit/prune/search.h"
 #include "command.h"
+#include "progress.h"
 #include "nlohmann/json.hpp"
 
 namespace circuit::cli {
 namespace {
 
-// Redraws one status line on stderr when it is a terminal; silent in pipes.
-prune::ProgressFn TerminalProgress() {
-  if (!isatty(fileno(stderr))) return nullptr;
-  return [](const std::string& stage, double fraction) {
-    const int width = 30, filled = static_cast<int>(fraction * width + 0.5);
-    std::fprintf(stderr, "\r  %-24s [%s%s] %3.0f%%", stage.c_str(), std::string(filled, '#').c_str(),
-                 std::string(width - filled, '.').c_str(), 100.0 * fraction);
-    std::fflush(stderr);
-  };
-}
-
-void ClearProgress() {
-  if (isatty(fileno(stderr))) std::fprintf(stderr, "\r%70s\r", "");
-}
-
 // summary.json: the circuit as CircuitToJson writes it (docs/formats.md), plus an
 // "extract" block with what only this run knows: settings, validation figures,
 // the means used and where the time went.
 absl::Status WriteSummary(const std::string& path, const Circuit& c, const graph::CircuitGraph& graph,
-                          const prune::ExtractStats& s, const prune::ExtractOptions& o) {
+                          const prune::ExtractStats& s, const prune::ExtractOptions& o,
+                          const std::string& preset) {
   nlohmann::json j = nlohmann::json::parse(CircuitToJson(c, &graph));
   j["extract"] = {
       {"met_target", s.met_target},
@@ -56,6 +45,10 @@ absl::Status WriteSummary(const std::string& path, const Circuit& c, const graph
                            {"confidence", o.confidence}, {"full_model", s.full_validation_loss}}},
       {"calibration", {{"enabled", o.calibrate}, {"scale", s.calibration.scale},
                        {"shift", s.calibration.shift}}},
+      {"preset", preset},
+      {"runtime", {{"threads", torch::get_num_threads()},
+                   {"omp_wait_policy", std::getenv("OMP_WAIT_POLICY") != nullptr
+                                           ? std::getenv("OMP_WAIT_POLICY") : "libgomp default"}}},
       {"tie_qk", o.tie_qk},
       {"search", {{"settings", s.settings_tried}, {"best", s.best_setting},
                   {"best_setting", s.best_setting_text}}},
@@ -73,10 +66,11 @@ absl::Status WriteSummary(const std::string& path, const Circuit& c, const graph
 // small enough to lay out) DIR/circuit.svg; returns the names of the files written.
 absl::StatusOr<std::string> WriteCircuitOutputs(const std::string& dir, const Circuit& c, int d_head,
                                                 const prune::ExtractStats& stats,
-                                                const prune::ExtractOptions& o) {
+                                                const prune::ExtractOptions& o,
+                                                const std::string& preset) {
   CIRCUIT_RETURN_IF_ERROR(WriteCircuitFile(dir + "/circuit.h5", c));
   CIRCUIT_ASSIGN_OR_RETURN(graph::CircuitGraph graph, graph::CircuitGraph::Build(c, {d_head}));
-  CIRCUIT_RETURN_IF_ERROR(WriteSummary(dir + "/summary.json", c, graph, stats, o));
+  CIRCUIT_RETURN_IF_ERROR(WriteSummary(dir + "/summary.json", c, graph, stats, o, preset));
   DotOptions options;
   options.d_head = d_head;
   options.title = CircuitTitle(c, graph);
@@ -93,7 +87,7 @@ absl::StatusOr<std::string> WriteCircuitOutputs(const std::string& dir, const Ci
 }
 
 void PrintReport(const Circuit& c, const prune::ExtractStats& s, const prune::ExtractOptions& o,
-                 const std::string& out_dir, const std::string& written) {
+                 const std::string& preset, const std::string& out_dir, const std::string& written) {
   std::cout << absl::StrFormat("circuit of %s in %s (digest %s)\n", c.task, c.model_file, c.model_digest);
   std::cout << absl::StrFormat("  nodes     %d of %d (%.3f%%), edges %d of %d nonzero weights\n",
                                c.nodes.size(), c.total_nodes,
@@ -108,8 +102,8 @@ void PrintReport(const Circuit& c, const prune::ExtractStats& s, const prune::Ex
       "  chosen by validation loss %.4f, upper bound %.4f at confidence %.2f (full model %.4f)\n",
       s.validation_loss, s.validation_loss_bound, o.confidence, s.full_validation_loss);
   std::cout << absl::StrFormat("  accuracy  %.3f on the test split\n", c.accuracy);
-  std::cout << absl::StrFormat("  method    %s, %s ablation, %s penalty; %s\n", c.method, c.ablation,
-                               c.penalty, s.best_setting_text);
+  std::cout << absl::StrFormat("  method    %s, %s ablation, %s penalty; preset %s; %s\n", c.method,
+                               c.ablation, c.penalty, preset, s.best_setting_text);
   std::cout << absl::StrFormat(
       "  time      %.1f s: means %.1f, %s %.1f (%d steps, forward %.1f, backward %.1f), "
       "discretize %.1f, verify %.1f\n",
@@ -130,8 +124,9 @@ int RunExtract(int argc, char** argv) {
   CommonOptions common;
   AddCommonOptions(parser, &common);
   prune::ExtractOptions o;
-  std::string task_name, out_dir, ablation = "mean", penalty = "log", method = "masks";
-  double penalty_coef = -1.0;
+  std::string task_name, out_dir, ablation = "mean", penalty, method = "masks";
+  std::string preset = "auto";
+  prune::MaskTrainOptions given;  // the mask flags; each one given overrides the preset
   bool no_importance = false;
   TaskOptions task_options;
   parser.Option("task", "task name (circuit tasks) or file:path.jsonl", &task_name);
@@ -141,20 +136,26 @@ int RunExtract(int argc, char** argv) {
                 "target (loss + z standard errors); 0.5: the mean alone, as the paper", &o.confidence);
   parser.Option("ablation", "mean | zero | resample", &ablation);
   parser.Option("method", "masks | attribution", &method);
+  parser.Option("preset", "mask settings: auto (small for models under 32,768 nodes, else paper), "
+                "small (linear 1e-3, lr 0.02, batch 16, 4 epochs) or paper (the paper's; log "
+                "penalty); the flags below override single settings", &preset);
   parser.Option("penalty", "log | linear (c·log(1+k) or c·k)", &penalty);
-  parser.Option("penalty-coef", "c; < 0: 0.0048 for log, 1e-4 for linear", &penalty_coef);
+  parser.Option("penalty-coef", "c; < 0: 0.0048 for log, 1e-4 for linear", &given.penalty_coef);
   parser.Option("search", "try this many hyperparameter settings, keep the smallest circuit", &o.search);
   parser.Flag("tie-qk", "one mask per (query, key) channel pair", &o.tie_qk);
   parser.Flag("calibrate", "fit a logit scale and shift (16 L-BFGS steps) at each k", &o.calibrate);
-  parser.Option("epochs", "mask-training epochs over the train split", &o.masks.epochs);
-  parser.Option("lr", "mask learning rate", &o.masks.lr);
-  parser.Option("batch", "task datapoints (prompt pairs) per mask step", &o.masks.batch);
-  parser.Option("temperature", "Heaviside surrogate temperature", &o.masks.heaviside_temp);
-  parser.Option("warmup", "linear LR warmup share of the steps", &o.masks.warmup_frac);
+  parser.Option("epochs", "mask-training epochs over the train split", &given.epochs);
+  parser.Option("lr", "mask learning rate", &given.lr);
+  parser.Option("batch", "task datapoints (prompt pairs) per mask step", &given.batch);
+  parser.Option("temperature", "Heaviside surrogate temperature", &given.heaviside_temp);
+  parser.Option("warmup", "linear LR warmup share of the steps", &given.warmup_frac);
   parser.Option("pairs", "train datapoints (validation and test get a quarter each)", &task_options.n_train);
   parser.Flag("no-importance", "skip the per-node importance pass", &no_importance);
   parser.Option("importance-limit", "compute per-node importance only for circuits of at most "
                 "this many nodes (one pass per node; 0: always)", &o.importance_limit);
+  for (const char* name : {"penalty", "penalty-coef", "epochs", "lr", "batch", "temperature", "warmup"}) {
+    parser.SetDefaultText(name, "the preset's");
+  }
   std::string corpus;
   parser.Option("corpus", "take the means from this corpus's val split (default: the means cached "
                 "next to the model by `circuit train`)", &corpus);
@@ -164,13 +165,16 @@ int RunExtract(int argc, char** argv) {
   auto usage_error = [](const absl::Status& s) { return Fail("extract", std::string(s.message()), kExitUsage); };
   absl::StatusOr<prune::Ablation> ab = prune::ParseAblation(ablation);
   if (!ab.ok()) return usage_error(ab.status());
-  absl::StatusOr<prune::Penalty> pe = prune::ParsePenalty(penalty);
-  if (!pe.ok()) return usage_error(pe.status());
+  if (parser.Given("penalty")) {
+    absl::StatusOr<prune::Penalty> pe = prune::ParsePenalty(penalty);
+    if (!pe.ok()) return usage_error(pe.status());
+    given.penalty = *pe;
+  }
   absl::StatusOr<prune::Method> me = prune::ParseMethod(method);
   if (!me.ok()) return usage_error(me.status());
+  absl::StatusOr<prune::MaskPreset> pr = prune::ParseMaskPreset(preset);
+  if (!pr.ok()) return usage_error(pr.status());
   o.ablation = *ab;
-  o.masks.penalty = *pe;
-  o.masks.penalty_coef = penalty_coef;
   o.method = *me;
   o.seed = common.seed;
   o.node_importance = !no_importance;
@@ -178,7 +182,6 @@ int RunExtract(int argc, char** argv) {
   if (absl::Status s = prune::ValidateConfidence(o.confidence); !s.ok()) {
     return Fail("extract", absl::StrCat("--", s.message()), kExitUsage);
   }
-  if (absl::Status s = prune::ValidateMaskTrainOptions(o.masks); !s.ok()) return usage_error(s);
 
   ConfigureRuntime(common.threads);
   KeepFreedMemory();
@@ -187,6 +190,24 @@ int RunExtract(int argc, char** argv) {
   if (!device.ok()) return usage_error(device.status());
   absl::StatusOr<ModelFile> file = LoadModel(common.model, *device);
   if (!file.ok()) return usage_error(file.status());
+  const int64_t total_nodes = prune::NodeIndex(file->model.config()).total();
+  const prune::MaskPreset resolved = prune::ResolveMaskPreset(*pr, total_nodes);
+  o.masks = prune::MaskPresetOptions(resolved, total_nodes);
+  if (parser.Given("penalty")) {
+    o.masks.penalty = given.penalty;
+    if (!parser.Given("penalty-coef")) o.masks.penalty_coef = -1.0;  // that penalty's default
+  }
+  if (parser.Given("penalty-coef")) o.masks.penalty_coef = given.penalty_coef;
+  if (parser.Given("epochs")) o.masks.epochs = given.epochs;
+  if (parser.Given("lr")) o.masks.lr = given.lr;
+  if (parser.Given("batch")) o.masks.batch = given.batch;
+  if (parser.Given("temperature")) o.masks.heaviside_temp = given.heaviside_temp;
+  if (parser.Given("warmup")) o.masks.warmup_frac = given.warmup_frac;
+  if (absl::Status s = prune::ValidateMaskTrainOptions(o.masks); !s.ok()) return usage_error(s);
+  const std::string preset_text =
+      *pr == prune::MaskPreset::kAuto
+          ? absl::StrFormat("%s (auto: %d nodes)", prune::MaskPresetName(resolved), total_nodes)
+          : prune::MaskPresetName(resolved);
   if (!corpus.empty()) {
     absl::StatusOr<torch::Tensor> windows =
         prune::CorpusMeanWindows(corpus, file->model.config(), 64, &o.mean_source);
@@ -203,13 +224,13 @@ int RunExtract(int argc, char** argv) {
   std::filesystem::create_directories(out_dir, ec);
   if (ec) return Fail("extract", out_dir + ": " + ec.message(), kExitUsage);
   prune::ExtractStats stats;
-  absl::StatusOr<Circuit> circuit = prune::ExtractCircuit(*file, *task, o, TerminalProgress(), &stats);
+  absl::StatusOr<Circuit> circuit = prune::ExtractCircuit(*file, *task, o, StageProgress("extract"), &stats);
   ClearProgress();
   if (!circuit.ok()) return Fail("extract", std::string(circuit.status().message()), kExitFailure);
   absl::StatusOr<std::string> written =
-      WriteCircuitOutputs(out_dir, *circuit, file->model.config().d_head, stats, o);
+      WriteCircuitOutputs(out_dir, *circuit, file->model.config().d_head, stats, o, preset_text);
   if (!written.ok()) return Fail("extract", std::string(written.status().message()), kExitFailure);
-  PrintReport(*circuit, stats, o, out_dir, *written);
+  PrintReport(*circuit, stats, o, preset_text, out_dir, *written);
   return kExitOk;
 }
 

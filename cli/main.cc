@@ -1,4 +1,7 @@
 // circuit: one program, git-style subcommands (`circuit <command> --help`).
+#include <unistd.h>
+
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 
@@ -22,6 +25,21 @@ void PrintHelp(std::ostream& out) {
   }
 }
 
+// libgomp (torch's and OpenBLAS's OpenMP) spins its idle threads for ~3 ms after
+// every parallel region unless OMP_WAIT_POLICY says otherwise. On shared cores
+// that spinning steals the other process's time and ours: one extraction ran 7x
+// slower beside one other process (docs/performance.md). libgomp reads the
+// variable once, when it is loaded, so it cannot be set from here for this
+// process: the program runs itself again with the variable set, unless the user
+// chose a policy (OMP_WAIT_POLICY or GOMP_SPINCOUNT). The exec costs one more
+// start of the program (~0.5 s of CPU); `--help` is left alone.
+void WaitPassivelyUnlessChosen(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr) return;
+  setenv("OMP_WAIT_POLICY", "passive", /*overwrite=*/1);
+  execv("/proc/self/exe", argv);
+  // The exec failed (no /proc): go on with libgomp's default waiting.
+}
+
 }  // namespace
 }  // namespace circuit::cli
 
@@ -37,5 +55,6 @@ int main(int argc, char** argv) {
     std::cerr << "circuit: unknown command '" << argv[1] << "' (see circuit --help)\n";
     return 2;
   }
+  circuit::cli::WaitPassivelyUnlessChosen(argv);
   return it->second.run(argc - 1, argv + 1);
 }

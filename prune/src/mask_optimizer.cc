@@ -43,6 +43,40 @@ std::string PenaltyName(Penalty penalty) { return penalty == Penalty::kLog ? "lo
 
 double DefaultPenaltyCoef(Penalty penalty) { return penalty == Penalty::kLog ? 0.0048 : 1e-4; }
 
+absl::StatusOr<MaskPreset> ParseMaskPreset(const std::string& name) {
+  if (name == "auto") return MaskPreset::kAuto;
+  if (name == "small") return MaskPreset::kSmall;
+  if (name == "paper") return MaskPreset::kPaper;
+  return absl::InvalidArgumentError(
+      absl::StrCat("preset: unknown value '", name, "' (expected auto, small or paper)"));
+}
+
+std::string MaskPresetName(MaskPreset preset) {
+  switch (preset) {
+    case MaskPreset::kAuto: return "auto";
+    case MaskPreset::kSmall: return "small";
+    case MaskPreset::kPaper: return "paper";
+  }
+  return "auto";
+}
+
+MaskPreset ResolveMaskPreset(MaskPreset preset, int64_t total_nodes) {
+  if (preset != MaskPreset::kAuto) return preset;
+  return total_nodes < kSmallModelNodes ? MaskPreset::kSmall : MaskPreset::kPaper;
+}
+
+MaskTrainOptions MaskPresetOptions(MaskPreset preset, int64_t total_nodes) {
+  MaskTrainOptions o;
+  if (ResolveMaskPreset(preset, total_nodes) == MaskPreset::kSmall) {
+    o.penalty = Penalty::kLinear;
+    o.penalty_coef = 1e-3;
+    o.lr = 0.02;
+    o.batch = 16;
+    o.epochs = 4;
+  }
+  return o;
+}
+
 absl::Status ValidateMaskTrainOptions(const MaskTrainOptions& o) {
   auto bad = [](const char* field, double value, const char* want) {
     return absl::InvalidArgumentError(

@@ -119,6 +119,41 @@ TEST_F(CliTest, CorpusBuildInfoAndErrors) {
   ExpectOneLineError(RunCommand(CircuitBinary() + " corpus"), "corpus");
 }
 
+// extract picks its mask settings by the model's size unless told, prints one
+// progress line per stage when stderr is not a terminal, and runs with passive
+// OpenMP waiting unless the user chose a policy.
+TEST_F(CliTest, ExtractPresetProgressAndWaitPolicy) {
+  const std::string out = dir_->File("preset");
+  const std::string args = " extract --task single_double_quote --pairs 16 --epochs 1 --no-importance "
+                           "--threads 1 --model " + model_ + " --out " + out;
+  RunResult r = RunCommand("env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT " + CircuitBinary() + args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* stage : {"] means\n", "] masks\n", "] discretize\n", "] verify"}) {
+    EXPECT_THAT(r.err, HasSubstr(stage)) << r.err;
+  }
+  EXPECT_THAT(r.err, HasSubstr("circuit extract: ["));
+  nlohmann::json summary = nlohmann::json::parse(std::ifstream(out + "/summary.json"));
+  EXPECT_THAT(summary["extract"]["preset"].get<std::string>(), ::testing::StartsWith("small (auto: "));
+  EXPECT_EQ(summary["penalty"], "linear");
+  EXPECT_EQ(summary["extract"]["runtime"]["omp_wait_policy"], "passive");
+  EXPECT_THAT(r.out, HasSubstr("preset small (auto: "));
+
+  r = RunCommand("OMP_WAIT_POLICY=active " + CircuitBinary() + args + " --preset paper");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  summary = nlohmann::json::parse(std::ifstream(out + "/summary.json"));
+  EXPECT_EQ(summary["extract"]["preset"], "paper");
+  EXPECT_EQ(summary["penalty"], "log");
+  EXPECT_EQ(summary["extract"]["runtime"]["omp_wait_policy"], "active");
+
+  // A flag given beside a preset wins over the preset's value.
+  r = RunCommand(CircuitBinary() + args + " --preset paper --penalty linear");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  summary = nlohmann::json::parse(std::ifstream(out + "/summary.json"));
+  EXPECT_EQ(summary["penalty"], "linear");
+
+  ExpectOneLineError(RunCommand(CircuitBinary() + args + " --preset huge"), "extract");
+}
+
 // extract writes the circuit file and its diagram; ablate re-verifies it and
 // ranks its nodes; a circuit from another model is refused.
 TEST_F(CliTest, ExtractThenAblate) {

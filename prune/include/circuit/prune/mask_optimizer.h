@@ -58,6 +58,22 @@ struct MaskTrainOptions {
 // Checks ranges; the message names the field and value.
 absl::Status ValidateMaskTrainOptions(const MaskTrainOptions& options);
 
+// Presets of the mask settings. kPaper: the defaults above. kSmall: for models of
+// a few thousand nodes, where the log penalty's pull per node (c / (1 + k)) is
+// lost in the task gradient's noise and ~1,000 of the bundled model's 5,760 nodes
+// stay (docs/pruning.md, "Settings for small models"): linear penalty 1e-3,
+// lr 0.02, batch 16, 4 epochs. kAuto: kSmall for models below kSmallModelNodes
+// nodes, kPaper from there (the paper's models have 10^5 nodes and more).
+enum class MaskPreset { kAuto, kSmall, kPaper };
+inline constexpr int64_t kSmallModelNodes = 32768;
+// "auto" | "small" | "paper"; errors name the value.
+absl::StatusOr<MaskPreset> ParseMaskPreset(const std::string& name);
+std::string MaskPresetName(MaskPreset preset);
+// kAuto resolved for a model of `total_nodes` nodes; the others as they are.
+MaskPreset ResolveMaskPreset(MaskPreset preset, int64_t total_nodes);
+// The options of a preset (kAuto resolved for `total_nodes`).
+MaskTrainOptions MaskPresetOptions(MaskPreset preset, int64_t total_nodes);
+
 struct MaskTrainResult {
   torch::Tensor tau;            // (n_units) float32, CPU: the trained mask parameters
   int64_t steps = 0;
