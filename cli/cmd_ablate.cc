@@ -61,9 +61,7 @@ int RunAblate(int argc, char** argv) {
                                 file->digest),
                 kExitUsage);
   }
-  task_options.n_ctx = file->model.config().n_ctx;
-  task_options.seed = circuit->seed;
-  task_options.n_validation = task_options.n_test = std::max(8, task_options.n_train / 4);
+  task_options = PruningSplits(task_options.n_train, file->model.config().n_ctx, circuit->seed);
   absl::StatusOr<TaskData> task = BuildTask(circuit->task, file->tokenizer, task_options);
   if (!task.ok()) return usage_error(task.status());
 

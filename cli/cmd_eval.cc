@@ -6,6 +6,8 @@
 #include "absl/strings/str_format.h"
 #include "args.h"
 #include "circuit/core/checkpoint.h"
+#include "circuit/core/file_util.h"
+#include "circuit/core/status.h"
 #include "circuit/core/runtime.h"
 #include "circuit/core/task.h"
 #include "circuit/core/task_eval.h"
@@ -20,6 +22,7 @@ struct EvalRequest {
   int pairs = 0;  // 0: the split's default size
   int batch = 64;
   bool json = false;
+  std::string logits;  // .npy path for the raw logits at the answer position
 };
 
 // Builds one task and scores the requested split.
@@ -49,7 +52,13 @@ absl::StatusOr<TaskMetrics> EvaluateOne(const std::string& name, const ModelFile
     for (const TaskExample& e : examples) total += static_cast<double>(e.tokens.size());
     *mean_tokens = examples.empty() ? 0.0 : total / static_cast<double>(examples.size());
   }
-  return EvaluateTask(file.model, examples, /*taps=*/nullptr, request.batch);
+  if (request.logits.empty()) return EvaluateTask(file.model, examples, /*taps=*/nullptr, request.batch);
+  torch::Tensor logits;  // (n, vocab)
+  const TaskMetrics m = EvaluateTask(file.model, examples, /*taps=*/nullptr, request.batch, &logits);
+  logits = logits.contiguous();
+  const std::vector<float> values(logits.data_ptr<float>(), logits.data_ptr<float>() + logits.numel());
+  CIRCUIT_RETURN_IF_ERROR(WriteNpyFloat32(request.logits, {logits.size(0), logits.size(1)}, values));
+  return m;
 }
 
 void Print(const std::string& name, const EvalRequest& request, const TaskMetrics& m,
@@ -80,6 +89,9 @@ int RunEval(int argc, char** argv) {
   parser.Option("n", "datapoints (prompt pairs) in the split; 0 = its default size", &request.pairs);
   parser.Option("batch", "prompts per forward pass", &request.batch);
   parser.Flag("json", "one JSON object per task: task, split, loss, accuracy, n", &request.json);
+  parser.Option("logits", "also write the raw logits at each prompt's last position as a float32 "
+                ".npy array (prompts, vocab), rows in the order of `circuit tasks --dump NAME "
+                "--split S` (one task only)", &request.logits);
   AddCommonOptions(parser, &common);
   if (int rc = parser.Parse(argc, argv); rc >= 0) return rc;
   if (task.empty()) return Fail("eval", "--task is required (see `circuit tasks`)", kExitUsage);
@@ -90,6 +102,9 @@ int RunEval(int argc, char** argv) {
   if (request.pairs < 0) return Fail("eval", "--n must be >= 0", kExitUsage);
   if (request.batch < 1) return Fail("eval", "--batch must be >= 1", kExitUsage);
 
+  if (!request.logits.empty() && task == "all") {
+    return Fail("eval", "--logits needs one task, not all", kExitUsage);
+  }
   std::vector<std::string> names;
   if (task == "all") {
     for (const TaskInfo& info : BuiltinTasks()) names.push_back(info.name);

@@ -214,9 +214,7 @@ int RunExtract(int argc, char** argv) {
     if (!windows.ok()) return usage_error(windows.status());
     o.mean_windows = *windows;
   }
-  task_options.n_ctx = file->model.config().n_ctx;
-  task_options.seed = common.seed;
-  task_options.n_validation = task_options.n_test = std::max(8, task_options.n_train / 4);
+  task_options = PruningSplits(task_options.n_train, file->model.config().n_ctx, common.seed);
   absl::StatusOr<TaskData> task = BuildTask(task_name, file->tokenizer, task_options);
   if (!task.ok()) return usage_error(task.status());
 

@@ -1,12 +1,16 @@
 // circuit tokenizer train|encode: learn a byte-level BPE from Python sources, or try one.
 #include <filesystem>
 #include <iostream>
+#include <iterator>
 
+#include "absl/strings/escaping.h"
 #include "args.h"
+#include "circuit/core/checkpoint.h"
 #include "circuit/core/corpus.h"
 #include "circuit/core/file_util.h"
 #include "circuit/core/tokenizer.h"
 #include "command.h"
+#include "nlohmann/json.hpp"
 
 namespace circuit::cli {
 namespace {
@@ -55,27 +59,54 @@ int RunTrain(int argc, char** argv) {
 }
 
 int RunEncode(int argc, char** argv) {
-  ArgParser parser("circuit tokenizer encode TEXT", "Show how a text splits into tokens.");
-  std::string text, dir = DataPath("tokenizer");
-  parser.Positional("TEXT", "the text (\\n is a newline)", &text);
-  parser.Option("tokenizer", "folder with encoder.json and vocab.bpe", &dir);
+  ArgParser parser("circuit tokenizer encode [TEXT | --file F | -] [--model M | --tokenizer DIR] [--json]",
+                   "Show how a text splits into tokens: one line per token, its id and its bytes "
+                   "C-escaped (a newline prints as \\n, a backslash as \\\\), so every token "
+                   "reads unambiguously. TEXT takes C escapes (\\n, \\t, \\\\, \\x41); "
+                   "--file F and - (standard input) are read as raw bytes.");
+  std::string text, file, dir, model;
+  bool json = false;
+  parser.OptionalPositional("TEXT", "the text, with C escapes; - reads standard input", &text);
+  parser.Option("file", "read the text from this file, as it is", &file);
+  parser.Option("model", "use this model's tokenizer (default: the bundled model's)", &model);
+  parser.Option("tokenizer", "use the tokenizer in this folder (encoder.json, vocab.bpe)", &dir);
+  parser.Flag("json", "print {\"ids\": [...], \"tokens\": [...]} instead", &json);
   if (int rc = parser.Parse(argc, argv); rc >= 0) return rc;
-  std::string unescaped;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '\\' && i + 1 < text.size() && text[i + 1] == 'n') {
-      unescaped += '\n';
-      ++i;
+  std::string input;
+  if (!file.empty() || text == "-") {
+    if (!file.empty() && !text.empty()) return Fail("tokenizer", "give TEXT or --file, not both", kExitUsage);
+    if (file.empty()) {
+      input.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
     } else {
-      unescaped += text[i];
+      absl::StatusOr<std::string> read = ReadFile(file);
+      if (!read.ok()) return Fail("tokenizer", std::string(read.status().message()), kExitUsage);
+      input = *std::move(read);
+    }
+  } else {
+    std::string error;
+    if (!absl::CUnescape(text, &input, &error)) {
+      return Fail("tokenizer", "TEXT: bad escape: " + error, kExitUsage);
     }
   }
-  absl::StatusOr<Tokenizer> tok = Tokenizer::FromFiles(dir + "/encoder.json", dir + "/vocab.bpe");
-  if (!tok.ok()) return Fail("tokenizer", std::string(tok.status().message()), kExitUsage);
-  for (int32_t id : tok->Encode(unescaped)) {
-    std::string shown;
-    for (char c : tok->TokenBytes(id)) shown += c == '\n' ? std::string("\\n") : std::string(1, c);
-    std::cout << id << "\t'" << shown << "'\n";
+  if (!dir.empty() && !model.empty()) return Fail("tokenizer", "give --model or --tokenizer, not both", kExitUsage);
+  absl::StatusOr<Tokenizer> tok = absl::InternalError("unset");
+  if (!dir.empty()) {
+    tok = Tokenizer::FromFiles(dir + "/encoder.json", dir + "/vocab.bpe");
+  } else {
+    absl::StatusOr<ModelFile> m = LoadModel(model.empty() ? DefaultModelPath() : model);
+    if (!m.ok()) return Fail("tokenizer", std::string(m.status().message()), kExitUsage);
+    tok = std::move(m->tokenizer);
   }
+  if (!tok.ok()) return Fail("tokenizer", std::string(tok.status().message()), kExitUsage);
+  const std::vector<int32_t> ids = tok->Encode(input);
+  if (json) {
+    std::vector<std::string> tokens;
+    for (int32_t id : ids) tokens.push_back(tok->TokenBytes(id));
+    const nlohmann::json j = {{"ids", ids}, {"tokens", tokens}};
+    std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    return kExitOk;
+  }
+  for (int32_t id : ids) std::cout << id << "\t\"" << absl::CEscape(tok->TokenBytes(id)) << "\"\n";
   return kExitOk;
 }
 

@@ -43,4 +43,31 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return std::move(s).str();
 }
 
+absl::Status WriteNpyFloat32(const std::string& path, const std::vector<int64_t>& shape,
+                             const std::vector<float>& values) {
+  int64_t count = 1;
+  std::string dims;
+  for (int64_t d : shape) {
+    count *= d;
+    absl::StrAppend(&dims, d, ",", shape.size() > 1 ? " " : "");
+  }
+  if (shape.size() > 1) dims.pop_back();  // "(3, 4)" but "(3,)"
+  if (count != static_cast<int64_t>(values.size())) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", values.size(),
+                                                   " values for an array of ", count));
+  }
+  // The header is a Python dict literal padded with spaces to a multiple of 64
+  // bytes (magic, version and length included) and ended by a newline.
+  std::string header = absl::StrCat("{'descr': '<f4', 'fortran_order': False, 'shape': (", dims, "), }");
+  const size_t unpadded = 10 + header.size() + 1;
+  header.append((64 - unpadded % 64) % 64, ' ');
+  header.push_back('\n');
+  std::string bytes("\x93NUMPY\x01\x00", 8);
+  bytes.push_back(static_cast<char>(header.size() & 0xff));
+  bytes.push_back(static_cast<char>(header.size() >> 8));
+  bytes += header;
+  bytes.append(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float));
+  return WriteFileAtomically(path, bytes);
+}
+
 }  // namespace circuit

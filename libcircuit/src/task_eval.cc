@@ -45,13 +45,14 @@ torch::Tensor TaskLoss(const torch::Tensor& logits, const TaskBatch& batch) {
 }
 
 TaskMetrics EvaluateTask(const Model& model, const std::vector<TaskExample>& examples,
-                         const Taps* taps, int batch_size) {
+                         const Taps* taps, int batch_size, torch::Tensor* last_logits) {
   torch::NoGradGuard no_grad;
   TaskMetrics metrics;
   const int64_t n = static_cast<int64_t>(examples.size());
   const int64_t step = std::max(1, batch_size);
   double loss_sum = 0.0;
   int64_t wins = 0;
+  std::vector<torch::Tensor> kept;  // (B, V) per batch, when last_logits is asked for
   for (int64_t start = 0; start < n; start += step) {
     const int64_t end = std::min(n, start + step);
     const std::vector<TaskExample> chunk(examples.begin() + start, examples.begin() + end);
@@ -61,6 +62,10 @@ TaskMetrics EvaluateTask(const Model& model, const std::vector<TaskExample>& exa
     const torch::Tensor a = logits.gather(1, batch.alternative.unsqueeze(1)).squeeze(1);
     loss_sum += torch::softplus(a - c).to(torch::kFloat64).sum().item<double>();
     wins += (c > a).sum().item<int64_t>();  // a tie is not a win
+    if (last_logits != nullptr) kept.push_back(logits.to(torch::kCPU, torch::kFloat32));
+  }
+  if (last_logits != nullptr) {
+    *last_logits = kept.empty() ? torch::zeros({0, model.config().vocab_size}) : torch::cat(kept);
   }
   metrics.n = n;
   if (n > 0) {

@@ -1,6 +1,7 @@
 // `circuit tasks` and `circuit eval` as a user runs them, on a small
 // random-weights model written by `circuit init` with the bundled tokenizer.
 #include <algorithm>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -97,6 +98,96 @@ TEST_F(TasksCliTest, EvalAllGivesOneObjectPerTask) {
     const nlohmann::json j = nlohmann::json::parse(line);
     EXPECT_EQ(j["n"], 4);
   }
+}
+
+// tasks --dump prints the splits extract builds, one JSON line per prompt; eval
+// --logits writes the logits of the same prompts, in the same order, as .npy.
+TEST_F(TasksCliTest, DumpAndLogitsDescribeTheSamePrompts) {
+  RunResult r = RunCommand(CircuitBinary() + " tasks --dump single_double_quote --pairs 32 --seed 3 " +
+                           "--split test --model " + model_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::vector<std::string> lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 16u);  // a quarter of 32 pairs, two prompts each
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const nlohmann::json j = nlohmann::json::parse(lines[i]);
+    EXPECT_EQ(j["split"], "test");
+    EXPECT_EQ(j["index"], i);
+    EXPECT_EQ(j["pair"], i / 2);
+    EXPECT_EQ(j["role"], i % 2 == 0 ? "prompt" : "twin");
+    EXPECT_FALSE(j["tokens"].empty());
+    EXPECT_NE(j["correct"], j["alternative"]);
+    if (i % 2 == 1) {  // a twin's answers are its prompt's, swapped
+      const nlohmann::json prompt = nlohmann::json::parse(lines[i - 1]);
+      EXPECT_EQ(j["correct"], prompt["alternative"]);
+      EXPECT_EQ(j["alternative"], prompt["correct"]);
+    }
+  }
+  r = RunCommand(CircuitBinary() + " tasks --dump single_double_quote --pairs 32 --seed 3 --model " +
+                 model_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Lines(r.out).size(), 2u * (32 + 8 + 8));
+
+  // The logits: (16, vocab) float32, and the loss they give is eval's loss.
+  const std::string npy = dir_->File("logits.npy");
+  r = RunCommand(CircuitBinary() + " eval --task single_double_quote --n 8 --seed 3 --json --model " +
+                 model_ + " --logits " + npy);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const double loss = nlohmann::json::parse(r.out)["loss"].get<double>();
+  const std::string tokens_file = dir_->File("test.jsonl");
+  r = RunCommand(CircuitBinary() + " tasks --dump single_double_quote --pairs 32 --seed 3 --split test "
+                 "--model " + model_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::ofstream(tokens_file) << r.out;
+  const std::string script = dir_->File("check.py");
+  std::ofstream(script) << R"(import sys, json, numpy as np
+x = np.load(sys.argv[1])
+rows = [json.loads(l) for l in open(sys.argv[2])]
+assert x.dtype == np.float32 and x.ndim == 2 and x.shape[0] == len(rows), x.shape
+c = np.array([x[i, r["correct"]] for i, r in enumerate(rows)], dtype=np.float64)
+a = np.array([x[i, r["alternative"]] for i, r in enumerate(rows)], dtype=np.float64)
+print(np.mean(np.logaddexp(0, a - c)))
+)";
+  r = RunCommand("/usr/bin/python3 " + script + " " + npy + " " + tokens_file);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NEAR(std::stod(r.out), loss, 1e-5);
+
+  EXPECT_EQ(RunCommand(CircuitBinary() + " eval --task all --logits " + npy + " --model " + model_)
+                .exit_code, 2);
+  EXPECT_EQ(RunCommand(CircuitBinary() + " tasks --dump single_double_quote --split dev --model " +
+                       model_).exit_code, 2);
+  EXPECT_EQ(RunCommand(CircuitBinary() + " tasks --dump no_such_task --model " + model_).exit_code, 2);
+}
+
+// tokenizer encode: a newline token and the two characters \ and n print apart;
+// text comes from the argument (C escapes), a file or standard input.
+TEST_F(TasksCliTest, TokenizerEncodePrintsTokensUnambiguously) {
+  const std::string encode = CircuitBinary() + " tokenizer encode --model " + model_ + " --json ";
+  RunResult newline = RunCommand(encode + "'a\\nb'");
+  RunResult backslash_n = RunCommand(encode + "'a\\\\nb'");
+  ASSERT_EQ(newline.exit_code, 0) << newline.err;
+  ASSERT_EQ(backslash_n.exit_code, 0) << backslash_n.err;
+  auto joined = [](const RunResult& r) {
+    const nlohmann::json j = nlohmann::json::parse(r.out);
+    std::string text;
+    for (const auto& t : j["tokens"]) text += t.get<std::string>();
+    return text;
+  };
+  EXPECT_EQ(joined(newline), "a\nb");
+  EXPECT_EQ(joined(backslash_n), "a\\nb");
+  // Plain output escapes every token's bytes: the two texts print differently.
+  RunResult plain_newline = RunCommand(CircuitBinary() + " tokenizer encode --model " + model_ + " 'a\\nb'");
+  RunResult plain_backslash = RunCommand(CircuitBinary() + " tokenizer encode --model " + model_ + " 'a\\\\nb'");
+  EXPECT_NE(plain_newline.out, plain_backslash.out);
+  EXPECT_THAT(plain_backslash.out, HasSubstr("\\\\"));
+  // Standard input and --file are taken as raw bytes.
+  const std::string file = dir_->File("text.txt");
+  std::ofstream(file) << "x = 'a\\n'\n";
+  RunResult from_file = RunCommand(encode + "--file " + file);
+  RunResult from_stdin = RunCommand("sh -c \"" + encode + "- < " + file + "\"");
+  ASSERT_EQ(from_file.exit_code, 0) << from_file.err;
+  EXPECT_EQ(joined(from_file), "x = 'a\\n'\n");
+  EXPECT_EQ(from_file.out, from_stdin.out);
+  EXPECT_EQ(RunCommand(encode + "'bad \\q escape' 2>/dev/null").exit_code, 2);
 }
 
 TEST_F(TasksCliTest, UnknownTaskAndBadSplitAreUsageErrors) {

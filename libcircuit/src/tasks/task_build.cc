@@ -1,4 +1,5 @@
 // BuildTask: from generated text pairs to tokenized, disjoint, fixed-seed splits.
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <set>
@@ -197,6 +198,15 @@ std::vector<int32_t> EncodePrompt(const Tokenizer& tokenizer, const std::string&
 }
 
 }  // namespace internal
+
+TaskOptions PruningSplits(int n_train, int n_ctx, uint64_t seed) {
+  TaskOptions o;
+  o.n_ctx = n_ctx;
+  o.seed = seed;
+  o.n_train = n_train;
+  o.n_validation = o.n_test = std::max(8, n_train / 4);
+  return o;
+}
 
 absl::StatusOr<TaskData> BuildTask(const std::string& name, const Tokenizer& tokenizer,
                                    const TaskOptions& options) {

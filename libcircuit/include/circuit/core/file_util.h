@@ -7,6 +7,8 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
+#include <cstdint>
 
 #include "absl/status/statusor.h"
 
@@ -16,6 +18,11 @@ namespace circuit {
 // place: readers see the old file or the whole new one, never a part. A failed
 // write (disk full, no permission) removes the temporary file and names `path`.
 absl::Status WriteFileAtomically(const std::string& path, std::string_view contents);
+
+// A float32 array as a NumPy .npy file (format 1.0, C order), written atomically.
+// `values` holds the product of `shape` elements, row-major.
+absl::Status WriteNpyFloat32(const std::string& path, const std::vector<int64_t>& shape,
+                             const std::vector<float>& values);
 
 // The whole file; NotFound names the path.
 absl::StatusOr<std::string> ReadFile(const std::string& path);

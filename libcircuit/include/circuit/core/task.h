@@ -43,6 +43,11 @@ struct TaskOptions {
   int n_test = 128;
 };
 
+// The splits `circuit extract`, `ablate` and `tasks --dump` build: n_train
+// datapoints for training, a quarter as many (at least 8) for validation and
+// for test, prompts cut to n_ctx.
+TaskOptions PruningSplits(int n_train, int n_ctx, uint64_t seed);
+
 struct TaskData {
   std::string name;
   std::string description;

@@ -39,8 +39,11 @@ struct TaskMetrics {
 };
 
 // Scores `examples` in batches of `batch_size` prompts under `taps` (may be null).
+// last_logits (optional): set to the (n, vocab) float32 CPU logits at each
+// example's last position, in the order of `examples`.
 TaskMetrics EvaluateTask(const Model& model, const std::vector<TaskExample>& examples,
-                         const Taps* taps = nullptr, int batch_size = 64);
+                         const Taps* taps = nullptr, int batch_size = 64,
+                         torch::Tensor* last_logits = nullptr);
 
 }  // namespace circuit
 
