@@ -1,6 +1,5 @@
 // circuit explain: what each node of a circuit responds to and what it writes
 // (docs/explanations.md), stored in the circuit file's /explanations/ group.
-#include <algorithm>
 #include <iostream>
 
 #include "absl/strings/str_format.h"
@@ -10,6 +9,7 @@
 #include "circuit/core/task.h"
 #include "circuit/export/circuit_file.h"
 #include "circuit/export/describe.h"
+#include "circuit_inputs.h"
 #include "command.h"
 #include "explain_run.h"
 
@@ -28,13 +28,13 @@ int RunExplain(int argc, char** argv) {
   AddCommonOptions(parser, &common);
   std::string circuit_path, task_name;
   ExplainRun run;
-  TaskOptions task_options;
+  int n_train = TaskOptions().n_train;
   parser.Option("circuit", "circuit file written by circuit extract (rewritten in place)", &circuit_path);
   parser.Option("corpus", "corpus folder from `circuit corpus build`; env CIRCUIT_CORPUS", &run.corpus_dir);
   parser.Option("top", "contexts per side, and tokens per promoted/suppressed/input list", &run.top);
   parser.Option("windows", "windows of n_ctx tokens taken from the corpus validation split", &run.windows);
   parser.Option("task", "task whose prompts give the class means (default: the circuit's)", &task_name);
-  parser.Option("pairs", "the task's train datapoints, as given to extract", &task_options.n_train);
+  parser.Option("pairs", "the task's train datapoints, as given to extract", &n_train);
   if (int rc = parser.Parse(argc, argv); rc >= 0) return rc;
   if (circuit_path.empty()) return Fail("explain", "--circuit is required", kExitUsage);
   if (run.top < 1) return Fail("explain", absl::StrFormat("--top must be >= 1, got %d", run.top), kExitUsage);
@@ -50,18 +50,8 @@ int RunExplain(int argc, char** argv) {
   if (!device.ok()) return usage_error(device.status());
   absl::StatusOr<ModelFile> file = LoadModel(common.model, *device);
   if (!file.ok()) return usage_error(file.status());
-  if (file->digest != circuit->model_digest) {
-    return Fail("explain",
-                absl::StrFormat("%s was extracted from %s (digest %s), not %s (digest %s); pass --model",
-                                circuit_path, circuit->model_file, circuit->model_digest, file->path,
-                                file->digest),
-                kExitUsage);
-  }
-  task_options.n_ctx = file->model.config().n_ctx;
-  task_options.seed = circuit->seed;
-  task_options.n_validation = task_options.n_test = std::max(8, task_options.n_train / 4);
-  absl::StatusOr<TaskData> task =
-      BuildTask(task_name.empty() ? circuit->task : task_name, file->tokenizer, task_options);
+  if (absl::Status s = CheckCircuitModel(circuit_path, *circuit, *file); !s.ok()) return usage_error(s);
+  absl::StatusOr<TaskData> task = CircuitTask(*circuit, *file, n_train, task_name);
   if (!task.ok()) return usage_error(task.status());
 
   double seconds = 0.0;
