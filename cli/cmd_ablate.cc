@@ -15,6 +15,7 @@
 #include "circuit/export/circuit_file.h"
 #include "circuit/prune/pruner.h"
 #include "circuit/prune/verify.h"
+#include "circuit_inputs.h"
 #include "command.h"
 #include "nlohmann/json.hpp"
 
@@ -31,12 +32,12 @@ int RunAblate(int argc, char** argv) {
   std::string circuit_path, ablation_name;
   int top = 20, draws = 4;
   bool json = false;
-  TaskOptions task_options;
+  int n_train = TaskOptions().n_train;
   parser.Option("circuit", "circuit file written by circuit extract", &circuit_path);
   parser.Option("ablation", "mean | zero | resample (default: the circuit's)", &ablation_name);
   parser.Option("top", "nodes to list, most important first (0: all)", &top);
   parser.Option("random-draws", "random circuits of the same shape for the baseline", &draws);
-  parser.Option("pairs", "the task's train datapoints, as given to extract", &task_options.n_train);
+  parser.Option("pairs", "the task's train datapoints, as given to extract", &n_train);
   parser.Flag("json", "print one JSON object instead of tables", &json);
   if (int rc = parser.Parse(argc, argv); rc >= 0) return rc;
   if (circuit_path.empty()) return Fail("ablate", "--circuit is required", kExitUsage);
@@ -54,15 +55,8 @@ int RunAblate(int argc, char** argv) {
   if (!device.ok()) return usage_error(device.status());
   absl::StatusOr<ModelFile> file = LoadModel(common.model, *device);
   if (!file.ok()) return usage_error(file.status());
-  if (file->digest != circuit->model_digest) {
-    return Fail("ablate",
-                absl::StrFormat("%s was extracted from %s (digest %s), not %s (digest %s); pass --model",
-                                circuit_path, circuit->model_file, circuit->model_digest, file->path,
-                                file->digest),
-                kExitUsage);
-  }
-  task_options = PruningSplits(task_options.n_train, file->model.config().n_ctx, circuit->seed);
-  absl::StatusOr<TaskData> task = BuildTask(circuit->task, file->tokenizer, task_options);
+  if (absl::Status s = CheckCircuitModel(circuit_path, *circuit, *file); !s.ok()) return usage_error(s);
+  absl::StatusOr<TaskData> task = CircuitTask(*circuit, *file, n_train, /*task_name=*/"");
   if (!task.ok()) return usage_error(task.status());
 
   prune::ExtractOptions means_options;

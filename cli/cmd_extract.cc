@@ -26,10 +26,15 @@
 #include "circuit/prune/search.h"
 #include "command.h"
 #include "progress.h"
+#include "explain_run.h"
 #include "nlohmann/json.hpp"
 
 namespace circuit::cli {
 namespace {
+
+// Circuits up to this size come explained (seconds); larger ones (the full model
+// when the target is missed) are left to `circuit explain`.
+constexpr size_t kExplainLimit = 2000;
 
 // summary.json: the circuit as CircuitToJson writes it (docs/formats.md), plus an
 // "extract" block with what only this run knows: settings, validation figures,
@@ -159,6 +164,9 @@ int RunExtract(int argc, char** argv) {
   std::string corpus;
   parser.Option("corpus", "take the means from this corpus's val split (default: the means cached "
                 "next to the model by `circuit train`)", &corpus);
+  bool explain = true;
+  parser.Flag("explain", "explain the circuit's nodes (circuit explain) when a corpus is found: --corpus, "
+              "else $CIRCUIT_CORPUS or ./corpus; --no-explain skips it", &explain);
   if (int rc = parser.Parse(argc, argv); rc >= 0) return rc;
   if (task_name.empty()) return Fail("extract", "--task is required", kExitUsage);
   if (out_dir.empty()) return Fail("extract", "--out is required", kExitUsage);
@@ -225,10 +233,25 @@ int RunExtract(int argc, char** argv) {
   absl::StatusOr<Circuit> circuit = prune::ExtractCircuit(*file, *task, o, StageProgress("extract"), &stats);
   ClearProgress();
   if (!circuit.ok()) return Fail("extract", std::string(circuit.status().message()), kExitFailure);
+  // Explanations are a bonus: without a corpus, or when they fail, the circuit is still written.
+  std::string explained;
+  if (explain && circuit->nodes.size() > kExplainLimit) {
+    explained = absl::StrFormat("skipped: %d nodes, more than %d (circuit explain does it)",
+                                circuit->nodes.size(), kExplainLimit);
+  } else if (explain) {
+    ExplainRun run;
+    if (!corpus.empty()) run.corpus_dir = corpus;
+    double seconds = 0.0;
+    const absl::Status s = ExplainCircuit(*file, *task, run, &*circuit, &seconds);
+    explained = s.ok() ? absl::StrFormat("%d nodes in %.1f s (circuit inspect %s/circuit.h5 lists them)",
+                                         circuit->nodes.size(), seconds, out_dir)
+                       : absl::StrCat("skipped: ", s.message());
+  }
   absl::StatusOr<std::string> written =
       WriteCircuitOutputs(out_dir, *circuit, file->model.config().d_head, stats, o, preset_text);
   if (!written.ok()) return Fail("extract", std::string(written.status().message()), kExitFailure);
   PrintReport(*circuit, stats, o, preset_text, out_dir, *written);
+  if (explain) std::cout << "  explained " << explained << "\n";
   return kExitOk;
 }
 

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "circuit/core/h5.h"
 #include "circuit/core/status.h"
+#include "explanations_file.h"
 
 namespace circuit {
 namespace {
@@ -94,6 +95,10 @@ absl::Status WriteCircuitFile(const std::string& path, const Circuit& c) {
   }
   CIRCUIT_RETURN_IF_ERROR(w.WriteStrings("/location_importance/name", names));
   CIRCUIT_RETURN_IF_ERROR(w.WriteDoubles("/location_importance/loss", losses));
+  if (c.explanations.present()) {
+    CIRCUIT_RETURN_IF_ERROR(
+        internal::WriteExplanations(w, c.explanations, static_cast<int64_t>(c.nodes.size())));
+  }
   return w.Commit();
 }
 
@@ -198,6 +203,9 @@ absl::StatusOr<Circuit> ReadCircuitFile(const std::string& path) {
                                       static_cast<int64_t>(names.size()),
                                       "/location_importance/name"));
   for (size_t i = 0; i < names.size(); ++i) c.location_importance[names[i]] = losses[i];
+  if (r.Exists(internal::kExplanationsGroup)) {  // optional: `circuit explain` adds it
+    CIRCUIT_ASSIGN_OR_RETURN(c.explanations, internal::ReadExplanations(r, n_nodes));
+  }
   return c;
 }
 

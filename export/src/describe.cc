@@ -7,8 +7,78 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 
 namespace circuit {
+namespace {
+
+// A token as code would write it in double quotes: "'", "\"", ")\n".
+std::string Quoted(const std::string& token) {
+  std::string out = "\"";
+  for (char ch : token) {
+    switch (ch) {
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      default: out += ch;
+    }
+  }
+  return out + "\"";
+}
+
+// Up to `n` tokens, quoted and space-separated, skipping repeats.
+std::string TokenList(const std::vector<std::string>& tokens, size_t n) {
+  std::vector<std::string> seen;
+  for (const std::string& t : tokens) {
+    if (seen.size() == n) break;
+    if (std::find(seen.begin(), seen.end(), t) == seen.end()) seen.push_back(t);
+  }
+  std::vector<std::string> quoted;
+  for (const std::string& t : seen) quoted.push_back(Quoted(t));
+  return absl::StrJoin(quoted, " ");
+}
+
+std::vector<std::string> Texts(const std::vector<TokenScore>& scores) {
+  std::vector<std::string> out;
+  for (const TokenScore& s : scores) out.push_back(s.text);
+  return out;
+}
+
+}  // namespace
+
+std::string ExplanationLine(const CircuitNode& node, const NodeExplanation& e) {
+  std::vector<std::string> marked;
+  for (const ActivatingContext& c : e.top_contexts) marked.push_back(c.tokens[c.marked]);
+  std::string line = absl::StrFormat("%-24s top %s", NodeLabel(node.node),
+                                     marked.empty() ? "-" : TokenList(marked, 4));
+  if (!e.promoted.empty()) {
+    absl::StrAppend(&line, " | promotes ", TokenList(Texts(e.promoted), 3), ", suppresses ",
+                    TokenList(Texts(e.suppressed), 2));
+  } else if (!e.input_tokens.empty()) {
+    absl::StrAppend(&line, " | reads ", TokenList(Texts(e.input_tokens), 3));
+  }
+  if (!e.class_means.empty()) {
+    std::vector<std::string> means;
+    for (float m : e.class_means) means.push_back(absl::StrFormat("%.2f", m));
+    absl::StrAppend(&line, " | answer means ", absl::StrJoin(means, " / "));
+  }
+  return line;
+}
+
+std::string DescribeExplanations(const Circuit& c) {
+  const CircuitExplanations& e = c.explanations;
+  if (!e.present() || e.nodes.size() != c.nodes.size()) return "";
+  std::vector<std::string> classes;
+  for (const std::string& name : e.class_names) classes.push_back(Quoted(name));
+  std::string out = absl::StrFormat("explanations (contexts: %s; answer means by class %s):\n", e.corpus,
+                                    classes.empty() ? "-" : absl::StrJoin(classes, " / "));
+  for (size_t i = 0; i < c.nodes.size(); ++i) {
+    absl::StrAppend(&out, "  ", ExplanationLine(c.nodes[i], e.nodes[i]), "\n");
+  }
+  return out;
+}
 
 std::string DescribeCircuit(const Circuit& c) {
   std::string out;
@@ -55,7 +125,7 @@ std::string DescribeCircuit(const Circuit& c) {
                             n.importance, n.mask_logit);
     }
   }
-  return out;
+  return out + DescribeExplanations(c);
 }
 
 }  // namespace circuit

@@ -205,5 +205,63 @@ TEST_F(CliTest, ExtractThenAblate) {
   ExpectOneLineError(RunCommand(CircuitBinary() + " ablate --circuit " + dir_->File("none.h5")), "ablate");
 }
 
+// explain adds /explanations/ to a circuit file, which inspect then summarises;
+// extract explains by itself when given a corpus, and says why when it cannot.
+TEST_F(CliTest, ExplainThenInspect) {
+  std::filesystem::create_directories(dir_->File("esrc"));
+  for (int i = 0; i < 40; ++i) {
+    std::ofstream(dir_->File("esrc/m" + std::to_string(i) + ".py"))
+        << "def f" << i << "(x):\n    print(\"v" << i << "\", x)\n    return 'w" << i << "' + x\n";
+  }
+  const std::string corpus = dir_->File("ecorpus");
+  RunResult r = RunCommand(CircuitBinary() + " corpus build --root " + dir_->File("esrc") +
+                           " --val-per-mille 500 --out " + corpus);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string out = dir_->File("equote");
+  const std::string extract = CircuitBinary() + " extract --task single_double_quote --pairs 16 --epochs 1 " +
+                              "--no-importance --threads 1 --model " + model_ + " --out " + out;
+  r = RunCommand(extract + " --no-explain");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, Not(HasSubstr("explained")));
+  const std::string circuit = out + "/circuit.h5";
+  r = RunCommand(CircuitBinary() + " inspect " + circuit);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, Not(HasSubstr("explanations (")));
+
+  r = RunCommand(CircuitBinary() + " explain --top 3 --windows 4 --threads 1 --model " + model_ + " --corpus " +
+                 corpus + " --circuit " + circuit);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("explanations (contexts: corpus " + corpus));
+  EXPECT_THAT(r.out, HasSubstr(" top "));
+  EXPECT_THAT(r.out, HasSubstr("nodes in"));
+  const size_t lines = std::count(r.out.begin(), r.out.end(), '\n');
+  r = RunCommand(CircuitBinary() + " inspect " + circuit);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("explanations (contexts: corpus " + corpus));
+  const nlohmann::json summary = nlohmann::json::parse(std::ifstream(out + "/summary.json"));
+  EXPECT_EQ(lines, summary["nodes"].size() + 2);  // heading, one per node, the closing line
+
+  r = RunCommand(extract + " --corpus " + corpus);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("  explained "));
+  EXPECT_THAT(r.out, HasSubstr(" nodes in "));
+  const std::string binary = std::filesystem::absolute(CircuitBinary()).string();  // run where no ./corpus is
+  r = RunCommand("cd " + dir_->File("esrc") + " && " + binary + extract.substr(CircuitBinary().size()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("explained skipped: no corpus at corpus"));
+
+  r = RunCommand(CircuitBinary() + " explain --model " + model_ + " --corpus " + dir_->File("nowhere") +
+                 " --circuit " + circuit);
+  ExpectOneLineError(r, "explain");
+  EXPECT_THAT(r.err, HasSubstr("circuit corpus build"));
+  RunResult other = InitTinyModel(dir_->File("other2.h5"), /*seed=*/2);
+  ASSERT_EQ(other.exit_code, 0) << other.err;
+  ExpectOneLineError(RunCommand(CircuitBinary() + " explain --model " + dir_->File("other2.h5") + " --corpus " +
+                                corpus + " --circuit " + circuit),
+                     "explain");
+  ExpectOneLineError(RunCommand(CircuitBinary() + " explain --top 0 --circuit " + circuit), "explain");
+  ExpectOneLineError(RunCommand(CircuitBinary() + " explain"), "explain");
+}
+
 }  // namespace
 }  // namespace circuit::testing

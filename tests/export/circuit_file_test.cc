@@ -294,6 +294,48 @@ TEST(CircuitFileTest, WrongDatasetType) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("/nodes/location")));
 }
 
+TEST(CircuitFileTest, BadExplanationsAreNamed) {
+  TempDir dir;
+  const int64_t n = static_cast<int64_t>(SmallCircuit().nodes.size());
+  // The group's head: attributes, class names and prompts; `prompt_offsets` varies.
+  auto head = [](int64_t n_nodes, std::vector<int64_t> prompt_offsets) {
+    return [=](H5Writer& w) {
+      ASSERT_THAT(w.WriteAttribute("/explanations", "n_nodes", n_nodes), IsOk());
+      ASSERT_THAT(w.WriteAttribute("/explanations", "corpus", "c"), IsOk());
+      ASSERT_THAT(w.WriteAttribute("/explanations", "top", int64_t{1}), IsOk());
+      ASSERT_THAT(w.WriteStrings("/explanations/class_names", {"a"}), IsOk());
+      ASSERT_THAT(w.WriteStrings("/explanations/prompts/tokens", {"x", "y"}), IsOk());
+      ASSERT_THAT(w.WriteInt64s("/explanations/prompts/offsets", prompt_offsets), IsOk());
+    };
+  };
+  const std::string path = dir.File("e.h5");
+  WriteRaw(path, "circuit.circuit", "", kNoEdit, head(n - 1, {0, 2}));
+  EXPECT_THAT(ReadCircuitFile(path), StatusIs(absl::StatusCode::kInvalidArgument,
+                                              AllOf(HasSubstr("e.h5"), HasSubstr("/explanations@n_nodes"))));
+  WriteRaw(path, "circuit.circuit", "", kNoEdit, head(n, {0, 2, 1}));
+  EXPECT_THAT(ReadCircuitFile(path),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("/explanations/prompts/offsets")));
+  WriteRaw(path, "circuit.circuit", "", kNoEdit, head(n, {0, 3}));
+  EXPECT_THAT(ReadCircuitFile(path), StatusIs(absl::StatusCode::kInvalidArgument,
+                                              HasSubstr("offsets must run from 0 to 2, got 0 to 3")));
+  WriteRaw(path, "circuit.circuit", "", kNoEdit, head(n, {0, 1, 2}));
+  EXPECT_THAT(ReadCircuitFile(path),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("/explanations/top_contexts/value")));
+  // Contexts whose marked token lies outside their window.
+  WriteRaw(path, "circuit.circuit", "", kNoEdit, [&](H5Writer& w) {
+    head(n, {0, 2})(w);
+    std::vector<int64_t> offsets(n + 1, 1);
+    offsets[0] = 0;
+    ASSERT_THAT(w.WriteInt64s("/explanations/top_contexts/offsets", offsets), IsOk());
+    ASSERT_THAT(w.WriteFloats("/explanations/top_contexts/value", {1}, std::vector<float>{1.0f}), IsOk());
+    ASSERT_THAT(w.WriteInt32s("/explanations/top_contexts/marked", std::vector<int32_t>{2}), IsOk());
+    ASSERT_THAT(w.WriteInt64s("/explanations/top_contexts/token_offsets", {0, 2}), IsOk());
+    ASSERT_THAT(w.WriteStrings("/explanations/top_contexts/tokens", {"a", "b"}), IsOk());
+  });
+  EXPECT_THAT(ReadCircuitFile(path), StatusIs(absl::StatusCode::kInvalidArgument,
+                                              HasSubstr("/explanations/top_contexts/marked[0]: 2 outside")));
+}
+
 TEST(CircuitFileTest, H5pyReadsEveryDataset) {
   const char* python = "/usr/bin/python3";
   if (!std::filesystem::exists(python) ||

@@ -19,9 +19,11 @@ namespace circuit {
 inline constexpr char kCircuitFormat[] = "circuit.circuit";
 inline constexpr int64_t kCircuitFormatVersion = 1;
 
-// Writes `circuit` to `path` (a temporary file renamed into place). Errors:
-// InvalidArgument when the directory is not writable or the circuit's
-// loss_vs_k_k and loss_vs_k_loss differ in length; Internal on a write failure.
+// Writes `circuit` to `path` (a temporary file renamed into place), with the
+// group /explanations/ when circuit.explanations.present(). Errors:
+// InvalidArgument when the directory is not writable, the circuit's
+// loss_vs_k_k and loss_vs_k_loss differ in length, or explanations do not have
+// one entry per node; Internal on a write failure.
 absl::Status WriteCircuitFile(const std::string& path, const Circuit& circuit);
 
 // Reads and validates a circuit file. Errors: NotFound when `path` does not
@@ -30,7 +32,9 @@ absl::Status WriteCircuitFile(const std::string& path, const Circuit& circuit);
 // `format_version`, a missing attribute or dataset, a wrong type, dataset
 // lengths that disagree with n_nodes / n_edges, an unknown location name, a
 // layer out of range (final_resid must sit at n_layer), nodes not sorted by
-// (layer, location, index) or repeated, an edge endpoint out of range.
+// (layer, location, index) or repeated, an edge endpoint out of range, or an
+// /explanations/ group (optional; Circuit::explanations stays empty without
+// it) whose lists do not fit together.
 absl::StatusOr<Circuit> ReadCircuitFile(const std::string& path);
 
 }  // namespace circuit
