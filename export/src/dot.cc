@@ -181,9 +181,12 @@ absl::StatusOr<std::string> CircuitToDot(const CircuitGraph& cg, const DotOption
     SetAttr(node, "label", NodeLabel(p.node()));
     SetAttr(node, "fillcolor", Shade(t));
     if (t > 0.65) SetAttr(node, "fontcolor", "white");
-    SetAttr(node, "tooltip",
-            absl::StrFormat("%s\nimportance %.4g\nmask_logit %.4g", NodeLabel(p.node()),
-                            p.importance, p.mask_logit));
+    SetAttr(node, "id", absl::StrCat("n", p.row));
+    if (options.tooltips) {
+      SetAttr(node, "tooltip",
+              absl::StrFormat("%s\nimportance %.4g\nmask_logit %.4g", NodeLabel(p.node()),
+                              p.importance, p.mask_logit));
+    }
     SetAttr(node, "layer", absl::StrCat(p.layer));
     SetAttr(node, "location", std::string(LocationName(p.location)));
     SetAttr(node, "index", absl::StrCat(p.index));
@@ -199,6 +202,7 @@ absl::StatusOr<std::string> CircuitToDot(const CircuitGraph& cg, const DotOption
     Agedge_t* edge = agedge(g, nodes[s], nodes[t], nullptr, 1);
     if (edge == nullptr) return absl::InternalError("cgraph: agedge failed: " + errors.text());
     ++drawn_in[t];
+    SetAttr(edge, "id", absl::StrCat("e", gr[s].row, "_", gr[t].row));
     SetAttr(edge, "kind", std::string(graph::EdgeKindName(p.kind)));
     SetAttr(edge, "circuit_weight", Number(p.weight));
     if (p.kind == EdgeKind::kResidual) {
@@ -210,15 +214,17 @@ absl::StatusOr<std::string> CircuitToDot(const CircuitGraph& cg, const DotOption
     const double width = weight_max > 0 ? 0.6 + 3.4 * std::abs(double(p.weight)) / weight_max : 1.0;
     SetAttr(edge, "penwidth", absl::StrFormat("%.2f", width));
     SetAttr(edge, "color", p.weight > 0 ? kPositive : p.weight < 0 ? kNegative : kResidual);
-    SetAttr(edge, "tooltip",
-            absl::StrFormat("%s -> %s: %.4g", NodeLabel(gr[s].node()), NodeLabel(gr[t].node()),
-                            p.weight));
+    if (options.tooltips) {
+      SetAttr(edge, "tooltip", absl::StrFormat("%s -> %s: %.4g", NodeLabel(gr[s].node()),
+                                               NodeLabel(gr[t].node()), p.weight));
+    }
   }
   if (embeddings != nullptr) {
     for (Vertex v = 0; v < n; ++v) {
       if (!graph::IsInput(cg, v) || drawn_in[v] > 0) continue;
       Agedge_t* edge = agedge(g, embeddings, nodes[v], nullptr, 1);
       if (edge == nullptr) return absl::InternalError("cgraph: agedge failed: " + errors.text());
+      SetAttr(edge, "id", absl::StrCat("x", gr[v].row));
       SetAttr(edge, "kind", "embedding");
       SetAttr(edge, "style", "dotted");
       SetAttr(edge, "color", kResidual);

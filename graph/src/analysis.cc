@@ -95,10 +95,14 @@ Circuit MostImportantNodes(const Circuit& circuit, int64_t n) {
   for (int64_t r = 0; r < std::max<int64_t>(n, 0); ++r) new_row[order[r]] = 0;
   Circuit out = circuit;
   out.nodes.clear();
+  // Explanations are aligned with the nodes: they follow the nodes kept.
+  const bool explained = circuit.explanations.nodes.size() == circuit.nodes.size();
+  out.explanations.nodes.clear();
   for (int64_t i = 0; i < size; ++i) {
     if (new_row[i] < 0) continue;
     new_row[i] = static_cast<int64_t>(out.nodes.size());
     out.nodes.push_back(circuit.nodes[i]);
+    if (explained) out.explanations.nodes.push_back(circuit.explanations.nodes[i]);
   }
   out.edges.clear();
   for (const CircuitEdge& e : circuit.edges) {

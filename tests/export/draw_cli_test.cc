@@ -1,4 +1,4 @@
-// End-to-end: `circuit draw` and `circuit inspect` on a circuit file. Runs the
+// End-to-end: `circuit draw`, `circuit view` and `circuit inspect` on a circuit file. Runs the
 // built CLI as a subprocess (this test binary itself stays torch-free).
 #include <algorithm>
 #include <filesystem>
@@ -71,6 +71,33 @@ TEST_F(DrawCliTest, InspectDescribesACircuit) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("task single_double_quote"));
   EXPECT_THAT(r.out, HasSubstr("17 nodes of 6144"));
+}
+
+TEST_F(DrawCliTest, ViewWritesThePage) {
+  RunResult r = Run("view " + dir_.File("c.h5") + " -o " + dir_.File("c.html") + " --d-head 2");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("17 nodes, 10 weight edges, 5 residual edges"));
+  EXPECT_THAT(r.out, HasSubstr("no node explanations"));
+  std::ifstream in(dir_.File("c.html"));
+  std::stringstream page;
+  page << in.rdbuf();
+  EXPECT_THAT(page.str(), HasSubstr("<g id=\"n16\" class=\"node\">"));
+  EXPECT_THAT(page.str(), HasSubstr("head 1"));  // the diagram of circuit draw
+  r = Run("view " + dir_.File("c.h5") + " --out " + dir_.File("top.html") + " --top 5");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("the 5 most important of 17 nodes"));
+}
+
+TEST_F(DrawCliTest, ViewBadUsageExitsTwoWithOneLine) {
+  RunResult r = Run("view " + dir_.File("c.h5"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, StartsWith("circuit view: --out (-o) is required"));
+  r = Run("view " + dir_.File("missing.h5") + " -o " + dir_.File("c.html"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("missing.h5"));
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  r = Run("view " + dir_.File("c.h5") + " -o " + dir_.File("c.html") + " --top -1");
+  EXPECT_EQ(r.exit_code, 2);
 }
 
 }  // namespace

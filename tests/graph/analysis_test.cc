@@ -101,6 +101,21 @@ TEST(AnalysisTest, MostImportantNodesKeepsTheTopNodesAndTheirEdges) {
   EXPECT_EQ(MostImportantNodes(c, 100).nodes.size(), c.nodes.size());
 }
 
+TEST(AnalysisTest, MostImportantNodesKeepsTheirExplanations) {
+  Circuit c = SmallCircuit();
+  c.explanations.class_names = {"prompt", "twin"};
+  for (size_t i = 0; i < c.nodes.size(); ++i) {
+    NodeExplanation e;
+    e.class_means = {static_cast<float>(i), -static_cast<float>(i)};
+    c.explanations.nodes.push_back(e);
+  }
+  const Circuit top = MostImportantNodes(c, 6);  // rows 11..16
+  ASSERT_EQ(top.explanations.nodes.size(), 6u);
+  EXPECT_THAT(top.explanations.nodes[0].class_means, ElementsAre(11.0f, -11.0f));
+  EXPECT_THAT(top.explanations.nodes[5].class_means, ElementsAre(16.0f, -16.0f));
+  EXPECT_EQ(top.explanations.class_names, c.explanations.class_names);
+}
+
 TEST(AnalysisTest, ConnectedComponents) {
   const Components c = ConnectedComponents(SmallGraph());
   EXPECT_EQ(c.count, 2);  // everything, and the isolated final_resid 9

@@ -25,6 +25,7 @@ struct DotOptions {
                                // incoming edges (dotted grey edges)
   bool residual_edges = true;  // draw the graph's residual identity edges
   std::string rankdir = "BT";  // "BT": embeddings at the bottom, logits on top
+  bool tooltips = true;        // node and edge tooltips (the viewer shows cards instead)
 };
 
 // Graphviz's dot layout takes minutes beyond a few thousand edges (a whole
@@ -40,8 +41,9 @@ std::string CircuitTitle(const Circuit& circuit, const graph::CircuitGraph& grap
 
 // The DOT text of `graph`. Nodes are named "n<row>" (row of Circuit::nodes) and
 // carry the attributes layer, location, index, importance, mask_logit; edges
-// carry kind ("weight" | "residual" | "embedding") and circuit_weight. Errors:
-// Internal when cgraph fails.
+// carry kind ("weight" | "residual" | "embedding") and circuit_weight. Element
+// ids (the `id` of SVG groups): nodes "n<row>", edges "e<src row>_<dst row>",
+// embedding edges "x<dst row>". Errors: Internal when cgraph fails.
 absl::StatusOr<std::string> CircuitToDot(const graph::CircuitGraph& graph,
                                          const DotOptions& options = {});
 

@@ -49,8 +49,8 @@ DanglingResult RemoveDanglingNodes(const CircuitGraph& g);
 // The core of a large circuit, for drawing: its `n` most important nodes
 // (largest importance, then largest mask logit; circuits extracted without
 // importances rank by mask logit alone) and the edges among them, in the
-// original node order; the circuit's figures are copied unchanged. n >= size:
-// the circuit itself.
+// original node order, with their explanations when the circuit has them; the
+// circuit's figures are copied unchanged. n >= size: the circuit itself.
 Circuit MostImportantNodes(const Circuit& circuit, int64_t n);
 
 struct Components {
