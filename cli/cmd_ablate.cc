@@ -107,7 +107,7 @@ int RunAblate(int argc, char** argv) {
     }
     j["locations"] = nlohmann::json::array();
     for (const auto& [key, loss] : locations) j["locations"].push_back({{"location", key}, {"importance", loss}});
-    std::cout << j.dump(2) << "\n";
+    std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return kExitOk;
   }
   std::cout << absl::StrFormat("circuit of %s: %d nodes, %d edges; %s ablation, test split (%d prompts)\n",

@@ -67,7 +67,7 @@ void Print(const std::string& name, const EvalRequest& request, const TaskMetric
     const nlohmann::json j = {{"task", name},         {"split", request.split},
                               {"loss", m.loss},       {"accuracy", m.accuracy},
                               {"n", m.n}};
-    std::cout << j.dump() << std::endl;
+    std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
   } else {
     std::cout << absl::StrFormat("%-28s %-10s loss %.4f  accuracy %.3f  n %d  (prompts of %.0f tokens)",
                                  name, request.split, m.loss, m.accuracy, m.n, mean_tokens)

@@ -64,7 +64,7 @@ absl::Status WriteSummary(const std::string& path, const Circuit& c, const graph
                         {"scores", s.score_seconds}, {"discretize", s.discretize_seconds},
                         {"verify", s.verify_seconds}, {"mask_forward", s.forward_seconds},
                         {"mask_backward", s.backward_seconds}}}};
-  return WriteFileAtomically(path, j.dump(2) + "\n");
+  return WriteFileAtomically(path, j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
 // DIR/circuit.h5, DIR/summary.json, and the diagram as DIR/circuit.dot and (when

@@ -121,7 +121,7 @@ int RunTasks(int argc, char** argv) {
     std::cout << absl::StrFormat("    prompt      %-50s -> %s\n", Tail(p.prompt), Quoted(p.correct));
     std::cout << absl::StrFormat("    twin        %-50s -> %s\n", Tail(p.twin), Quoted(p.alternative));
   }
-  if (json) std::cout << out.dump(2) << "\n";
+  if (json) std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   return kExitOk;
 }
 

@@ -1,11 +1,17 @@
 // circuit: one program, git-style subcommands (`circuit <command> --help`).
+#include <c10/util/Exception.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <iostream>
+#include <new>
+#include <stdexcept>
+#include <string>
 
 #include "command.h"
+#include "nlohmann/json.hpp"
 
 namespace circuit::cli {
 
@@ -40,7 +46,44 @@ void WaitPassivelyUnlessChosen(char** argv) {
   // The exec failed (no /proc): go on with libgomp's default waiting.
 }
 
+// The first line of an exception's message (libtorch appends a backtrace).
+std::string FirstLine(const char* what) {
+  std::string line = what == nullptr ? "" : what;
+  line = line.substr(0, line.find('\n'));
+  return line.empty() ? "unknown error" : line;
+}
+
+int Report(const char* command, const std::string& what, int code) {
+  std::cerr << "circuit " << command << ": " << what << "\n";
+  return code;
+}
+
 }  // namespace
+
+// The last line of defence: whatever a subcommand lets escape (a libtorch
+// error, out of memory, a JSON library error) becomes one line on stderr and an
+// exit code, never std::terminate. Errors caused by the input (a bad index or
+// value that reached libtorch, malformed JSON) exit 2; everything else exits 1.
+int RunGuarded(const char* name, const Command& command, int argc, char** argv) {
+  try {
+    return command.run(argc, argv);
+  } catch (const std::bad_alloc&) {
+    return Report(name, "out of memory", 1);
+  } catch (const c10::IndexError& e) {
+    return Report(name, FirstLine(e.what_without_backtrace()), 2);
+  } catch (const c10::ValueError& e) {
+    return Report(name, FirstLine(e.what_without_backtrace()), 2);
+  } catch (const c10::Error& e) {
+    return Report(name, FirstLine(e.what_without_backtrace()), 1);
+  } catch (const nlohmann::json::exception& e) {
+    return Report(name, FirstLine(e.what()), 2);
+  } catch (const std::exception& e) {
+    return Report(name, FirstLine(e.what()), 1);
+  } catch (...) {
+    return Report(name, "unknown error", 1);
+  }
+}
+
 }  // namespace circuit::cli
 
 int main(int argc, char** argv) {
@@ -56,5 +99,5 @@ int main(int argc, char** argv) {
     return 2;
   }
   circuit::cli::WaitPassivelyUnlessChosen(argv);
-  return it->second.run(argc - 1, argv + 1);
+  return circuit::cli::RunGuarded(argv[1], it->second, argc - 1, argv + 1);
 }

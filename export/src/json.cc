@@ -73,7 +73,8 @@ std::string CircuitToJson(const Circuit& c, const graph::CircuitGraph* graph) {
                   {"strongest_paths", paths}};
   }
   j["edges"] = std::move(edges);
-  return j.dump(2);
+  // Strings from a file (task, model names) may not be UTF-8: replace, never throw.
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace circuit

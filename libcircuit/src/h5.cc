@@ -5,7 +5,9 @@
 #include <hdf5.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <utility>
@@ -85,6 +87,43 @@ std::string ShapeString(const H5Shape& shape) {
 }
 
 std::atomic<int> temp_counter{0};
+
+// True when `s` is well-formed UTF-8 (no overlong forms, no surrogates). Text
+// read from a file must be, or printing it as JSON later would fail.
+bool IsUtf8(absl::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    int n = 0;
+    uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      n = 1, cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2, cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3, cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (s.size() - i <= static_cast<size_t>(n)) return false;  // truncated sequence
+    for (int k = 1; k <= n; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    static constexpr uint32_t kMinForLength[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMinForLength[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+absl::Status NotUtf8(const std::string& path, const std::string& where) {
+  return absl::InvalidArgumentError(absl::StrCat(path, ": ", where, ": not UTF-8 text"));
+}
 
 }  // namespace
 
@@ -380,15 +419,23 @@ absl::StatusOr<std::string> H5Reader::ReadStringAttribute(const std::string& obj
     }
     std::string value(c);
     H5free_memory(c);
+    if (!IsUtf8(value)) return NotUtf8(path_, absl::StrCat(object, "@", name));
     return value;
   }
   // Fixed-length strings (h5py writes these for numpy byte strings).
   const size_t size = H5Tget_size(file_type.get());
+  hsize_t file_size = 0;
+  H5Fget_filesize(state_->file.get(), &file_size);
+  if (size == 0 || size > file_size) {
+    return absl::InvalidArgumentError(absl::StrCat(path_, ": ", object, "@", name,
+                                                   ": declares a string of ", size, " bytes"));
+  }
   std::string value(size, '\0');
   if (H5Aread(attr.get(), file_type.get(), value.data()) < 0) {
     return absl::InvalidArgumentError(absl::StrCat(path_, ": ", object, "@", name, ": unreadable"));
   }
   value.resize(value.find('\0') == std::string::npos ? size : value.find('\0'));
+  if (!IsUtf8(value)) return NotUtf8(path_, absl::StrCat(object, "@", name));
   return value;
 }
 
@@ -442,9 +489,48 @@ absl::StatusOr<OpenDataset> OpenDs(hid_t file, const std::string& path, const st
   return d;
 }
 
-uint64_t Elements(const H5Shape& shape) {
+// The most elements one dataset may hold: far above any model, circuit or
+// results table this project writes, far below what would exhaust memory.
+constexpr uint64_t kMaxElements = uint64_t{1} << 32;
+// Deflate cannot shrink data by more than ~1032:1; a filtered dataset that
+// claims more than this many bytes per stored byte is lying about its size.
+constexpr uint64_t kMaxFilterRatio = 1100;
+
+// Element count of `d`, checked before anything is allocated: the product of
+// the declared dimensions must not overflow, must stay under kMaxElements, and
+// must be backed by the bytes the file actually stores (a tiny file declaring a
+// (2^30, 128) dataset with no storage is rejected here, not by bad_alloc).
+absl::StatusOr<uint64_t> Elements(hid_t file, const std::string& path, const std::string& name,
+                                  const OpenDataset& d) {
   uint64_t n = 1;
-  for (uint64_t d : shape) n *= d;
+  for (uint64_t dim : d.shape) {
+    if (dim != 0 && n > kMaxElements / dim) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": ", name, ": declared shape ",
+                                                     ShapeString(d.shape), " is too large"));
+    }
+    n *= dim;
+  }
+  if (n > kMaxElements) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", name, ": declared shape ",
+                                                   ShapeString(d.shape), " is too large"));
+  }
+  if (n == 0) return n;
+  // Bytes each element needs in the file: its fixed size, or the (>= 8 byte)
+  // heap reference of a variable-length string.
+  const bool vlen = H5Tis_variable_str(d.type.get()) > 0;
+  const uint64_t element_bytes =
+      vlen ? 8 : std::max<uint64_t>(1, static_cast<uint64_t>(H5Tget_size(d.type.get())));
+  hsize_t file_size = 0;
+  H5Fget_filesize(file, &file_size);
+  uint64_t stored = std::min<uint64_t>(H5Dget_storage_size(d.dset.get()), file_size);
+  Handle dcpl(H5Dget_create_plist(d.dset.get()), H5Pclose);
+  const bool filtered = dcpl.valid() && H5Pget_nfilters(dcpl.get()) > 0;
+  if (filtered) stored = stored > UINT64_MAX / kMaxFilterRatio ? UINT64_MAX : stored * kMaxFilterRatio;
+  if (n > stored / element_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": ", name, ": declares ", ShapeString(d.shape), " (", n, " elements) but stores ",
+        H5Dget_storage_size(d.dset.get()), " bytes (truncated or corrupted file?)"));
+  }
   return n;
 }
 
@@ -467,7 +553,8 @@ absl::StatusOr<std::vector<T>> ReadNumeric(hid_t file, const std::string& path,
                                                    ShapeString(expected_shape), ", got ",
                                                    ShapeString(d.shape)));
   }
-  std::vector<T> out(Elements(d.shape));
+  CIRCUIT_ASSIGN_OR_RETURN(const uint64_t n, Elements(file, path, name, d));
+  std::vector<T> out(n);
   if (!out.empty() &&
       H5Dread(d.dset.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0) {
     return absl::InvalidArgumentError(
@@ -507,7 +594,7 @@ absl::StatusOr<std::vector<std::string>> H5Reader::ReadStrings(const std::string
     return absl::InvalidArgumentError(absl::StrCat(path_, ": ", dataset, ": expected strings, got ",
                                                    ClassName(H5Tget_class(d.type.get()))));
   }
-  const uint64_t n = Elements(d.shape);
+  CIRCUIT_ASSIGN_OR_RETURN(const uint64_t n, Elements(state_->file.get(), path_, dataset, d));
   std::vector<std::string> out;
   out.reserve(n);
   if (H5Tis_variable_str(d.type.get()) > 0) {
@@ -516,10 +603,13 @@ absl::StatusOr<std::vector<std::string>> H5Reader::ReadStrings(const std::string
     if (n > 0 && H5Dread(d.dset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0) {
       return absl::InvalidArgumentError(absl::StrCat(path_, ": ", dataset, ": read failed"));
     }
+    bool utf8 = true;
     for (char* p : ptrs) {
       out.emplace_back(p ? p : "");
+      utf8 = utf8 && IsUtf8(out.back());
       H5free_memory(p);
     }
+    if (!utf8) return NotUtf8(path_, dataset);
     return out;
   }
   const size_t size = H5Tget_size(d.type.get());
@@ -531,6 +621,7 @@ absl::StatusOr<std::vector<std::string>> H5Reader::ReadStrings(const std::string
   for (uint64_t i = 0; i < n; ++i) {
     std::string s = buffer.substr(i * size, size);
     s.resize(std::min(s.size(), s.find('\0')));
+    if (!IsUtf8(s)) return NotUtf8(path_, dataset);
     out.push_back(std::move(s));
   }
   return out;

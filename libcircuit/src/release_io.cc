@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <new>
 #include <regex>
 #include <sstream>
 
@@ -170,10 +171,24 @@ absl::Status WriteStateDict(const std::string& path, const std::vector<NamedTens
   const std::string tmp = absl::StrCat(path, ".tmp-", getpid());
   std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
   if (!out) return absl::PermissionDeniedError(absl::StrCat(path, ": cannot create ", tmp));
+  // The writer's destructor finishes the archive when writeEndOfFile() was not
+  // reached; had the write callback reported a failure there, it would throw
+  // during unwinding and abort. So the callback always claims success and a
+  // failed write (disk full) is remembered and reported after the writer is gone.
+  bool write_failed = false;
+  auto remove_tmp = [&tmp, &out] {
+    out.close();
+    std::error_code ec;
+    fs::remove(tmp, ec);
+  };
   try {
-    caffe2::serialize::PyTorchStreamWriter writer([&out](const void* buf, size_t n) -> size_t {
-      out.write(static_cast<const char*>(buf), static_cast<std::streamsize>(n));
-      return out ? n : 0;
+    caffe2::serialize::PyTorchStreamWriter writer([&out, &write_failed](const void* buf,
+                                                                        size_t n) -> size_t {
+      if (!write_failed) {
+        out.write(static_cast<const char*>(buf), static_cast<std::streamsize>(n));
+        write_failed = !out;
+      }
+      return n;
     });
     std::vector<PickledTensor> entries;
     std::vector<torch::Tensor> data;  // (numel) float32 CPU, in entry order
@@ -201,19 +216,24 @@ absl::Status WriteStateDict(const std::string& path, const std::vector<NamedTens
     }
     writer.writeEndOfFile();
   } catch (const c10::Error& e) {
-    out.close();
-    std::error_code ec;
-    fs::remove(tmp, ec);
+    remove_tmp();
     return absl::DataLossError(absl::StrCat(path, ": write failed: ", TorchMessage(e)));
+  } catch (const std::bad_alloc&) {
+    remove_tmp();
+    return absl::ResourceExhaustedError(absl::StrCat(path, ": out of memory while writing"));
   }
   out.close();
   std::error_code ec;
-  if (!out) {
+  if (write_failed || !out) {
     fs::remove(tmp, ec);
     return absl::DataLossError(absl::StrCat(path, ": write failed (disk full?)"));
   }
   fs::rename(tmp, path, ec);
-  if (ec) return absl::PermissionDeniedError(absl::StrCat(path, ": cannot rename: ", ec.message()));
+  if (ec) {
+    const std::string why = ec.message();
+    fs::remove(tmp, ec);
+    return absl::PermissionDeniedError(absl::StrCat(path, ": cannot rename: ", why));
+  }
   return absl::OkStatus();
 }
 

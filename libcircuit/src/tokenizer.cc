@@ -290,6 +290,8 @@ absl::StatusOr<Tokenizer> Tokenizer::FromStrings(const std::string& encoder_json
     j = nlohmann::json::parse(encoder_json);
   } catch (const nlohmann::json::parse_error& e) {
     return absl::InvalidArgumentError(absl::StrCat("encoder.json: not valid JSON (byte ", e.byte, ")"));
+  } catch (const nlohmann::json::exception& e) {  // e.g. out_of_range: a number like 1e400
+    return absl::InvalidArgumentError(absl::StrCat("encoder.json: ", e.what()));
   }
   if (!j.is_object() || j.empty()) {
     return absl::InvalidArgumentError("encoder.json: expected an object of token -> id");

@@ -3,6 +3,7 @@
 // The writer is in torch_pickle_writer.cc.
 #include "torch_pickle.h"
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -14,8 +15,17 @@
 namespace circuit::internal {
 namespace {
 
+// Values live in the Machine's arena and point at each other with plain
+// pointers: freeing is one flat loop, however deep the nesting or even cyclic
+// (a list that APPENDs itself through the memo), never a recursive destructor.
 struct Value;
-using ValuePtr = std::shared_ptr<Value>;
+using ValuePtr = Value*;
+
+// A state dict nests a few levels (dict -> tensor -> size tuple); Python's own
+// unpickler stops near 1000. Deeper input is hostile, not a checkpoint.
+constexpr int kMaxDepth = 100;
+// Objects one pickle may create (a release state dict needs a few thousand).
+constexpr size_t kMaxValues = size_t{1} << 20;
 
 struct Value {
   enum class Kind {
@@ -32,6 +42,7 @@ struct Value {
     kTensor
   };
   Kind kind = Kind::kNone;
+  int depth = 1;  // 1 + the deepest item, for collections
   int64_t i = 0;
   double f = 0.0;
   std::string s;                                       // string, or "module name" of a global
@@ -66,12 +77,6 @@ const char* KindName(Value::Kind k) {
       return "tensor";
   }
   return "?";
-}
-
-ValuePtr Make(Value::Kind kind) {
-  auto v = std::make_shared<Value>();
-  v->kind = kind;
-  return v;
 }
 
 bool IsAllowedGlobal(const std::string& g) {
@@ -114,6 +119,20 @@ class Machine {
     marks_.pop_back();
     return items;
   }
+  // A new value owned by the arena (Run() stops before kMaxValues).
+  ValuePtr Make(Value::Kind kind) {
+    arena_.push_back(std::make_unique<Value>());
+    arena_.back()->kind = kind;
+    return arena_.back().get();
+  }
+  // Raises v's depth for the items in [first, end) that were just added to it;
+  // false when it is now too deep. Incremental, so appends stay linear.
+  static bool Nest(Value* v, size_t first = 0) {
+    for (size_t k = first; k < v->items.size(); ++k) {
+      v->depth = std::max(v->depth, v->items[k]->depth + 1);
+    }
+    return v->depth <= kMaxDepth;
+  }
   absl::Status Reduce(const ValuePtr& callable, const ValuePtr& args);
   absl::Status SetItems(const ValuePtr& dict, const std::vector<ValuePtr>& kv);
 
@@ -122,6 +141,7 @@ class Machine {
   std::vector<ValuePtr> stack_;
   std::vector<size_t> marks_;
   std::map<uint64_t, ValuePtr> memo_;
+  std::vector<std::unique_ptr<Value>> arena_;  // owns every value above
 };
 
 absl::StatusOr<std::vector<int64_t>> IntTuple(const ValuePtr& v, const char* what) {
@@ -179,7 +199,11 @@ absl::Status Machine::Reduce(const ValuePtr& callable, const ValuePtr& args) {
 absl::Status Machine::SetItems(const ValuePtr& dict, const std::vector<ValuePtr>& kv) {
   if (dict->kind != Value::Kind::kDict) return Error("SETITEM on a non-dict");
   if (kv.size() % 2 != 0) return Error("odd number of dict items");
-  for (size_t i = 0; i < kv.size(); i += 2) dict->entries.emplace_back(kv[i], kv[i + 1]);
+  for (size_t i = 0; i < kv.size(); i += 2) {
+    dict->entries.emplace_back(kv[i], kv[i + 1]);
+    dict->depth = std::max({dict->depth, kv[i]->depth + 1, kv[i + 1]->depth + 1});
+  }
+  if (dict->depth > kMaxDepth) return Error("nested too deeply");
   return absl::OkStatus();
 }
 
@@ -193,6 +217,8 @@ absl::StatusOr<ValuePtr> Machine::Run() {
   ValuePtr var = std::move(*var##_or)
   while (true) {
     op_pos_ = pos_;
+    // Each opcode makes at most one value.
+    if (arena_.size() >= kMaxValues) return Error(absl::StrCat("more than ", kMaxValues, " objects"));
     CIRCUIT_NEED(1);
     const uint8_t op = static_cast<uint8_t>(data_[pos_++]);
     switch (op) {
@@ -282,6 +308,7 @@ absl::StatusOr<ValuePtr> Machine::Run() {
         if (!items.ok()) return items.status();
         ValuePtr v = Make(op == 't' ? K::kTuple : K::kList);
         v->items = std::move(*items);
+        if (!Nest(v)) return Error("nested too deeply");
         stack_.push_back(v);
         break;
       }
@@ -293,6 +320,7 @@ absl::StatusOr<ValuePtr> Machine::Run() {
           CIRCUIT_POP(e);
           v->items.insert(v->items.begin(), e);
         }
+        if (!Nest(v)) return Error("nested too deeply");
         stack_.push_back(v);
         break;
       }
@@ -300,6 +328,7 @@ absl::StatusOr<ValuePtr> Machine::Run() {
         CIRCUIT_POP(e);
         if (stack_.empty() || stack_.back()->kind != K::kList) return Error("APPEND to a non-list");
         stack_.back()->items.push_back(e);
+        if (!Nest(stack_.back(), stack_.back()->items.size() - 1)) return Error("nested too deeply");
         break;
       }
       case 'e': {
@@ -307,7 +336,9 @@ absl::StatusOr<ValuePtr> Machine::Run() {
         if (!items.ok()) return items.status();
         if (stack_.empty() || stack_.back()->kind != K::kList)
           return Error("APPENDS to a non-list");
+        const size_t first = stack_.back()->items.size();
         for (ValuePtr& e : *items) stack_.back()->items.push_back(std::move(e));
+        if (!Nest(stack_.back(), first)) return Error("nested too deeply");
         break;
       }
       case 's': {

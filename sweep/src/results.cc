@@ -71,7 +71,15 @@ absl::StatusOr<std::vector<UnitResult>> ResultsFile::Read(const std::string& pat
   CIRCUIT_ASSIGN_OR_RETURN(H5Reader r, H5Reader::Open(path));
   CIRCUIT_RETURN_IF_ERROR(r.CheckFormat(kFormat, kSweepFormatVersion));
   CIRCUIT_ASSIGN_OR_RETURN(int64_t n, r.ReadIntAttribute("/", "n_units"));
-  std::vector<UnitResult> rows(static_cast<size_t>(std::max<int64_t>(n, 0)));
+  // n_units is only a claim: it must match a column the file really stores
+  // (ReadStrings checks that against the bytes in the file) before rows are
+  // allocated for it.
+  CIRCUIT_ASSIGN_OR_RETURN(std::vector<std::string> ids, r.ReadStrings("/units/id"));
+  if (n < 0 || ids.size() != static_cast<uint64_t>(n)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": n_units ", n, " but /units/id has ", ids.size(), " rows"));
+  }
+  std::vector<UnitResult> rows(static_cast<size_t>(n));
   auto check_len = [&](const std::string& name, size_t len) -> absl::Status {
     if (len == rows.size()) return absl::OkStatus();
     return absl::InvalidArgumentError(absl::StrCat(path, ": /units/", name, ": ", len,

@@ -36,7 +36,8 @@ std::string ToJson(const UnitResult& r) {
                       {"accuracy", r.accuracy},    {"seconds", r.seconds},
                       {"prune_seconds", r.prune_seconds}, {"rank", r.rank},
                       {"met_target", r.met_target}};
-  return j.dump();
+  // An error message may quote a file name that is not UTF-8.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 UnitResult FromJson(const std::string& text, const WorkUnit& unit) {

@@ -101,6 +101,8 @@ absl::StatusOr<SweepSpec> ParseSweepSpec(const std::string& json_text, const std
     j = Json::parse(json_text);
   } catch (const Json::parse_error& e) {
     return absl::InvalidArgumentError(absl::StrCat(origin, ": not valid JSON (byte ", e.byte, ")"));
+  } catch (const Json::exception& e) {  // e.g. out_of_range: a number like 1e400
+    return absl::InvalidArgumentError(absl::StrCat(origin, ": ", e.what()));
   }
   if (!j.is_object()) return absl::InvalidArgumentError(absl::StrCat(origin, ": expected an object"));
   static const char* kKnown[] = {"name",      "studies",       "models",  "tasks",
@@ -153,6 +155,19 @@ absl::StatusOr<SweepSpec> ParseSweepSpec(const std::string& json_text, const std
   CIRCUIT_RETURN_IF_ERROR(Integer(j, origin, "n_train", &spec.n_train, 0, 1000000));
   CIRCUIT_RETURN_IF_ERROR(Integer(j, origin, "n_validation", &spec.n_validation, 0, 1000000));
   CIRCUIT_RETURN_IF_ERROR(Integer(j, origin, "n_test", &spec.n_test, 0, 1000000));
+  // Bound the work a spec can ask for before anything enumerates it: a 1 KB
+  // spec of long lists multiplies out to 10^10 units.
+  double units = 1;
+  for (size_t n : {spec.models.size(), spec.tasks.size(), spec.studies.size(),
+                   spec.target_losses.size(), spec.ablations.size(), spec.penalties.size(),
+                   spec.penalty_coefs.size(), spec.methods.size(), spec.seeds.size()}) {
+    units *= static_cast<double>(n);
+  }
+  if (units > kMaxSweepUnits) {
+    return absl::InvalidArgumentError(absl::StrCat(origin, ": the lists multiply out to ", units,
+                                                   " work units, more than ", kMaxSweepUnits,
+                                                   "; split the sweep"));
+  }
   return spec;
 }
 

@@ -96,6 +96,15 @@ TEST(Tokenizer, MalformedFilesNameTheProblem) {
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("cannot read")));
 }
 
+// nlohmann throws out_of_range (not parse_error) for a number it cannot hold;
+// that too must be a Status, not an uncaught exception.
+TEST(Tokenizer, NumberOutOfRangeIsAnError) {
+  EXPECT_THAT(Tokenizer::FromStrings(R"({"a": 1e400})", "#version: 0.2\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("encoder.json: ")));
+  EXPECT_THAT(Tokenizer::FromStrings(R"({"a": 0, "<|endoftext|>": 1, "b": -1e999})", ""),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("encoder.json: ")));
+}
+
 TEST(Tokenizer, RandomBytesRoundTrip) {
   std::mt19937 rng(5);
   for (int i = 0; i < 200; ++i) {

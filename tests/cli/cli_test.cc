@@ -97,6 +97,32 @@ TEST_F(CliTest, InitRejectsBadShapes) {
   ExpectOneLineError(r, "init");
 }
 
+// Sizes whose product overflows int (n_head * d_head = 2^32) or that would
+// need terabytes: a message, not bad_alloc or a wrapped negative width.
+TEST_F(CliTest, InitRejectsAbsurdSizes) {
+  RunResult r = RunCommand(CircuitBinary() + " init --heads 65536 --d-head 65536 --out " +
+                           dir_->File("x.h5"));
+  ExpectOneLineError(r, "init");
+  EXPECT_THAT(r.err, HasSubstr("n_head * d_head must be <= 65536, got 4294967296"));
+  r = RunCommand(CircuitBinary() + " init --layers 1000000000 --out " + dir_->File("x.h5"));
+  ExpectOneLineError(r, "init");
+  EXPECT_THAT(r.err, HasSubstr("n_layer must be <= 1024"));
+  r = RunCommand(CircuitBinary() + " init --layers 1024 --d-model 65536 --d-mlp 65536 --out " +
+                 dir_->File("x.h5"));
+  ExpectOneLineError(r, "init");
+  EXPECT_THAT(r.err, HasSubstr("parameters, more than the"));
+}
+
+// An exception out of libtorch (here multinomial on the NaN probabilities that
+// a 1e-300 temperature makes) is one line and an exit code, never an abort.
+TEST_F(CliTest, LibtorchErrorIsOneLineNotAnAbort) {
+  RunResult r = RunCommand(CircuitBinary() + " generate --model " + model_ +
+                           " --temperature 1e-300 --tokens 4 --threads 1");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_THAT(r.err, ::testing::StartsWith("circuit generate: "));
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
 TEST_F(CliTest, CorpusBuildInfoAndErrors) {
   std::filesystem::create_directories(dir_->File("src/pkg"));
   for (int i = 0; i < 30; ++i) {

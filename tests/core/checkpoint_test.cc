@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "gtest/gtest.h"
+#include "testing/hostile_h5.h"
 #include "testing/status_matchers.h"
 #include "testing/temp_dir.h"
 
@@ -215,6 +216,68 @@ TEST_F(CheckpointTest, DensityIsStored) {
   ASSERT_FALSE(density.empty());
   EXPECT_EQ(density.front().first, "transformer.wte.weight");
   EXPECT_DOUBLE_EQ(density.front().second, 1.0);
+}
+
+// Files that declare sizes they do not hold: each read fails with the object
+// named before anything of the declared size is allocated.
+TEST_F(CheckpointTest, HostileDeclaredSizesAreRefused) {
+  {
+    testing::HostileH5 h(path_);
+    ASSERT_TRUE(h.DeclareDataset("/training/curve/step", {uint64_t{1} << 40},
+                                 testing::HostileH5::kInt64));
+  }
+  EXPECT_THAT(LoadModel(path_), StatusIs(absl::StatusCode::kInvalidArgument,
+                                         HasSubstr("/training/curve/step")));
+  {
+    testing::HostileH5 h(path_);
+    ASSERT_TRUE(h.DeclareDataset("/tokenizer/encoder_json", {uint64_t{1} << 34},
+                                 testing::HostileH5::kString));
+  }
+  EXPECT_THAT(LoadModel(path_), StatusIs(absl::StatusCode::kInvalidArgument,
+                                         HasSubstr("/tokenizer/encoder_json")));
+}
+
+TEST_F(CheckpointTest, AbsurdConfigIsRefusedWithAMessage) {
+  {
+    testing::HostileH5 h(path_);
+    ASSERT_TRUE(h.SetInt("/", "n_layer", 1000000000));
+  }
+  EXPECT_THAT(LoadModelConfig(path_), StatusIs(absl::StatusCode::kInvalidArgument,
+                                               HasSubstr("n_layer must be <= 1024, got 1000000000")));
+  {
+    testing::HostileH5 h(path_);
+    ASSERT_TRUE(h.SetInt("/", "n_layer", 2));
+    ASSERT_TRUE(h.SetInt("/", "n_head", 65536));
+    ASSERT_TRUE(h.SetInt("/", "d_head", 65536));
+  }
+  EXPECT_THAT(LoadModel(path_), StatusIs(absl::StatusCode::kInvalidArgument,
+                                         HasSubstr("n_head * d_head must be <= 65536")));
+}
+
+TEST(ModelConfigBounds, ParameterCountIsExactAndBounded) {
+  for (bool extras : {false, true}) {
+    ModelConfig c = SmallConfig();
+    c.attn_sink = extras;
+    c.bigram_table = extras;
+    c.d_pos_emb = extras ? 4 : 0;
+    int64_t stored = 0;  // every tensor a checkpoint of this shape holds
+    for (const auto& [name, shape] : Model::ParameterShapes(c)) {
+      int64_t n = 1;
+      for (int64_t d : shape) n *= d;
+      stored += n;
+    }
+    EXPECT_EQ(c.ParameterCount(), stored) << "extras " << extras;
+  }
+  ModelConfig huge = SmallConfig();
+  huge.vocab_size = 1 << 20;  // a 2^40-entry bigram table
+  EXPECT_THAT(huge.Validate(), StatusIs(absl::StatusCode::kInvalidArgument,
+                                        HasSubstr("parameters, more than the 4294967296")));
+  EXPECT_THAT(Model::Create(huge, /*seed=*/1).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("parameters")));
+  ModelConfig wide = SmallConfig();
+  wide.d_mlp = 1 << 30;
+  EXPECT_THAT(wide.Validate(), StatusIs(absl::StatusCode::kInvalidArgument,
+                                        HasSubstr("d_mlp must be <= 65536, got 1073741824")));
 }
 
 }  // namespace

@@ -198,5 +198,41 @@ TEST(TorchPickleTest, TruncatedAndCorruptedPicklesFailCleanly) {
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("'os.system' is not allowed")));
 }
 
+TEST(ReleaseConfigTest, AbsurdSizesAndNumbersAreRefusedUpFront) {
+  // n_layer 2^30 once took 79 s and 4.6 GB before bad_alloc; now the config says no.
+  EXPECT_THAT(ParseReleaseConfig(R"({"n_layer": 1073741824, "rms_norm": true})"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("n_layer must be <= 1024")));
+  EXPECT_THAT(ParseReleaseConfig(R"({"n_head": 65536, "d_head": 65536, "rms_norm": true})"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("n_head * d_head")));
+  EXPECT_THAT(ParseReleaseConfig(R"({"afrac": 1e400, "rms_norm": true})"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("not valid JSON")));
+}
+
+// 2M nested tuples once overflowed the stack when the parse tree was freed.
+TEST(TorchPickleTest, DeepNestingIsCappedAndFreedWithoutRecursion) {
+  std::string deep = "\x80\x02)";
+  deep += std::string(2000000, '\x85');  // TUPLE1, two million times
+  deep += ".";
+  EXPECT_THAT(ParseStateDictPickle(deep),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("nested too deeply")));
+  std::string marks = "\x80\x02";
+  for (int i = 0; i < 200000; ++i) marks += "(";
+  marks += "N";
+  for (int i = 0; i < 200000; ++i) marks += "t";  // MARK ... TUPLE, nested
+  marks += ".";
+  EXPECT_THAT(ParseStateDictPickle(marks),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("nested too deeply")));
+}
+
+TEST(TorchPickleTest, SelfContainingListAndObjectFloodFailCleanly) {
+  // EMPTY_LIST, BINPUT 0, BINGET 0, APPEND: a list that contains itself.
+  static const char kCycle[] = "\x80\x02]q\x00" "h\x00" "a.";
+  EXPECT_THAT(ParseStateDictPickle(std::string(kCycle, sizeof(kCycle) - 1)),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("holds a list")));
+  std::string flood = "\x80\x02" + std::string((1 << 20) + 1, 'N') + ".";
+  EXPECT_THAT(ParseStateDictPickle(flood),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("more than 1048576 objects")));
+}
+
 }  // namespace
 }  // namespace circuit

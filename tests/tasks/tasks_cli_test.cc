@@ -85,6 +85,26 @@ TEST_F(TasksCliTest, EvalPrintsExactlyOneJsonObject) {
   EXPECT_THAT(r.out, HasSubstr("n 8"));
 }
 
+// A task file whose name is not UTF-8 once aborted --json output (nlohmann's
+// type_error.316); the name is printed with U+FFFD in place of the bad bytes.
+TEST_F(TasksCliTest, EvalJsonSurvivesATaskNameThatIsNotUtf8) {
+  const std::string path = dir_->File("quotes\xff.jsonl");
+  {
+    std::ofstream out(path);
+    for (const char* word : {"hello", "world", "value", "print", "name", "data"}) {
+      out << "{\"prompt\": \"x = '" << word << "\", \"twin\": \"x = \\\"" << word
+          << "\", \"correct\": \"'\", \"alternative\": \"\\\"\"}\n";
+    }
+  }
+  RunResult r = RunCommand(CircuitBinary() + " eval --task 'file:" + path +
+                           "' --split test --n 2 --json --model " + model_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::vector<std::string> lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 1u) << r.out;
+  const nlohmann::json j = nlohmann::json::parse(lines[0]);
+  EXPECT_THAT(j["task"].get<std::string>(), HasSubstr("quotes\xef\xbf\xbd.jsonl"));
+}
+
 TEST_F(TasksCliTest, EvalAllGivesOneObjectPerTask) {
   RunResult r = RunCommand(CircuitBinary() + " eval --task all --n 2 --json --model " + model_);
   // Tasks whose candidates are not single tokens for the tokenizer are reported on

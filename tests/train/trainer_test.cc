@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "circuit/core/checkpoint.h"
 #include "gtest/gtest.h"
+#include "testing/hostile_h5.h"
 #include "testing/status_matchers.h"
 #include "testing/temp_dir.h"
 #include "tiny_corpus.h"
@@ -247,6 +248,25 @@ TEST_F(TrainerTest, BadOptionsAndMissingFilesAreClearErrors) {
   o = Tiny("m.h5", 10);
   o.resume = true;  // nothing to resume
   EXPECT_FALSE(Train(o).ok());
+}
+
+// A training state whose Adam moment declares 2^40 x 128 floats (and stores
+// none) is refused on resume with the dataset named, not by bad_alloc.
+TEST_F(TrainerTest, HostileTrainStateSizesAreRefusedOnResume) {
+  TrainOptions o = Tiny("model.h5", 30);
+  std::atomic<bool> stop{false};
+  o.stop = &stop;
+  o.on_progress = [&stop](const TrainProgress& p) { stop = p.step == 3; };
+  ASSERT_THAT(Train(o), IsOk());
+  {
+    testing::HostileH5 h(TrainStatePath(o.out));
+    ASSERT_TRUE(h.DeclareDataset("/adam/exp_avg/lm_head.weight", {uint64_t{1} << 40, 128},
+                                 testing::HostileH5::kFloat32));
+  }
+  TrainOptions resume = Tiny("model.h5", 30);
+  resume.resume = true;
+  EXPECT_THAT(Train(resume), StatusIs(absl::StatusCode::kInvalidArgument,
+                                      HasSubstr("/adam/exp_avg/lm_head.weight")));
 }
 
 }  // namespace

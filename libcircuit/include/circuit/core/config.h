@@ -47,6 +47,19 @@ struct ModelConfig {
   // Entries AbsTopK keeps at `loc`: floor(afrac * width), or the width when off.
   int ActivationTopK(NodeLocation loc) const;
 
+  // Parameters of a model of this shape (the sizes of Model::ParameterShapes),
+  // computed without torch so that a config can be bounded before allocating.
+  // Meaningful only for fields within the limits below (Validate() checks).
+  int64_t ParameterCount() const;
+
+  // Limits Validate() enforces: far above the paper's models, low enough that
+  // no size computed from them overflows and no file can demand terabytes.
+  static constexpr int kMaxLayers = 1024;
+  static constexpr int kMaxWidth = 1 << 16;    // d_model, d_head, n_head * d_head, d_mlp, ...
+  static constexpr int kMaxVocab = 1 << 20;
+  static constexpr int kMaxContext = 1 << 20;
+  static constexpr int64_t kMaxParameters = int64_t{1} << 32;
+
   // Checks every field; the message names the field and its value.
   absl::Status Validate() const;
 };

@@ -22,6 +22,9 @@ namespace circuit {
 //                   size per location (averaged over `random_draws` draws).
 inline constexpr const char* kStudyKinds[] = {"extract", "node_ablation", "random_baseline"};
 
+// The most work units one spec may describe (the product of its list lengths).
+inline constexpr int64_t kMaxSweepUnits = 1000000;
+
 struct SweepSpec {
   std::string name = "sweep";
   std::vector<std::string> studies = {"extract"};
