@@ -22,6 +22,7 @@
 #include "circuit/prune/discretizer.h"
 #include "circuit/prune/pruner.h"
 #include "circuit/prune/search.h"
+#include "circuit/prune/settings.h"
 #include "command.h"
 #include "nlohmann/json.hpp"
 
@@ -206,6 +207,7 @@ int RunExtract(int argc, char** argv) {
   absl::StatusOr<Circuit> circuit = prune::ExtractCircuit(*file, *task, o, TerminalProgress(), &stats);
   ClearProgress();
   if (!circuit.ok()) return Fail("extract", std::string(circuit.status().message()), kExitFailure);
+  prune::RecordTaskOptions(task_options, &*circuit);
   absl::StatusOr<std::string> written =
       WriteCircuitOutputs(out_dir, *circuit, file->model.config().d_head, stats, o);
   if (!written.ok()) return Fail("extract", std::string(written.status().message()), kExitFailure);
