@@ -6,7 +6,9 @@
 #include <iostream>
 #include <numeric>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "args.h"
 #include "circuit/core/checkpoint.h"
 #include "circuit/core/runtime.h"
@@ -14,8 +16,8 @@
 #include "circuit/core/trainer.h"
 #include "circuit/export/circuit_file.h"
 #include "circuit/prune/pruner.h"
+#include "circuit/prune/settings.h"
 #include "circuit/prune/verify.h"
-#include "circuit_inputs.h"
 #include "command.h"
 #include "nlohmann/json.hpp"
 
@@ -32,13 +34,16 @@ int RunAblate(int argc, char** argv) {
   std::string circuit_path, ablation_name;
   int top = 20, draws = 4;
   bool json = false;
-  int n_train = TaskOptions().n_train;
   parser.Option("circuit", "circuit file written by circuit extract", &circuit_path);
   parser.Option("ablation", "mean | zero | resample (default: the circuit's)", &ablation_name);
   parser.Option("top", "nodes to list, most important first (0: all)", &top);
   parser.Option("random-draws", "random circuits of the same shape for the baseline", &draws);
-  parser.Option("pairs", "the task's train datapoints, as given to extract", &n_train);
+  int pairs = -1;
+  parser.Option("pairs", "the task's train datapoints (default: as recorded in the circuit)", &pairs);
   parser.Flag("json", "print one JSON object instead of tables", &json);
+  std::string task_name;
+  parser.Option("task", "score on this task instead of the circuit's own (same candidate tokens; "
+                "e.g. single_double_quote@print, one template family)", &task_name);
   if (int rc = parser.Parse(argc, argv); rc >= 0) return rc;
   if (circuit_path.empty()) return Fail("ablate", "--circuit is required", kExitUsage);
   auto usage_error = [](const absl::Status& s) { return Fail("ablate", std::string(s.message()), kExitUsage); };
@@ -53,11 +58,31 @@ int RunAblate(int argc, char** argv) {
   KeepFreedMemory();
   absl::StatusOr<torch::Device> device = ParseDevice(common.device);
   if (!device.ok()) return usage_error(device.status());
-  absl::StatusOr<ModelFile> file = LoadModel(common.model, *device);
+  absl::StatusOr<ModelFile> file =
+      prune::LoadCircuitModel(*circuit, circuit_path, common.model, *device);
   if (!file.ok()) return usage_error(file.status());
-  if (absl::Status s = CheckCircuitModel(circuit_path, *circuit, *file); !s.ok()) return usage_error(s);
-  absl::StatusOr<TaskData> task = CircuitTask(*circuit, *file, n_train, /*task_name=*/"");
+  // The circuit's own splits (recorded by extract); --pairs overrides the size.
+  if (pairs > 0) {
+    circuit->settings.n_train = pairs;
+    circuit->settings.n_validation = circuit->settings.n_test = std::max(8, pairs / 4);
+  }
+  absl::StatusOr<TaskOptions> task_options = prune::TaskOptionsFor(*circuit, file->model.config().n_ctx);
+  if (!task_options.ok()) return usage_error(task_options.status());
+  absl::StatusOr<TaskData> task = BuildTask(circuit->task, file->tokenizer, *task_options);
   if (!task.ok()) return usage_error(task.status());
+  if (!task_name.empty() && task_name != circuit->task) {
+    // Another task: its candidates must be the circuit's, or the scores mean nothing.
+    absl::StatusOr<TaskData> other = BuildTask(task_name, file->tokenizer, *task_options);
+    if (!other.ok()) return usage_error(other.status());
+    if (other->candidates != task->candidates) {
+      return Fail("ablate",
+                  absl::StrFormat("--task %s: its candidates (%s) are not the circuit's task's (%s)",
+                                  task_name, absl::CEscape(absl::StrJoin(other->candidates, " vs ")),
+                                  absl::CEscape(absl::StrJoin(task->candidates, " vs "))),
+                  kExitUsage);
+    }
+    task = std::move(other);
+  }
 
   prune::ExtractOptions means_options;
   means_options.means_cache = prune::MeansPathFor(file->path);
@@ -95,7 +120,7 @@ int RunAblate(int argc, char** argv) {
 
   if (json) {
     nlohmann::json j;
-    j["task"] = circuit->task;
+    j["task"] = task->name;
     j["ablation"] = prune::AblationName(*ablation);
     j["n_nodes"] = circuit->nodes.size();
     j["loss"] = {{"full_model", r->full.loss}, {"circuit", r->circuit.loss},
@@ -110,8 +135,10 @@ int RunAblate(int argc, char** argv) {
     std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return kExitOk;
   }
+  const std::string scored =
+      task->name == circuit->task ? circuit->task : circuit->task + ", scored on " + task->name;
   std::cout << absl::StrFormat("circuit of %s: %d nodes, %d edges; %s ablation, test split (%d prompts)\n",
-                               circuit->task, circuit->nodes.size(), circuit->edges.size(),
+                               scored, circuit->nodes.size(), circuit->edges.size(),
                                prune::AblationName(*ablation), task->test.size());
   std::cout << absl::StrFormat(
       "loss        full model %.4f, circuit %.4f (acc %.3f), circuit ablated %.4f, random circuit %.4f\n",

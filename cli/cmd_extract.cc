@@ -24,6 +24,7 @@
 #include "circuit/prune/node_index.h"
 #include "circuit/prune/pruner.h"
 #include "circuit/prune/search.h"
+#include "circuit/prune/settings.h"
 #include "command.h"
 #include "progress.h"
 #include "explain_run.h"
@@ -233,6 +234,7 @@ int RunExtract(int argc, char** argv) {
   absl::StatusOr<Circuit> circuit = prune::ExtractCircuit(*file, *task, o, StageProgress("extract"), &stats);
   ClearProgress();
   if (!circuit.ok()) return Fail("extract", std::string(circuit.status().message()), kExitFailure);
+  prune::RecordTaskOptions(task_options, &*circuit);
   // Explanations are a bonus: without a corpus, or when they fail, the circuit is still written.
   std::string explained;
   if (explain && circuit->nodes.size() > kExplainLimit) {

@@ -23,6 +23,7 @@
 #include "circuit/core/trainer.h"
 #include "circuit/export/circuit_file.h"
 #include "circuit/prune/pruner.h"
+#include "circuit/prune/settings.h"
 #include "circuit/sweep/scheduler.h"
 #include "circuit/sweep/spec.h"
 #include "command.h"
@@ -102,6 +103,7 @@ class PruningUnitRunner {
     prune::ExtractStats stats;
     CIRCUIT_ASSIGN_OR_RETURN(Circuit circuit,
                              prune::ExtractCircuit(*file, task, o, /*progress=*/nullptr, &stats));
+    prune::RecordTaskOptions(task_options, &circuit);
     const std::string circuit_file = absl::StrCat("units/", unit.id, ".h5");
     CIRCUIT_RETURN_IF_ERROR(WriteCircuitFile(out_dir + "/" + circuit_file, circuit));
     result->circuit_file = circuit_file;

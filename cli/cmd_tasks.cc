@@ -111,7 +111,8 @@ int RunTasks(int argc, char** argv) {
                       {{"prompt", p.prompt},
                        {"twin", p.twin},
                        {"correct", p.correct},
-                       {"alternative", p.alternative}}}});
+                       {"alternative", p.alternative}}},
+                     {"families", info.families}});
       continue;
     }
     std::cout << absl::StrFormat("%-28s %s\n", info.name, info.description);
@@ -120,6 +121,10 @@ int RunTasks(int argc, char** argv) {
     std::cout << absl::StrFormat("    candidates  %s\n", absl::StrJoin(variants, ", else "));
     std::cout << absl::StrFormat("    prompt      %-50s -> %s\n", Tail(p.prompt), Quoted(p.correct));
     std::cout << absl::StrFormat("    twin        %-50s -> %s\n", Tail(p.twin), Quoted(p.alternative));
+    if (!info.families.empty()) {
+      std::cout << absl::StrFormat("    families    %s (NAME@FAMILY, NAME@!FAMILY)\n",
+                                   absl::StrJoin(info.families, ", "));
+    }
   }
   if (json) std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   return kExitOk;

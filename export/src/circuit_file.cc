@@ -22,6 +22,56 @@ absl::Status CheckLength(const std::string& path, const std::string& dataset, si
                  absl::StrCat("has ", got, " rows, expected ", want, " (", what, ")"));
 }
 
+// /extract: the settings a circuit was extracted and verified with (additive to
+// format_version 1; files without the group read as "not recorded").
+constexpr char kSettingsGroup[] = "/extract";
+
+absl::Status WriteSettings(H5Writer& w, const ExtractSettings& s) {
+  const std::pair<const char*, int64_t> ints[] = {
+      {"n_train", s.n_train},       {"n_validation", s.n_validation}, {"n_test", s.n_test},
+      {"task_seed", s.task_seed},   {"batch", s.batch},               {"epochs", s.epochs},
+      {"search", s.search},         {"tie_qk", s.tie_qk},             {"calibrate", s.calibrate}};
+  for (const auto& [name, value] : ints)
+    CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute(kSettingsGroup, name, value));
+  const std::pair<const char*, double> doubles[] = {
+      {"penalty_coef", s.penalty_coef},
+      {"lr", s.lr},
+      {"heaviside_temp", s.heaviside_temp},
+      {"warmup_frac", s.warmup_frac},
+      {"confidence", s.confidence},
+      {"calibration_scale", s.calibration_scale},
+      {"calibration_shift", s.calibration_shift}};
+  for (const auto& [name, value] : doubles)
+    CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute(kSettingsGroup, name, value));
+  return absl::OkStatus();
+}
+
+// Missing attributes keep their "not recorded" value; present ones must read.
+absl::Status ReadSettings(const H5Reader& r, ExtractSettings* s) {
+  if (!r.Exists(kSettingsGroup)) return absl::OkStatus();
+  const std::pair<const char*, int64_t*> ints[] = {
+      {"n_train", &s->n_train},     {"n_validation", &s->n_validation}, {"n_test", &s->n_test},
+      {"task_seed", &s->task_seed}, {"batch", &s->batch},               {"epochs", &s->epochs},
+      {"search", &s->search},       {"tie_qk", &s->tie_qk},             {"calibrate", &s->calibrate}};
+  for (const auto& [name, value] : ints) {
+    if (!r.HasAttribute(kSettingsGroup, name)) continue;
+    CIRCUIT_ASSIGN_OR_RETURN(*value, r.ReadIntAttribute(kSettingsGroup, name));
+  }
+  const std::pair<const char*, double*> doubles[] = {
+      {"penalty_coef", &s->penalty_coef},
+      {"lr", &s->lr},
+      {"heaviside_temp", &s->heaviside_temp},
+      {"warmup_frac", &s->warmup_frac},
+      {"confidence", &s->confidence},
+      {"calibration_scale", &s->calibration_scale},
+      {"calibration_shift", &s->calibration_shift}};
+  for (const auto& [name, value] : doubles) {
+    if (!r.HasAttribute(kSettingsGroup, name)) continue;
+    CIRCUIT_ASSIGN_OR_RETURN(*value, r.ReadDoubleAttribute(kSettingsGroup, name));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status WriteCircuitFile(const std::string& path, const Circuit& c) {
@@ -98,6 +148,11 @@ absl::Status WriteCircuitFile(const std::string& path, const Circuit& c) {
   if (c.explanations.present()) {
     CIRCUIT_RETURN_IF_ERROR(
         internal::WriteExplanations(w, c.explanations, static_cast<int64_t>(c.nodes.size())));
+  }
+  CIRCUIT_RETURN_IF_ERROR(WriteSettings(w, c.settings));
+  if (!c.node_scores.empty()) {
+    CIRCUIT_RETURN_IF_ERROR(
+        w.WriteFloats("/ranking/node_score", {c.node_scores.size()}, c.node_scores));
   }
   return w.Commit();
 }
@@ -205,6 +260,14 @@ absl::StatusOr<Circuit> ReadCircuitFile(const std::string& path) {
   for (size_t i = 0; i < names.size(); ++i) c.location_importance[names[i]] = losses[i];
   if (r.Exists(internal::kExplanationsGroup)) {  // optional: `circuit explain` adds it
     CIRCUIT_ASSIGN_OR_RETURN(c.explanations, internal::ReadExplanations(r, n_nodes));
+  }
+  CIRCUIT_RETURN_IF_ERROR(ReadSettings(r, &c.settings));
+  if (r.Exists("/ranking/node_score")) {
+    // The shape is checked before anything is read: one score per node of the model.
+    if (c.total_nodes < 0) return Invalid(path, "/@total_nodes", "negative");
+    CIRCUIT_ASSIGN_OR_RETURN(c.node_scores,
+                             r.ReadFloats("/ranking/node_score",
+                                          {static_cast<H5Shape::value_type>(c.total_nodes)}));
   }
   return c;
 }

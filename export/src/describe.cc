@@ -1,6 +1,7 @@
 #include "circuit/export/describe.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <numeric>
 #include <vector>
@@ -115,7 +116,9 @@ std::string DescribeCircuit(const Circuit& c) {
     std::vector<size_t> order(c.nodes.size());
     std::iota(order.begin(), order.end(), size_t{0});
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-      return c.nodes[a].importance > c.nodes[b].importance;
+      // NaN (importance not computed) sorts last.
+      auto key = [](float v) { return std::isnan(v) ? -INFINITY : v; };
+      return key(c.nodes[a].importance) > key(c.nodes[b].importance);
     });
     const size_t shown = std::min<size_t>(10, order.size());
     absl::StrAppendFormat(&out, "top %d nodes by importance (loss when also ablated):\n", shown);

@@ -151,9 +151,12 @@ absl::StatusOr<std::string> CircuitToDot(const CircuitGraph& cg, const DotOption
   const int d_head = options.d_head > 0 ? options.d_head : cg.d_head();
   const size_t n = boost::num_vertices(gr);
   double importance_min = 0, importance_max = 0, weight_max = 0;
+  bool any_importance = false;  // NaN importances (not computed) are left out of the scale
   for (Vertex v = 0; v < n; ++v) {
-    importance_min = v == 0 ? gr[v].importance : std::min<double>(importance_min, gr[v].importance);
-    importance_max = v == 0 ? gr[v].importance : std::max<double>(importance_max, gr[v].importance);
+    if (std::isnan(gr[v].importance)) continue;
+    importance_min = any_importance ? std::min<double>(importance_min, gr[v].importance) : gr[v].importance;
+    importance_max = any_importance ? std::max<double>(importance_max, gr[v].importance) : gr[v].importance;
+    any_importance = true;
   }
   for (const graph::Edge& e : boost::make_iterator_range(boost::edges(gr))) {
     if (gr[e].kind == EdgeKind::kWeight)
@@ -175,7 +178,8 @@ absl::StatusOr<std::string> CircuitToDot(const CircuitGraph& cg, const DotOption
         agnode(Home(subs, cg, v, d_head), internal::Mutable(absl::StrCat("n", p.row)), 1);
     if (node == nullptr) return absl::InternalError("cgraph: agnode failed: " + errors.text());
     nodes[v] = node;
-    const double t = importance_max > importance_min
+    const double t = std::isnan(p.importance) ? 0.0
+                     : importance_max > importance_min
                          ? (p.importance - importance_min) / (importance_max - importance_min)
                          : 0.5;
     SetAttr(node, "label", NodeLabel(p.node()));

@@ -88,7 +88,10 @@ Circuit MostImportantNodes(const Circuit& circuit, int64_t n) {
   std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
     const CircuitNode& x = circuit.nodes[a];
     const CircuitNode& y = circuit.nodes[b];
-    if (x.importance != y.importance) return x.importance > y.importance;
+    // NaN (importance not computed) sorts last.
+    const float xi = std::isnan(x.importance) ? -INFINITY : x.importance;
+    const float yi = std::isnan(y.importance) ? -INFINITY : y.importance;
+    if (xi != yi) return xi > yi;
     return x.mask_logit > y.mask_logit;
   });
   std::vector<int64_t> new_row(size, -1);

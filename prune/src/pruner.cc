@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <limits>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -13,6 +14,7 @@
 #include "circuit/prune/edges.h"
 #include "circuit/prune/node_index.h"
 #include "circuit/prune/search.h"
+#include "circuit/prune/settings.h"
 #include "circuit/prune/verify.h"
 
 namespace circuit::prune {
@@ -275,6 +277,7 @@ absl::StatusOr<Circuit> ExtractCircuitFromModel(const Model& model, const std::s
   v.seed = options.seed;
   v.random_draws = options.random_draws;
   v.node_importance = options.node_importance;
+  v.location_importance = options.location_importance;
   if (v.node_importance && options.importance_limit > 0 &&
       static_cast<int64_t>(c.flat.size()) > options.importance_limit) {
     v.node_importance = false;
@@ -301,22 +304,34 @@ absl::StatusOr<Circuit> ExtractCircuitFromModel(const Model& model, const std::s
   circuit.full_model_loss = ver.full.loss;
   circuit.circuit_loss = ver.circuit.loss;
   circuit.necessity_loss = ver.necessity.loss;
-  circuit.random_baseline_loss = ver.random.loss;
+  // NaN, not 0, for what was not computed (docs/formats.md).
+  constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+  circuit.random_baseline_loss = options.random_draws > 0 ? ver.random.loss : kNaN;
   circuit.accuracy = ver.circuit.accuracy;
   circuit.total_nodes = index.total();
-  const torch::Tensor score = c.unit_score.to(torch::kFloat32).contiguous();
+  const torch::Tensor score = c.unit_score.to(torch::kCPU, torch::kFloat32).contiguous();
   for (size_t r = 0; r < c.flat.size(); ++r) {
     CircuitNode n;
     n.node = index.At(c.flat[r]);
     n.mask_logit = score[units.node_unit[c.flat[r]]].item<float>();
     n.importance = r < ver.node_importance.size() ? static_cast<float>(ver.node_importance[r])
-                                                  : 0.0f;
+                                                  : std::numeric_limits<float>::quiet_NaN();
     circuit.nodes.push_back(n);
   }
   circuit.edges = c.edges;
   circuit.loss_vs_k_k = c.curve_nodes;
   circuit.loss_vs_k_loss = c.disc.curve_loss;
   circuit.location_importance = ver.location_importance;
+  // The whole ranking, so that an audit can rebuild circuits of any size.
+  const float* unit_score = score.data_ptr<float>();  // (U), contiguous CPU
+  circuit.node_scores.resize(index.total());
+  for (int64_t i = 0; i < index.total(); ++i) circuit.node_scores[i] = unit_score[units.node_unit[i]];
+  RecordExtractOptions(options, c.calibration, &circuit.settings);
+  // What the task was built from is the caller's (RecordTaskOptions); the
+  // sizes it produced are the fallback.
+  circuit.settings.n_train = static_cast<int64_t>(task.train.size() / 2);
+  circuit.settings.n_validation = static_cast<int64_t>(task.validation.size() / 2);
+  circuit.settings.n_test = static_cast<int64_t>(task.test.size() / 2);
 
   stats.seconds = Since(start);
   if (stats_out != nullptr) *stats_out = stats;

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <iostream>
 #include <thread>
 
@@ -53,7 +54,10 @@ UnitResult FromJson(const std::string& text, const WorkUnit& unit) {
   r.full_model_loss = j["full_model_loss"];
   r.circuit_loss = j["circuit_loss"];
   r.necessity_loss = j["necessity_loss"];
-  r.random_baseline_loss = j["random_baseline_loss"];
+  // NaN (no baseline computed) travels as JSON null.
+  r.random_baseline_loss = j["random_baseline_loss"].is_null()
+                               ? std::numeric_limits<double>::quiet_NaN()
+                               : j["random_baseline_loss"].get<double>();
   r.accuracy = j["accuracy"];
   r.seconds = j["seconds"];
   r.prune_seconds = j["prune_seconds"];

@@ -289,5 +289,89 @@ TEST_F(CliTest, ExplainThenInspect) {
   ExpectOneLineError(RunCommand(CircuitBinary() + " explain"), "explain");
 }
 
+// audit re-runs what it needs from the settings recorded in the circuit file,
+// writes audit.json beside it, prints the same object with --json, and refuses
+// a model whose digest is not the circuit's.
+TEST_F(CliTest, AuditWritesEveryKey) {
+  const std::string out = dir_->File("audited");
+  RunResult r = RunCommand(CircuitBinary() + " extract --task single_double_quote --pairs 16 --epochs 1 " +
+                           "--no-importance --threads 1 --model " + model_ + " --out " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // ablate finds the circuit's own splits without --pairs.
+  r = RunCommand(CircuitBinary() + " ablate --json --random-draws 1 --threads 1 --model " + model_ +
+                 " --circuit " + out + "/circuit.h5");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["loss"]["circuit"].is_number(), true);
+  // ... and scores it on one template family, or refuses a task with other candidates.
+  r = RunCommand(CircuitBinary() + " ablate --json --random-draws 0 --threads 1 --task " +
+                 "single_double_quote@print --model " + model_ + " --circuit " + out + "/circuit.h5");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["task"], "single_double_quote@print");
+  RunResult other_task = RunCommand(CircuitBinary() + " ablate --task bracket_brace --model " + model_ +
+                                    " --circuit " + out + "/circuit.h5");
+  ExpectOneLineError(other_task, "ablate");
+  EXPECT_THAT(other_task.err, HasSubstr("candidates"));
+
+  r = RunCommand(CircuitBinary() + " audit --json --seeds 2 --threads 1 --model " + model_ +
+                 " --circuit " + out + "/circuit.h5");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  std::ifstream file(out + "/audit.json");
+  ASSERT_TRUE(file.good());
+  EXPECT_EQ(nlohmann::json::parse(file), j);
+
+  const nlohmann::json& f = j["faithfulness"];
+  ASSERT_TRUE(f["curve"].is_array());
+  EXPECT_EQ(f["curve"].size(), 11u);
+  for (const nlohmann::json& p : f["curve"]) {
+    EXPECT_TRUE(p["fraction"].is_number()) << p;
+    EXPECT_TRUE(p["nodes"].is_number_integer()) << p;
+    EXPECT_TRUE(p["loss"].is_number()) << p;
+    EXPECT_TRUE(p["f"].is_number()) << p;
+  }
+  EXPECT_TRUE(f["cpr"].is_number());
+  EXPECT_TRUE(f["cmd"].is_number());
+  EXPECT_THAT(f["definition"].get<std::string>(), HasSubstr("trapezoid"));
+  for (const char* ranking : {"masks", "attribution", "random"}) {
+    EXPECT_TRUE(f["by_ranking"][ranking]["cpr"].is_number()) << ranking;
+  }
+  for (const char* control : {"shuffled", "random_init", "constant"}) {
+    const nlohmann::json& c = j["controls"][control];
+    EXPECT_TRUE(c["n_nodes"].is_number_integer()) << control;
+    EXPECT_TRUE(c["n_edges"].is_number_integer()) << control;
+    EXPECT_TRUE(c["circuit_loss"].is_number()) << control;
+    EXPECT_TRUE(c["met_target"].is_boolean()) << control;
+  }
+  EXPECT_EQ(j["completeness"]["subsets"], 32);
+  EXPECT_TRUE(j["completeness"]["mean"].is_number());
+  EXPECT_TRUE(j["completeness"]["max"].is_number());
+  EXPECT_EQ(j["stability"]["runs"], 4);  // the circuit, one more seed, two resamples
+  EXPECT_TRUE(j["stability"]["mean_jaccard"].is_number());
+  EXPECT_TRUE(j["stability"]["min_jaccard"].is_number());
+  EXPECT_TRUE(j["stability"]["core"].is_array());
+  // The quote task has template families: one is held out.
+  const nlohmann::json& t = j["transfer"];
+  ASSERT_TRUE(t.is_object()) << j.dump();
+  EXPECT_TRUE(t["families"]["extracted_on"].is_array());
+  EXPECT_EQ(t["families"]["held_out"].size(), 1u);
+  EXPECT_TRUE(t["held_out_loss"].is_number());
+  EXPECT_TRUE(t["full_model_held_out_loss"].is_number());
+  EXPECT_FALSE(j["verdict"].get<std::string>().empty());
+
+  // The short report says the same.
+  r = RunCommand(CircuitBinary() + " audit --seeds 0 --threads 1 --model " + model_ + " --circuit " +
+                 out + "/circuit.h5");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("verdict"));
+
+  RunResult other = InitTinyModel(dir_->File("other_audit.h5"), /*seed=*/3);
+  ASSERT_EQ(other.exit_code, 0) << other.err;
+  RunResult bad = RunCommand(CircuitBinary() + " audit --model " + dir_->File("other_audit.h5") +
+                             " --circuit " + out + "/circuit.h5");
+  ExpectOneLineError(bad, "audit");
+  EXPECT_THAT(bad.err, HasSubstr("digest"));
+  ExpectOneLineError(RunCommand(CircuitBinary() + " audit --circuit " + dir_->File("none.h5")), "audit");
+}
+
 }  // namespace
 }  // namespace circuit::testing

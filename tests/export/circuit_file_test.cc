@@ -1,5 +1,6 @@
 #include "circuit/export/circuit_file.h"
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -195,6 +196,65 @@ TEST(CircuitFileTest, RawWriterMatchesTheReader) {
   TempDir dir;
   WriteRaw(dir.File("raw.h5"), "circuit.circuit", "", kNoEdit);
   EXPECT_THAT(ReadCircuitFile(dir.File("raw.h5")), IsOk());
+}
+
+// The extraction settings and the full ranking round-trip; NaN stays NaN.
+TEST(CircuitFileTest, SettingsAndRankingRoundTrip) {
+  TempDir dir;
+  Circuit c = SmallCircuit();
+  c.settings.n_train = 64;
+  c.settings.n_validation = 16;
+  c.settings.n_test = 20;
+  c.settings.task_seed = 3;
+  c.settings.penalty_coef = 1e-3;
+  c.settings.lr = 0.02;
+  c.settings.batch = 16;
+  c.settings.epochs = 4;
+  c.settings.confidence = 0.9;
+  c.settings.calibrate = 0;
+  c.random_baseline_loss = std::numeric_limits<double>::quiet_NaN();
+  c.node_scores.assign(c.total_nodes, 0.5f);
+  c.node_scores[1] = -2.0f;
+  ASSERT_THAT(WriteCircuitFile(dir.File("s.h5"), c), IsOk());
+  absl::StatusOr<Circuit> back = ReadCircuitFile(dir.File("s.h5"));
+  ASSERT_THAT(back, IsOk());
+  EXPECT_EQ(back->settings.n_train, 64);
+  EXPECT_EQ(back->settings.n_validation, 16);
+  EXPECT_EQ(back->settings.n_test, 20);
+  EXPECT_EQ(back->settings.task_seed, 3);
+  EXPECT_EQ(back->settings.penalty_coef, 1e-3);
+  EXPECT_EQ(back->settings.lr, 0.02);
+  EXPECT_EQ(back->settings.batch, 16);
+  EXPECT_EQ(back->settings.epochs, 4);
+  EXPECT_EQ(back->settings.confidence, 0.9);
+  EXPECT_EQ(back->settings.calibrate, 0);
+  EXPECT_EQ(back->settings.search, -1);  // never set: still "not recorded"
+  EXPECT_TRUE(std::isnan(back->settings.calibration_scale));
+  EXPECT_TRUE(std::isnan(back->random_baseline_loss));
+  EXPECT_EQ(back->node_scores, c.node_scores);
+}
+
+// A file written before /extract and /ranking existed reads, with every
+// setting "not recorded" and no ranking.
+TEST(CircuitFileTest, OlderFileWithoutSettingsReads) {
+  TempDir dir;
+  WriteRaw(dir.File("old.h5"), "circuit.circuit", "", kNoEdit);
+  absl::StatusOr<Circuit> c = ReadCircuitFile(dir.File("old.h5"));
+  ASSERT_THAT(c, IsOk());
+  EXPECT_EQ(c->settings.n_train, -1);
+  EXPECT_EQ(c->settings.task_seed, -1);
+  EXPECT_TRUE(std::isnan(c->settings.lr));
+  EXPECT_TRUE(c->node_scores.empty());
+}
+
+// A ranking whose length is not the model's node count is refused, by name.
+TEST(CircuitFileTest, RankingOfTheWrongLength) {
+  TempDir dir;
+  Circuit c = SmallCircuit();
+  c.node_scores.assign(c.total_nodes + 1, 0.0f);
+  ASSERT_THAT(WriteCircuitFile(dir.File("r.h5"), c), IsOk());
+  EXPECT_THAT(ReadCircuitFile(dir.File("r.h5")),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("/ranking/node_score")));
 }
 
 TEST(CircuitFileTest, WrongFormatAttribute) {

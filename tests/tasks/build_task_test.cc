@@ -2,6 +2,7 @@
 // tokenizer with the requested counts, twins swap their answers, prompts end at
 // a token boundary, splits are disjoint and fixed by the seed; tokenizers that
 // lack a task's candidates fail with a message that shows the split; user files.
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <string>
@@ -166,6 +167,47 @@ TEST(BuildTask, UnknownTaskAndBadOptions) {
   bad.n_test = -1;
   EXPECT_THAT(BuildTask("single_double_quote", ByteLevel(), bad),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("test -1")));
+}
+
+// single_double_quote is split into template families: NAME@F keeps one,
+// NAME@!F all others, and an unknown family names the known ones.
+TEST(BuildTask, TemplateFamilies) {
+  std::vector<std::string> families;
+  for (const TaskInfo& info : BuiltinTasks()) {
+    if (info.name == "single_double_quote") families = info.families;
+  }
+  ASSERT_FALSE(families.empty());
+  absl::StatusOr<std::vector<TaskPair>> pairs = GenerateTaskPairs("single_double_quote", 200, 1);
+  ASSERT_THAT(pairs, IsOk());
+  std::set<std::string> seen;
+  for (const TaskPair& p : *pairs) {
+    EXPECT_NE(std::find(families.begin(), families.end(), p.family), families.end()) << p.family;
+    seen.insert(p.family);
+    // The family is the statement that takes the string.
+    if (p.family == "print") EXPECT_THAT(p.prompt, HasSubstr("print("));
+    if (p.family == "raise") EXPECT_THAT(p.prompt, HasSubstr("raise ValueError("));
+  }
+  EXPECT_GE(seen.size(), 2u);
+
+  TaskOptions o = SmallOptions();
+  absl::StatusOr<TaskData> print = BuildTask("single_double_quote@print", Bundled(), o);
+  ASSERT_THAT(print, IsOk());
+  EXPECT_EQ(print->name, "single_double_quote@print");
+  EXPECT_EQ(print->test.size(), 2u * o.n_test);
+  absl::StatusOr<TaskData> rest = BuildTask("single_double_quote@!print", Bundled(), o);
+  ASSERT_THAT(rest, IsOk());
+  absl::StatusOr<TaskData> all = BuildTask("single_double_quote", Bundled(), o);
+  ASSERT_THAT(all, IsOk());
+  EXPECT_EQ(rest->candidates, all->candidates);
+  // No prompt of one side is a prompt of the other.
+  std::set<std::vector<int32_t>> held;
+  for (const TaskExample& ex : print->test) held.insert(ex.tokens);
+  for (const TaskExample& ex : rest->test) EXPECT_EQ(held.count(ex.tokens), 0u);
+
+  EXPECT_THAT(BuildTask("single_double_quote@nope", Bundled(), o),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("families: print")));
+  EXPECT_THAT(BuildTask("bracket_brace@print", Bundled(), o),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("has none")));
 }
 
 class UserTaskTest : public ::testing::Test {

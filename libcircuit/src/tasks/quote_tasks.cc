@@ -38,28 +38,34 @@ Context FunctionContext(TextRng& rng) {
 struct Opener {
   std::string text;
   std::string closer;  // ")\n", "\n" or ":\n"
+  std::string family;  // the template family (kQuoteFamilies)
 };
+
+// single_double_quote's template families, by the statement around the string.
+// With the merged candidates only the calls (print, raise, log, append) occur.
+const std::vector<std::string> kQuoteFamilies = {"print", "return", "assign", "raise",
+                                                 "log",   "append", "compare", "index"};
 
 Opener StringOpener(TextRng& rng, const Context& c) {
   switch (rng.Below(8)) {
-    case 0: return {"print(", ")\n"};
-    case 1: return {"return ", "\n"};
-    case 2: return {absl::StrCat(Identifier(rng), " = "), "\n"};
-    case 3: return {"raise ValueError(", ")\n"};
+    case 0: return {"print(", ")\n", "print"};
+    case 1: return {"return ", "\n", "return"};
+    case 2: return {absl::StrCat(Identifier(rng), " = "), "\n", "assign"};
+    case 3: return {"raise ValueError(", ")\n", "raise"};
     case 4:
       return {absl::StrCat(rng.Chance(0.5) ? "logger" : "log", ".", rng.Chance(0.5) ? "info(" : "warning("),
-              ")\n"};
-    case 5: return {absl::StrCat(c.arg, ".append("), ")\n"};
-    case 6: return {absl::StrCat("if ", c.arg, " == "), ":\n"};
-    default: return {absl::StrCat(Identifier(rng), "[", c.arg, "] = "), "\n"};
+              ")\n", "log"};
+    case 5: return {absl::StrCat(c.arg, ".append("), ")\n", "append"};
+    case 6: return {absl::StrCat("if ", c.arg, " == "), ":\n", "compare"};
+    default: return {absl::StrCat(Identifier(rng), "[", c.arg, "] = "), "\n", "index"};
   }
 }
 
 // A call that takes a string as its last argument: the statement ends with ")\n".
-std::string CallOpener(TextRng& rng, const Context& c) {
+Opener CallOpener(TextRng& rng, const Context& c) {
   for (;;) {
-    const Opener o = StringOpener(rng, c);
-    if (o.closer == ")\n") return o.text;
+    Opener o = StringOpener(rng, c);
+    if (o.closer == ")\n") return o;
   }
 }
 
@@ -81,9 +87,11 @@ std::string StringContents(TextRng& rng) {
 TaskPair SingleDoubleQuote(TextRng& rng, const std::vector<std::string>& fixed) {
   const Context c = FunctionContext(rng);
   const bool merged = fixed[0].size() > 1;
-  const std::string head = c.text + c.pad + (merged ? CallOpener(rng, c) : StringOpener(rng, c).text);
+  const Opener opener = merged ? CallOpener(rng, c) : StringOpener(rng, c);
+  const std::string head = c.text + c.pad + opener.text;
   const std::string contents = StringContents(rng);
   TaskPair p;
+  p.family = opener.family;
   p.prompt = head + fixed[0].substr(0, 1) + contents;
   p.twin = head + fixed[1].substr(0, 1) + contents;
   p.correct = fixed[0];
@@ -120,7 +128,8 @@ void AddQuoteTasks(std::vector<TaskSpec>* specs) {
   specs->push_back({"single_double_quote",
                     "close a string with the quote that opened it: \")\\n vs ')\\n at the end of a call",
                     {{"\")\n", "')\n"}, {"\"", "'"}},
-                    SingleDoubleQuote});
+                    SingleDoubleQuote,
+                    kQuoteFamilies});
   specs->push_back({"fstring_brace",
                     "after words inside a string: ' {' in an f-string vs closing ' \"' in a plain one",
                     {{" {", ""}},

@@ -45,7 +45,7 @@ absl::Status UnknownTask(const std::string& name) {
 std::vector<TaskInfo> BuiltinTasks() {
   std::vector<TaskInfo> out;
   for (const internal::TaskSpec& spec : internal::TaskSpecs()) {
-    out.push_back(TaskInfo{spec.name, spec.description, spec.variants});
+    out.push_back(TaskInfo{spec.name, spec.description, spec.variants, spec.families});
   }
   return out;
 }

@@ -42,10 +42,17 @@ class SplitDrawer {
               const Tokenizer& tokenizer, int n_ctx, std::set<std::string>* seen)
       : spec_(spec), fixed_(fixed), tokenizer_(tokenizer), n_ctx_(n_ctx), seen_(seen) {}
 
+  // Keep only pairs of template family `family` (or, with `exclude`, of any other).
+  void SetFamily(const std::string& family, bool exclude) {
+    family_ = family;
+    exclude_ = exclude;
+  }
+
   absl::Status Draw(uint64_t seed, int count, std::vector<TaskExample>* out) {
     TextRng rng(seed);
     int made = 0, drawn = 0, duplicates = 0, misfits = 0, boundary = 0;
-    const int max_draws = 100 + 20 * count;
+    // A family filter discards the other families' draws (8 families at most).
+    const int max_draws = (100 + 20 * count) * (family_.empty() ? 1 : 8);
     while (made < count) {
       // A prompt that does not end at a token boundary is a flaw of the task's
       // design for this tokenizer; a per-pair name that is not one token only
@@ -64,6 +71,7 @@ class SplitDrawer {
       }
       TaskPair pair = spec_.generate(rng, fixed_);
       ++drawn;
+      if (!family_.empty() && (pair.family == family_) == exclude_) continue;
       if (seen_->count(pair.prompt) || seen_->count(pair.twin) || pair.prompt == pair.twin) {
         ++duplicates;
         continue;
@@ -137,6 +145,8 @@ class SplitDrawer {
   std::set<std::string>* seen_;
   std::map<std::string, absl::StatusOr<int32_t>> candidates_;
   std::string first_misfit_, first_boundary_;
+  std::string family_;
+  bool exclude_ = false;
 };
 
 // The first variant whose fixed candidates are single tokens.
@@ -161,14 +171,16 @@ absl::StatusOr<std::vector<std::string>> ChooseVariant(const TaskSpec& spec,
 }
 
 absl::StatusOr<TaskData> BuildBuiltinTask(const TaskSpec& spec, const Tokenizer& tokenizer,
-                                          const TaskOptions& options) {
+                                          const TaskOptions& options, const std::string& family,
+                                          bool exclude) {
   CIRCUIT_ASSIGN_OR_RETURN(std::vector<std::string> fixed, ChooseVariant(spec, tokenizer));
   TaskData data;
-  data.name = spec.name;
+  data.name = family.empty() ? spec.name : absl::StrCat(spec.name, "@", exclude ? "!" : "", family);
   data.description = spec.description;
   data.candidates = fixed;
   std::set<std::string> seen;
   SplitDrawer drawer(spec, fixed, tokenizer, options.n_ctx, &seen);
+  drawer.SetFamily(family, exclude);
   // Test first, so that it depends on nothing but the seed and n_test.
   CIRCUIT_RETURN_IF_ERROR(drawer.Draw(SplitSeed(spec.name, options.seed, kTest), options.n_test,
                                       &data.test));
@@ -220,9 +232,23 @@ absl::StatusOr<TaskData> BuildTask(const std::string& name, const Tokenizer& tok
   if (name.compare(0, prefix.size(), prefix) == 0) {
     return internal::BuildUserTask(name.substr(prefix.size()), tokenizer, options);
   }
-  const internal::TaskSpec* spec = internal::FindTaskSpec(name);
+  // NAME@FAMILY or NAME@!FAMILY: one template family, or all but one.
+  const size_t at = name.find('@');
+  const std::string base = name.substr(0, at);
+  std::string family = at == std::string::npos ? "" : name.substr(at + 1);
+  const bool exclude = !family.empty() && family[0] == '!';
+  if (exclude) family.erase(0, 1);
+  const internal::TaskSpec* spec = internal::FindTaskSpec(base);
   if (spec == nullptr) return internal::UnknownTask(name);
-  return internal::BuildBuiltinTask(*spec, tokenizer, options);
+  if (at != std::string::npos &&
+      std::find(spec->families.begin(), spec->families.end(), family) == spec->families.end()) {
+    return absl::NotFoundError(absl::StrCat(
+        "task ", name, ": unknown template family '", family, "' (",
+        spec->families.empty() ? std::string("this task has none")
+                               : "families: " + absl::StrJoin(spec->families, ", "),
+        ")"));
+  }
+  return internal::BuildBuiltinTask(*spec, tokenizer, options, family, exclude);
 }
 
 }  // namespace circuit

@@ -42,6 +42,7 @@ struct TaskSpec {
   std::string description;
   std::vector<std::vector<std::string>> variants;  // preference order; "" = per datapoint
   std::function<TaskPair(TextRng& rng, const std::vector<std::string>& fixed)> generate;
+  std::vector<std::string> families;  // values of TaskPair::family the generator sets
 };
 
 // Registration, one function per source file, in the order of the registry.

@@ -8,6 +8,7 @@
 #define CIRCUIT_CORE_CIRCUIT_H_
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -20,7 +21,7 @@ namespace circuit {
 struct CircuitNode {
   Node node;
   float mask_logit = 0.0f;  // tau after mask training (attribution score for that method)
-  float importance = 0.0f;  // task loss when this node alone is also ablated (nats/prompt)
+  float importance = 0.0f;  // task loss when this node alone is also ablated (nats/prompt); NaN: not computed
 };
 
 // One nonzero weight between two kept nodes; src and dst index Circuit::nodes.
@@ -28,6 +29,36 @@ struct CircuitEdge {
   int64_t src = 0;
   int64_t dst = 0;
   float weight = 0.0f;
+};
+
+// How a circuit was extracted and verified, so that `circuit ablate` and
+// `circuit audit` rebuild the same task splits and re-run the same extraction
+// without the user repeating options (/extract in the file, docs/formats.md).
+// NaN (doubles) and -1 (integers) mean "not recorded" (a file written before
+// these were stored): readers then use the tools' defaults.
+struct ExtractSettings {
+  static constexpr double kUnset = std::numeric_limits<double>::quiet_NaN();
+  // Task splits, as requested from BuildTask: datapoints (twin pairs) per split
+  // and the seed that drew them.
+  int64_t n_train = -1;
+  int64_t n_validation = -1;
+  int64_t n_test = -1;
+  int64_t task_seed = -1;
+  // Extraction options (prune::ExtractOptions); the method, penalty and
+  // ablation are Circuit fields.
+  double penalty_coef = kUnset;  // resolved coefficient c
+  double lr = kUnset;
+  int64_t batch = -1;
+  int64_t epochs = -1;
+  double heaviside_temp = kUnset;
+  double warmup_frac = kUnset;
+  double confidence = kUnset;
+  int64_t search = -1;
+  int64_t tie_qk = -1;       // 0 / 1
+  int64_t calibrate = -1;    // 0 / 1
+  // Logit calibration at the chosen k; NaN when not fitted (calibrate off).
+  double calibration_scale = kUnset;
+  double calibration_shift = kUnset;
 };
 
 struct Circuit {
@@ -43,7 +74,7 @@ struct Circuit {
   double full_model_loss = 0.0;
   double circuit_loss = 0.0;        // test split, everything outside ablated (sufficiency)
   double necessity_loss = 0.0;      // test split, only the circuit ablated
-  double random_baseline_loss = 0.0;  // a random circuit of the same size per location
+  double random_baseline_loss = 0.0;  // a random circuit of the same size per location; NaN: skipped
   double accuracy = 0.0;            // circuit accuracy on the test split
   int64_t total_nodes = 0;
   std::vector<CircuitNode> nodes;   // sorted by (layer, location, index)
@@ -52,6 +83,11 @@ struct Circuit {
   std::vector<double> loss_vs_k_loss;   // ... and the validation loss at that k
   std::map<std::string, double> location_importance;  // "L2 attn.q" -> loss when ablated
   CircuitExplanations explanations;  // optional (/explanations/ in the file); see explanation.h
+  ExtractSettings settings;          // how it was extracted (/extract in the file)
+  // Optional: the ranking score (mask logit tau, or attribution score) of every
+  // node of the model, in the model's flat node order (site by site in tap
+  // order, channels in order; prune::NodeIndex). Empty when not stored.
+  std::vector<float> node_scores;
 };
 
 }  // namespace circuit

@@ -26,6 +26,9 @@ struct TaskPair {
   std::string twin;
   std::string correct;
   std::string alternative;
+  // Built-in tasks split into template families: the family this pair's
+  // template belongs to ("" for tasks without families and user files).
+  std::string family;
 };
 
 // One tokenized prompt, prediction at its last token.
@@ -67,12 +70,18 @@ struct TaskInfo {
   // whose texts are single tokens. Empty strings stand for per-datapoint
   // candidates (e.g. variable names), shown as "<name>".
   std::vector<std::vector<std::string>> candidate_variants;
+  // Template families of the generator (empty: not split). "NAME@FAMILY" builds
+  // the task from that family alone, "NAME@!FAMILY" from all the others.
+  std::vector<std::string> families;
 };
 
 // The built-in tasks, sorted by name.
 std::vector<TaskInfo> BuiltinTasks();
 
 // Builds a built-in task by name, or a user task from "file:path.jsonl".
+// "NAME@FAMILY" / "NAME@!FAMILY" restrict a built-in task to one template
+// family / to all but one (TaskInfo::families; an unknown family is an error);
+// the task's name in TaskData stays the full string.
 // Splits are fixed by options.seed and disjoint (no prompt text in two splits);
 // the test split does not depend on n_train or n_validation. Built-in prompts are
 // checked to end at a token boundary: Encode(prompt + candidate) must equal

@@ -60,6 +60,7 @@ struct ExtractOptions {
   // larger ones get a note instead (`circuit ablate` computes it). 0: no limit.
   int64_t importance_limit = 500;
   int random_draws = 4;                // random-circuit baseline draws (0: none)
+  bool location_importance = true;     // per-(layer, location) importance on the test split
 
   // Pretraining text for the means: (N, T) int64 windows, T <= n_ctx. Undefined:
   // the task's train prompts, concatenated and cut into windows, stand in.

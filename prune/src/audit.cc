@@ -1,0 +1,347 @@
+// AuditCircuit: faithfulness, completeness, controls, stability and the verdict.
+#include "circuit/prune/audit.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "circuit/core/status.h"
+#include "circuit/prune/attribution.h"
+#include "circuit/prune/mask_optimizer.h"
+#include "transfer.h"
+
+namespace circuit::prune {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Node scores of every node (flat order) from unit scores (U).
+std::vector<float> NodeScores(const torch::Tensor& unit_score, const MaskUnits& units) {
+  const torch::Tensor s = unit_score.to(torch::kCPU, torch::kFloat32).contiguous();
+  const float* p = s.data_ptr<float>();
+  std::vector<float> out(units.node_unit.size());
+  for (size_t i = 0; i < out.size(); ++i) out[i] = p[units.node_unit[i]];
+  return out;
+}
+
+std::vector<int64_t> FlatNodes(const Circuit& c, const NodeIndex& index) {
+  std::vector<int64_t> flat;
+  for (const CircuitNode& n : c.nodes) flat.push_back(index.Flat(n.node));
+  std::sort(flat.begin(), flat.end());
+  return flat;
+}
+
+// The same pairs drawn with replacement (a bootstrap resample of the prompts).
+std::vector<TaskExample> ResamplePairs(const std::vector<TaskExample>& split, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  const size_t pairs = split.size() / 2;
+  std::uniform_int_distribution<size_t> pick(0, pairs - 1);
+  std::vector<TaskExample> out;
+  out.reserve(2 * pairs);
+  for (size_t i = 0; i < pairs; ++i) {
+    const size_t p = pick(rng);
+    out.push_back(split[2 * p]);
+    out.push_back(split[2 * p + 1]);
+  }
+  return out;
+}
+
+struct Run {
+  Circuit circuit;
+  ExtractStats stats;
+};
+
+}  // namespace
+
+TaskData ShuffledAnswers(const TaskData& task, uint64_t seed) {
+  TaskData out = task;
+  out.name = task.name + " (shuffled answers)";
+  std::mt19937_64 rng(seed);
+  std::bernoulli_distribution coin(0.5);
+  for (std::vector<TaskExample>* split : {&out.train, &out.validation, &out.test}) {
+    for (size_t i = 0; i + 1 < split->size(); i += 2) {
+      if (!coin(rng)) continue;
+      for (size_t j : {i, i + 1}) std::swap((*split)[j].correct, (*split)[j].alternative);
+    }
+  }
+  return out;
+}
+
+TaskData ConstantTarget(const TaskData& task) {
+  TaskData out = task;
+  out.name = task.name + " (constant target)";
+  if (task.train.empty()) return out;
+  const int32_t correct = task.train[0].correct, alternative = task.train[0].alternative;
+  for (std::vector<TaskExample>* split : {&out.train, &out.validation, &out.test}) {
+    for (TaskExample& ex : *split) {
+      ex.correct = correct;
+      ex.alternative = alternative;
+    }
+  }
+  return out;
+}
+
+double Jaccard(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
+  std::vector<int64_t> both;
+  std::set_intersection(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(both));
+  const size_t uni = a.size() + b.size() - both.size();
+  return uni == 0 ? 1.0 : static_cast<double>(both.size()) / uni;
+}
+
+absl::StatusOr<AuditResult> AuditCircuit(const AuditInputs& in, const AuditOptions& options,
+                                         const ProgressFn& progress) {
+  const Clock::time_point start = Clock::now();
+  if (in.model == nullptr || in.circuit == nullptr || in.task == nullptr) {
+    return absl::InvalidArgumentError("audit: model, circuit and task are required");
+  }
+  const Model& model = *in.model;
+  const Circuit& circuit = *in.circuit;
+  const TaskData& task = *in.task;
+  if (task.test.size() < 2 || task.train.size() < 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("audit: task ", task.name, " has no train or test pairs"));
+  }
+  const NodeIndex index(model.config());
+  for (const CircuitNode& n : circuit.nodes) {
+    if (!index.Contains(n.node)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("audit: circuit node ", NodeLabel(n.node), " is not in the model"));
+    }
+  }
+  AuditResult a;
+  a.total_nodes = index.total();
+  a.circuit_nodes = static_cast<int64_t>(circuit.nodes.size());
+  const std::vector<int64_t> flat = FlatNodes(circuit, index);
+  auto stage = [&](const std::string& name) -> ProgressFn {
+    if (!progress) return nullptr;
+    return [&progress, name](const std::string& s, double f) { progress(name + " " + s, f); };
+  };
+
+  // Every re-run extraction: the circuit's settings, no importances and no
+  // random baseline (only the node set and the losses are read).
+  auto extract = [&](const Model& m, const std::string& digest, const TaskData& t,
+                     ExtractOptions o, uint64_t seed, const std::string& what) -> absl::StatusOr<Run> {
+    o.seed = seed;
+    o.node_importance = false;
+    o.random_draws = 0;
+    o.location_importance = false;
+    Run run;
+    CIRCUIT_ASSIGN_OR_RETURN(run.circuit, ExtractCircuitFromModel(m, in.model_file, digest, t, o,
+                                                                  stage(what), &run.stats));
+    ++a.extractions;
+    return run;
+  };
+
+  CIRCUIT_ASSIGN_OR_RETURN(MeanCache cache, ResolveMeans(model, in.model_digest, task, in.extract));
+  const AblationEvaluator eval(model, index, cache.means, in.extract.ablation, task.test,
+                               in.extract.eval_batch);
+  a.full_loss = eval.Score(torch::Tensor()).loss;
+  a.empty_loss = eval.Score(torch::zeros({index.total()})).loss;
+  FaithfulnessInputs fin{&eval, index.total(), flat};
+  {
+    torch::Tensor keep = torch::zeros({index.total()});
+    if (!flat.empty()) keep.index_fill_(0, torch::tensor(flat, torch::kInt64), 1.0);
+    a.circuit_loss = eval.Score(keep).loss;
+  }
+  a.evaluations += 3;
+
+  // The circuit's own ranking: stored, or recomputed by the same extraction.
+  std::vector<std::vector<int64_t>> runs;  // node sets for stability
+  std::vector<float> own_scores = circuit.node_scores;
+  if (static_cast<int64_t>(own_scores.size()) != index.total()) {
+    CIRCUIT_ASSIGN_OR_RETURN(Run r, extract(model, in.model_digest, task, in.extract, circuit.seed,
+                                            "ranking"));
+    own_scores = r.circuit.node_scores;
+    a.ranking_recomputed = true;
+  }
+  runs.push_back(flat);
+
+  std::vector<std::pair<std::string, std::vector<int64_t>>> rankings;
+  rankings.emplace_back(MethodName(in.extract.method), RankNodes(own_scores));
+  if (options.other_method) {
+    const MaskUnits units = BuildMaskUnits(index, in.extract.tie_qk);
+    torch::Tensor unit_score;
+    if (in.extract.method == Method::kMasks) {
+      AttributionOptions ao;
+      ao.ablation = in.extract.ablation;
+      ao.batch_prompts = in.extract.eval_batch;
+      ao.absolute = in.extract.attribution_absolute;
+      CIRCUIT_ASSIGN_OR_RETURN(unit_score, AttributionScores(model, index, units, cache.means,
+                                                             task.train, ao, stage("attribution")));
+      rankings.emplace_back("attribution", RankNodes(NodeScores(unit_score, units)));
+    } else {
+      MaskTrainOptions mo = in.extract.masks;
+      mo.ablation = in.extract.ablation;
+      CIRCUIT_ASSIGN_OR_RETURN(MaskTrainResult r, TrainMasks(model, index, units, cache.means,
+                                                             task.train, mo, circuit.seed,
+                                                             stage("masks")));
+      rankings.emplace_back("masks", RankNodes(NodeScores(r.tau, units)));
+    }
+  }
+  CIRCUIT_ASSIGN_OR_RETURN(a.curves, FaithfulnessCurves(fin, rankings, options.random_rankings,
+                                                        options.seed, a.full_loss, a.empty_loss,
+                                                        &a.evaluations, stage("")));
+  a.completeness = CompletenessGap(fin, options.completeness_subsets, options.seed, &a.evaluations);
+
+  if (options.controls) {
+    auto add = [&](const std::string& name, const Run& r) {
+      ControlResult c;
+      c.name = name;
+      c.n_nodes = static_cast<int64_t>(r.circuit.nodes.size());
+      c.n_edges = static_cast<int64_t>(r.circuit.edges.size());
+      c.circuit_loss = r.circuit.circuit_loss;
+      c.met_target = r.stats.met_target;
+      a.controls.push_back(c);
+    };
+    const TaskData shuffled = ShuffledAnswers(task, options.seed ^ 0x5bu);
+    CIRCUIT_ASSIGN_OR_RETURN(Run s, extract(model, in.model_digest, shuffled, in.extract,
+                                            circuit.seed, "control shuffled"));
+    add("shuffled", s);
+    // A model of the same config from `circuit init`; its means come from the
+    // task's train prompts (there is no pretraining text for it).
+    CIRCUIT_ASSIGN_OR_RETURN(Model random_model,
+                             Model::Create(model.config(), options.seed, model.device()));
+    ExtractOptions ro = in.extract;
+    ro.means_cache.clear();
+    ro.mean_windows = torch::Tensor();
+    CIRCUIT_ASSIGN_OR_RETURN(Run ri, extract(random_model, "random-init", task, ro, circuit.seed,
+                                             "control random_init"));
+    add("random_init", ri);
+    CIRCUIT_ASSIGN_OR_RETURN(Run k, extract(model, in.model_digest, ConstantTarget(task),
+                                            in.extract, circuit.seed, "control constant"));
+    add("constant", k);
+  }
+
+  if (options.seeds > 0) {
+    for (int i = 1; i < options.seeds; ++i) {
+      CIRCUIT_ASSIGN_OR_RETURN(Run r, extract(model, in.model_digest, task, in.extract,
+                                              circuit.seed + i, absl::StrCat("stability seed ", i)));
+      runs.push_back(FlatNodes(r.circuit, index));
+    }
+    for (int i = 0; i < options.seeds; ++i) {
+      TaskData resampled = task;
+      resampled.train = ResamplePairs(task.train, options.seed + 0x9e37 + i);
+      CIRCUIT_ASSIGN_OR_RETURN(Run r, extract(model, in.model_digest, resampled, in.extract,
+                                              circuit.seed, absl::StrCat("stability resample ", i)));
+      runs.push_back(FlatNodes(r.circuit, index));
+    }
+    Stability& st = a.stability;
+    st.runs = static_cast<int>(runs.size());
+    double sum = 0.0;
+    int pairs = 0;
+    st.min_jaccard = 1.0;
+    for (size_t i = 0; i < runs.size(); ++i) {
+      st.run_nodes.push_back(static_cast<int64_t>(runs[i].size()));
+      for (size_t j = i + 1; j < runs.size(); ++j) {
+        const double jac = Jaccard(runs[i], runs[j]);
+        sum += jac;
+        ++pairs;
+        st.min_jaccard = std::min(st.min_jaccard, jac);
+      }
+    }
+    st.mean_jaccard = pairs > 0 ? sum / pairs : 1.0;
+    std::map<int64_t, int> count;
+    for (const auto& r : runs) {
+      for (int64_t n : r) ++count[n];
+    }
+    for (const auto& [node, k] : count) {
+      if (k >= 0.8 * runs.size()) st.core.push_back(NodeLabel(index.At(node)));
+    }
+  }
+
+  if (options.transfer) {
+    internal::ExtractFn fn = [&](const TaskData& t, const std::string& what,
+                                 bool* met) -> absl::StatusOr<Circuit> {
+      CIRCUIT_ASSIGN_OR_RETURN(Run r, extract(model, in.model_digest, t, in.extract, circuit.seed, what));
+      *met = r.stats.met_target;
+      return r.circuit;
+    };
+    CIRCUIT_ASSIGN_OR_RETURN(a.transfer, internal::TransferAcrossFamilies(in, cache, fn));
+  } else {
+    a.transfer.note = "not computed: switched off";
+  }
+
+  a.verdict = VerdictLine(a, circuit.target_loss);
+  a.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return a;
+}
+
+std::string VerdictLine(const AuditResult& a, double target_loss) {
+  const int64_t n = std::max<int64_t>(1, a.circuit_nodes);
+  std::string head;
+  if (!(a.circuit_loss <= target_loss)) {
+    head = absl::StrFormat("NOT a circuit for the task: its test loss %.3f exceeds the target %.3g",
+                           a.circuit_loss, target_loss);
+  } else if (a.controls.empty()) {
+    head = "controls not run: cannot tell this circuit from a pruning artefact";
+  } else {
+    // The nonsense controls: no mechanism should exist for them.
+    const ControlResult* cheap = nullptr;  // met the target with the fewest nodes
+    for (const ControlResult& c : a.controls) {
+      if (c.name == "constant" || !c.met_target) continue;
+      if (cheap == nullptr || c.n_nodes < cheap->n_nodes) cheap = &c;
+    }
+    const ControlResult* shuffled = nullptr;
+    for (const ControlResult& c : a.controls) {
+      if (c.name == "shuffled") shuffled = &c;
+    }
+    if (cheap != nullptr && cheap->n_nodes <= 2 * n) {
+      head = absl::StrFormat("NOT distinguishable: the %s control reaches the target with %d nodes "
+                             "(circuit: %d)", cheap->name, cheap->n_nodes, n);
+    } else if (cheap != nullptr) {
+      head = absl::StrFormat("weakly distinguishable: the %s control reaches the target, but needs "
+                             "%.1fx more nodes (%d vs %d)", cheap->name,
+                             static_cast<double>(cheap->n_nodes) / n, cheap->n_nodes, n);
+    } else {
+      head = absl::StrFormat("distinguishable from controls: the shuffled control needs %.0fx more "
+                             "nodes and misses the target, as does the random-init model",
+                             shuffled ? static_cast<double>(shuffled->n_nodes) / n : 0.0);
+    }
+    for (const ControlResult& c : a.controls) {
+      if (c.name == "constant" && c.met_target && c.n_nodes >= n) {
+        head += absl::StrFormat(" (but it is no smaller than the constant-answer control's %d nodes)",
+                                c.n_nodes);
+      }
+    }
+  }
+  std::vector<std::string> notes;
+  const FaithfulnessCurve* own = a.curves.empty() ? nullptr : &a.curves.front();
+  const FaithfulnessCurve* random = nullptr;
+  for (const FaithfulnessCurve& c : a.curves) {
+    if (c.ranking == "random") random = &c;
+  }
+  if (own != nullptr && random != nullptr) {
+    notes.push_back(absl::StrFormat("%s CPR %.3f vs random %.3f (CMD %.3f vs %.3f)",
+                                    own->cpr > random->cpr ? "ranking beats random:"
+                                                           : "ranking NO better than random:",
+                                    own->cpr, random->cpr, own->cmd, random->cmd));
+  }
+  if (a.completeness.subsets > 0) {
+    notes.push_back(absl::StrFormat(
+        "%s (mean |L(C\\K) - L(M\\K)| %.3f, max %.3f)",
+        a.completeness.mean > target_loss ? "INCOMPLETE" : "complete", a.completeness.mean,
+        a.completeness.max));
+  }
+  if (a.stability.runs > 1) {
+    notes.push_back(absl::StrFormat("%s over %d runs (mean Jaccard %.2f, min %.2f, %d core nodes)",
+                                    a.stability.mean_jaccard >= 0.5 ? "stable" : "UNSTABLE",
+                                    a.stability.runs, a.stability.mean_jaccard,
+                                    a.stability.min_jaccard, a.stability.core.size()));
+  }
+  if (a.transfer.computed) {
+    const Transfer& t = a.transfer;
+    notes.push_back(absl::StrFormat(
+        "%s to the held-out template family '%s' (loss %.3f vs %.3f in-family; full model %.3f)",
+        t.held_out_loss <= target_loss ? "transfers" : "does NOT transfer", t.held_out,
+        t.held_out_loss, t.in_family_loss, t.full_model_held_out_loss));
+  }
+  std::string line = head;
+  for (const std::string& s : notes) absl::StrAppend(&line, "; ", s);
+  return line;
+}
+
+}  // namespace circuit::prune

@@ -1,0 +1,155 @@
+// The audit: MIB's areas on hand-computed curves, the faithfulness endpoints,
+// the control tasks, and a full audit of the planted-circuit model.
+#include "circuit/prune/audit.h"
+
+#include <cmath>
+#include <set>
+
+#include "circuit/core/status.h"
+#include "circuit/prune/settings.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "planted.h"
+#include "testing/status_matchers.h"
+
+namespace circuit::prune {
+namespace {
+
+using ::circuit::testing::IsOk;
+
+std::vector<double> Grid() { return std::vector<double>(std::begin(kMibFractions), std::end(kMibFractions)); }
+
+// f = x: CPR = ∫ x dx over [0.001, 1], CMD = ∫ (1 - x) dx; trapezoids are exact on lines.
+TEST(MibAreaTest, LinearCurve) {
+  const std::vector<double> x = Grid();
+  const MibAreas a = MibArea(x, x);
+  EXPECT_NEAR(a.cpr, (1.0 - 0.001 * 0.001) / 2, 1e-12);
+  EXPECT_NEAR(a.cmd, 0.999 - (1.0 - 0.001 * 0.001) / 2, 1e-12);
+}
+
+// f = 0 up to 20 % of the nodes, 1 from 50 %: by hand,
+// CPR = 0.3 · (0 + 1) / 2 + 0.5 · 1 = 0.65; CMD = 0.199 · 1 + 0.3 · (1 + 0) / 2 = 0.349.
+TEST(MibAreaTest, StepCurveByHand) {
+  const std::vector<double> f = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1};
+  const MibAreas a = MibArea(Grid(), f);
+  EXPECT_NEAR(a.cpr, 0.65, 1e-12);
+  EXPECT_NEAR(a.cmd, 0.349, 1e-12);
+  // Overshoot counts against CMD: |1 - f|, not 1 - f.
+  const MibAreas over = MibArea({0.5, 1.0}, {1.5, 1.5});
+  EXPECT_NEAR(over.cpr, 0.75, 1e-12);
+  EXPECT_NEAR(over.cmd, 0.25, 1e-12);
+}
+
+TEST(FaithfulnessTest, EndpointsAndDegenerateSpan) {
+  EXPECT_EQ(Faithfulness(/*loss=*/0.1, /*empty_loss=*/0.7, /*full_loss=*/0.1), 1.0);
+  EXPECT_EQ(Faithfulness(0.7, 0.7, 0.1), 0.0);
+  EXPECT_TRUE(std::isnan(Faithfulness(0.3, 0.3, 0.3)));
+}
+
+TEST(AuditHelpersTest, JaccardAndRanking) {
+  EXPECT_EQ(Jaccard({1, 2, 3}, {2, 3, 4}), 0.5);
+  EXPECT_EQ(Jaccard({}, {}), 1.0);
+  EXPECT_EQ(RankNodes({0.5f, 2.0f, NAN, 2.0f}), (std::vector<int64_t>{1, 3, 0, 2}));
+}
+
+TEST(AuditHelpersTest, ControlTasksKeepPromptsAndChangeAnswers) {
+  const TaskData task = testing::PlantedTask(64, 32, 32, /*seed=*/2);
+  const TaskData shuffled = ShuffledAnswers(task, /*seed=*/1);
+  int swapped = 0;
+  for (size_t i = 0; i < task.train.size(); i += 2) {
+    EXPECT_EQ(shuffled.train[i].tokens, task.train[i].tokens);
+    const bool s = shuffled.train[i].correct != task.train[i].correct;
+    // Both twins of a pair swap together, so each pair still has both answers.
+    EXPECT_EQ(s, shuffled.train[i + 1].correct != task.train[i + 1].correct);
+    swapped += s;
+  }
+  EXPECT_GT(swapped, 10);
+  EXPECT_LT(swapped, 54);
+  const TaskData constant = ConstantTarget(task);
+  for (const TaskExample& ex : constant.test) EXPECT_EQ(ex.correct, task.train[0].correct);
+}
+
+class PlantedAuditTest : public ::testing::Test {
+ protected:
+  PlantedAuditTest()
+      : model_(testing::PlantedModel()), task_(testing::PlantedTask(64, 32, 32, /*seed=*/2)) {
+    options_.seed = 7;
+    options_.masks.epochs = 30;
+    options_.masks.batch = 16;
+    options_.mean_windows = testing::PlantedMeanWindows(32, /*seed=*/1);
+    options_.eval_batch = 32;
+  }
+
+  Model model_;
+  TaskData task_;
+  ExtractOptions options_;
+};
+
+// f is 1 for the full model and 0 for the empty circuit; the planted ranking
+// beats random; the planted circuit is found by every seed and resample, and
+// the shuffled-answers control cannot reach the target.
+TEST_F(PlantedAuditTest, PlantedCircuitPassesTheAudit) {
+  absl::StatusOr<Circuit> circuit =
+      ExtractCircuitFromModel(model_, "planted.h5", "d1", task_, options_);
+  ASSERT_THAT(circuit, IsOk());
+  ASSERT_EQ(circuit->node_scores.size(), 60u);
+  // The recorded options rebuild the ones used.
+  absl::StatusOr<ExtractOptions> again = ExtractOptionsFor(*circuit);
+  ASSERT_THAT(again, IsOk());
+  EXPECT_EQ(again->masks.epochs, 30);
+  EXPECT_EQ(again->masks.batch, 16);
+  EXPECT_EQ(again->seed, 7u);
+
+  AuditInputs in;
+  in.model = &model_;
+  in.model_file = "planted.h5";
+  in.model_digest = "d1";
+  in.circuit = &*circuit;
+  in.task = &task_;
+  in.extract = options_;
+  AuditOptions o;
+  o.seeds = 3;
+  o.seed = 7;
+  absl::StatusOr<AuditResult> a = AuditCircuit(in, o);
+  ASSERT_THAT(a, IsOk());
+
+  ASSERT_EQ(a->curves.size(), 3u);  // masks, attribution, random
+  EXPECT_EQ(a->curves[0].ranking, "masks");
+  EXPECT_EQ(a->curves[1].ranking, "attribution");
+  EXPECT_EQ(a->curves[2].ranking, "random");
+  for (const FaithfulnessCurve& c : a->curves) {
+    ASSERT_EQ(c.points.size(), 11u);  // the grid and the circuit's size
+    EXPECT_EQ(c.points.front().nodes, 0);  // floor(0.001 · 60): the empty circuit
+    EXPECT_EQ(c.points.front().f, 0.0);
+    EXPECT_EQ(c.points.back().nodes, 60);  // the full model
+    EXPECT_EQ(c.points.back().f, 1.0);
+  }
+  EXPECT_GT(a->curves[0].cpr, a->curves[2].cpr);
+  EXPECT_LT(a->curves[0].cmd, a->curves[2].cmd);
+  // At its own size the circuit recovers the task.
+  for (const CurvePoint& p : a->curves[0].points) {
+    if (!p.on_grid) EXPECT_GT(p.f, 0.8);
+  }
+
+  EXPECT_EQ(a->stability.runs, 6);  // the circuit, 2 more seeds, 3 resamples
+  EXPECT_EQ(a->stability.mean_jaccard, 1.0);
+  EXPECT_EQ(a->stability.min_jaccard, 1.0);
+  std::set<std::string> planted;
+  for (const Node& n : testing::PlantedNodes()) planted.insert(NodeLabel(n));
+  EXPECT_EQ(std::set<std::string>(a->stability.core.begin(), a->stability.core.end()), planted);
+
+  ASSERT_EQ(a->controls.size(), 3u);
+  EXPECT_EQ(a->controls[0].name, "shuffled");
+  EXPECT_FALSE(a->controls[0].met_target);
+  EXPECT_GT(a->controls[0].circuit_loss, circuit->target_loss);
+  EXPECT_EQ(a->controls[1].name, "random_init");
+  EXPECT_EQ(a->controls[2].name, "constant");
+
+  EXPECT_EQ(a->completeness.subsets, 32);
+  EXPECT_GE(a->completeness.max, a->completeness.mean);
+  EXPECT_THAT(a->verdict, ::testing::StartsWith("distinguishable from controls"));
+  EXPECT_GT(a->extractions, 0);
+}
+
+}  // namespace
+}  // namespace circuit::prune
