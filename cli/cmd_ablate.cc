@@ -66,6 +66,7 @@ int RunAblate(int argc, char** argv) {
   task_options.n_validation = task_options.n_test = std::max(8, task_options.n_train / 4);
   absl::StatusOr<TaskData> task = BuildTask(circuit->task, file->tokenizer, task_options);
   if (!task.ok()) return usage_error(task.status());
+  if (absl::Status s = RequireTwins(*task); !s.ok()) return usage_error(s);
 
   prune::ExtractOptions means_options;
   means_options.means_cache = prune::MeansPathFor(file->path);
@@ -73,6 +74,8 @@ int RunAblate(int argc, char** argv) {
   absl::StatusOr<prune::MeanCache> means =
       prune::ResolveMeans(file->model, file->digest, *task, means_options, &stats);
   if (!means.ok()) return Fail("ablate", std::string(means.status().message()), kExitFailure);
+  // A damaged or unreadable cache was recomputed: say so (stderr, so --json stays one object).
+  if (!stats.note.empty()) std::cerr << "circuit ablate: note: " << stats.note << "\n";
 
   const prune::NodeIndex index(file->model.config());
   std::vector<int64_t> flat;
