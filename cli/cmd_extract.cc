@@ -198,6 +198,7 @@ int RunExtract(int argc, char** argv) {
   task_options.n_validation = task_options.n_test = std::max(8, task_options.n_train / 4);
   absl::StatusOr<TaskData> task = BuildTask(task_name, file->tokenizer, task_options);
   if (!task.ok()) return usage_error(task.status());
+  if (absl::Status s = RequireTwins(*task); !s.ok()) return usage_error(s);
 
   std::error_code ec;
   std::filesystem::create_directories(out_dir, ec);
@@ -206,6 +207,10 @@ int RunExtract(int argc, char** argv) {
   absl::StatusOr<Circuit> circuit = prune::ExtractCircuit(*file, *task, o, TerminalProgress(), &stats);
   ClearProgress();
   if (!circuit.ok()) return Fail("extract", std::string(circuit.status().message()), kExitFailure);
+  // The folder's files as a unit: a concurrent run into the same folder writes
+  // its set before or after this one, never interleaved with it.
+  absl::StatusOr<FolderLock> lock = FolderLock::Acquire(out_dir);
+  if (!lock.ok()) return Fail("extract", std::string(lock.status().message()), kExitFailure);
   absl::StatusOr<std::string> written =
       WriteCircuitOutputs(out_dir, *circuit, file->model.config().d_head, stats, o);
   if (!written.ok()) return Fail("extract", std::string(written.status().message()), kExitFailure);
