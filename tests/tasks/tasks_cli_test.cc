@@ -120,7 +120,7 @@ TEST_F(TasksCliTest, UnknownTaskAndBadSplitAreUsageErrors) {
 TEST_F(TasksCliTest, TwinlessUserTaskIsRejectedByExtractAblateAndSweep) {
   auto write = [](const std::string& path, bool twinless_last) {
     std::ofstream out(path);
-    for (int i = 0; i < 12; ++i) {
+    for (int i = 0; i < 40; ++i) {  // enough train tokens for one means window of 256
       out << "{\"prompt\": \"x = [" << i << ", 1\", \"twin\": \"x = {" << i
           << ", 1\", \"correct\": \"]\", \"alternative\": \"}\"}\n";
     }
@@ -135,7 +135,7 @@ TEST_F(TasksCliTest, TwinlessUserTaskIsRejectedByExtractAblateAndSweep) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
 
   write(task, /*twinless_last=*/true);
-  const std::string expected = task + ":13: no \"twin\"";
+  const std::string expected = task + ":41: no \"twin\"";
   r = RunCommand(extract);
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr(expected));
