@@ -174,6 +174,25 @@ TEST_F(CliTest, ExtractThenAblate) {
   ExpectOneLineError(RunCommand(CircuitBinary() + " ablate --circuit " + dir_->File("none.h5")), "ablate");
 }
 
+// --device cuda needs a CUDA build of libtorch: the help says so, and a CPU-only
+// build (Debian's) refuses it with one line that says how to build one.
+TEST_F(CliTest, DeviceCudaSaysWhatItNeeds) {
+  for (const char* command : {"extract", "sweep", "train", "ablate"}) {
+    RunResult r = RunCommand(CircuitBinary() + " " + command + " --help");
+    EXPECT_THAT(r.out + r.err, HasSubstr("CUDA build of libtorch 1.13")) << command;
+    EXPECT_THAT(r.out + r.err, HasSubstr("-DTorch_DIR=")) << command;
+  }
+  RunResult r = RunCommand(CircuitBinary() + " extract --task single_double_quote --device cuda --model " +
+                           model_ + " --out " + dir_->File("cuda"));
+  if (r.exit_code == 2 && r.err.find("CPU-only libtorch") != std::string::npos) {
+    EXPECT_THAT(r.err, HasSubstr("-DTorch_DIR="));
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  } else {  // a CUDA build: it runs, or says that no GPU is visible
+    EXPECT_TRUE(r.exit_code == 0 || r.err.find("no GPU is visible") != std::string::npos)
+        << r.exit_code << r.err;
+  }
+}
+
 // A full disk, simulated with a file-size limit (RLIMIT_FSIZE; SIGXFSZ ignored,
 // so writes past it fail with EFBIG as they would with ENOSPC): one line naming
 // the disk, exit 1, no crash (HDF5's exit handler used to close the file whose
