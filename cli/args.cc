@@ -193,7 +193,7 @@ void AddCommonOptions(ArgParser& parser, CommonOptions* options, bool with_model
   if (const char* env = std::getenv("CIRCUIT_THREADS"); env != nullptr) {
     (void)absl::SimpleAtoi(env, &options->threads);
   }
-  parser.Option("device", "cpu, cuda or cuda:N; env CIRCUIT_DEVICE", &options->device);
+  parser.Option("device", std::string(kDeviceHelp) + "; env CIRCUIT_DEVICE", &options->device);
   parser.Option("threads", "CPU threads, 0 = all cores; env CIRCUIT_THREADS", &options->threads);
   parser.Option("seed", "random seed", &options->seed);
 }

@@ -24,6 +24,11 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;  // a run that failed (I/O, NaN loss, ...)
 inline constexpr int kExitUsage = 2;    // bad usage or bad input
 
+// --device's help, shared by the commands that take it.
+inline constexpr char kDeviceHelp[] =
+    "cpu, cuda or cuda:N (cuda needs circuit built against a CUDA build of libtorch 1.13, "
+    "-DTorch_DIR=...; Debian's is CPU-only: docs/performance.md)";
+
 class ArgParser {
  public:
   ArgParser(std::string usage, std::string description);

@@ -83,6 +83,7 @@ int RunAblate(int argc, char** argv) {
     }
     task = std::move(other);
   }
+  if (absl::Status s = RequireTwins(*task); !s.ok()) return usage_error(s);
 
   prune::ExtractOptions means_options;
   means_options.means_cache = prune::MeansPathFor(file->path);
@@ -90,6 +91,8 @@ int RunAblate(int argc, char** argv) {
   absl::StatusOr<prune::MeanCache> means =
       prune::ResolveMeans(file->model, file->digest, *task, means_options, &stats);
   if (!means.ok()) return Fail("ablate", std::string(means.status().message()), kExitFailure);
+  // A damaged or unreadable cache was recomputed: say so (stderr, so --json stays one object).
+  if (!stats.note.empty()) std::cerr << "circuit ablate: note: " << stats.note << "\n";
 
   const prune::NodeIndex index(file->model.config());
   std::vector<int64_t> flat;

@@ -226,6 +226,7 @@ int RunExtract(int argc, char** argv) {
   task_options = PruningSplits(task_options.n_train, file->model.config().n_ctx, common.seed);
   absl::StatusOr<TaskData> task = BuildTask(task_name, file->tokenizer, task_options);
   if (!task.ok()) return usage_error(task.status());
+  if (absl::Status s = RequireTwins(*task); !s.ok()) return usage_error(s);
 
   std::error_code ec;
   std::filesystem::create_directories(out_dir, ec);
@@ -249,6 +250,10 @@ int RunExtract(int argc, char** argv) {
                                          circuit->nodes.size(), seconds, out_dir)
                        : absl::StrCat("skipped: ", s.message());
   }
+  // The folder's files as a unit: a concurrent run into the same folder writes
+  // its set before or after this one, never interleaved with it.
+  absl::StatusOr<FolderLock> lock = FolderLock::Acquire(out_dir);
+  if (!lock.ok()) return Fail("extract", std::string(lock.status().message()), kExitFailure);
   absl::StatusOr<std::string> written =
       WriteCircuitOutputs(out_dir, *circuit, file->model.config().d_head, stats, o, preset_text);
   if (!written.ok()) return Fail("extract", std::string(written.status().message()), kExitFailure);

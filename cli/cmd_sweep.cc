@@ -10,6 +10,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/numbers.h"
@@ -17,6 +18,7 @@
 #include "absl/strings/str_format.h"
 #include "args.h"
 #include "circuit/core/checkpoint.h"
+#include "circuit/core/file_util.h"
 #include "circuit/core/runtime.h"
 #include "circuit/core/status.h"
 #include "circuit/core/task.h"
@@ -58,6 +60,19 @@ class PruningUnitRunner {
     return result;
   }
 
+  // The weights digest of every model of the spec, in order ("" for one that
+  // cannot be loaded: its units fail with the loader's error when they run).
+  std::vector<std::string> ModelDigests(const std::vector<std::string>& models) {
+    std::vector<std::string> digests;
+    for (const std::string& path : models) {
+      absl::StatusOr<const ModelFile*> file = CachedModel(path);
+      digests.push_back(file.ok() ? (*file)->digest : "");
+    }
+    return digests;
+  }
+  // Frees the loaded models (rank 0 of an MPI sweep only hands out units).
+  void ForgetModels() { models_.clear(); }
+
  private:
   absl::StatusOr<const ModelFile*> CachedModel(const std::string& path) {
     auto it = models_.find(path);
@@ -71,6 +86,11 @@ class PruningUnitRunner {
 
   absl::Status RunOrError(const WorkUnit& unit, const std::string& out_dir, UnitResult* result) {
     CIRCUIT_ASSIGN_OR_RETURN(const ModelFile* file, CachedModel(unit.model));
+    if (!unit.model_digest.empty() && file->digest != unit.model_digest) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          unit.model, ": model changed since the sweep started (digest ", file->digest,
+          ", expected ", unit.model_digest, ")"));
+    }
 
     TaskOptions task_options;
     task_options.n_ctx = file->model.config().n_ctx;
@@ -181,7 +201,7 @@ int RunSweepCommand(int argc, char** argv) {
       "threads",
       "CPU threads per rank; 0 = cores / worker ranks on this machine; env CIRCUIT_THREADS",
       &threads);
-  parser.Option("device", "cpu, cuda or cuda:N; env CIRCUIT_DEVICE", &device_name);
+  parser.Option("device", std::string(kDeviceHelp) + "; env CIRCUIT_DEVICE", &device_name);
   if (int rc = parser.Parse(argc, argv); rc >= 0) return rc;
   if (out_dir.empty()) return Fail("sweep", "--out is required", kExitUsage);
   if (emit_slurm && slurm_tasks < 2)
@@ -189,6 +209,12 @@ int RunSweepCommand(int argc, char** argv) {
 
   absl::StatusOr<SweepSpec> spec = LoadSweepSpec(spec_path);
   if (!spec.ok()) return Fail("sweep", std::string(spec.status().message()), kExitUsage);
+  // A task file without twins is a bad spec, not a failed unit.
+  for (const std::string& task : spec->tasks) {
+    if (absl::Status s = RequireTwins(task); !s.ok()) {
+      return Fail("sweep", std::string(s.message()), kExitUsage);
+    }
+  }
   absl::StatusOr<torch::Device> device = ParseDevice(device_name);
   if (!device.ok()) return Fail("sweep", std::string(device.status().message()), kExitUsage);
 
@@ -220,7 +246,25 @@ int RunSweepCommand(int argc, char** argv) {
   ConfigureRuntime(threads);
   KeepFreedMemory();
 
+  // One sweep at a time per folder: two would each rewrite results.h5 with
+  // only their own rows. Rank 0 is the only writer.
+  std::optional<FolderLock> folder_lock;
+  if (mpi.rank() == 0) {
+    std::error_code ec;
+    std::filesystem::create_directories(out_dir, ec);
+    absl::StatusOr<FolderLock> lock = FolderLock::TryAcquire(out_dir);
+    if (!lock.ok()) {
+      const int rc = Fail("sweep", std::string(lock.status().message()), kExitFailure);
+      if (mpi.size() > 1) MPI_Abort(MPI_COMM_WORLD, rc);  // the workers wait for rank 0
+      return rc;
+    }
+    folder_lock.emplace(*std::move(lock));
+  }
   PruningUnitRunner runner(*spec, *device);
+  // Units are keyed by each model's content, so every rank reads the digests
+  // before enumerating them.
+  spec->model_digests = runner.ModelDigests(spec->models);
+  if (mpi.active() && mpi.size() > 1 && mpi.rank() == 0) runner.ForgetModels();
   SweepOptions options;
   options.out_dir = out_dir;
   options.retry_failed = retry_failed;

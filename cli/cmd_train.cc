@@ -126,7 +126,7 @@ int RunTrain(int argc, char** argv) {
                 "(--resume continues); the model is usable as it is", &o.stop_after);
   parser.Option("threads", "CPU threads (0: all cores)", &threads);
   parser.Option("seed", "initialisation and batch-sampling seed", &o.seed);
-  parser.Option("device", "cpu, cuda or cuda:N", &device);
+  parser.Option("device", kDeviceHelp, &device);
   if (int rc = parser.Parse(argc, argv); rc >= 0) return rc;
   if (o.corpus_dir.empty()) return Fail("train", "--corpus is required", kExitUsage);
   if (o.out.empty()) return Fail("train", "--out is required", kExitUsage);

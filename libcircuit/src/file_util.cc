@@ -1,5 +1,7 @@
 #include "circuit/core/file_util.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -68,6 +70,59 @@ absl::Status WriteNpyFloat32(const std::string& path, const std::vector<int64_t>
   bytes += header;
   bytes.append(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float));
   return WriteFileAtomically(path, bytes);
+}
+
+namespace {
+
+absl::StatusOr<int> LockFolder(const std::string& dir, bool wait) {
+  const std::string path = dir + "/.circuit.lock";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return absl::PermissionDeniedError(absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
+  }
+  int rc;
+  do {
+    rc = ::flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    const int e = errno;
+    ::close(fd);
+    if (e == EWOULDBLOCK) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(dir, ": another circuit run is writing into this folder (", path, ")"));
+    }
+    return absl::InternalError(absl::StrCat(path, ": cannot lock: ", std::strerror(e)));
+  }
+  return fd;
+}
+
+}  // namespace
+
+absl::StatusOr<FolderLock> FolderLock::Acquire(const std::string& dir) {
+  absl::StatusOr<int> fd = LockFolder(dir, /*wait=*/true);
+  if (!fd.ok()) return fd.status();
+  return FolderLock(*fd);
+}
+
+absl::StatusOr<FolderLock> FolderLock::TryAcquire(const std::string& dir) {
+  absl::StatusOr<int> fd = LockFolder(dir, /*wait=*/false);
+  if (!fd.ok()) return fd.status();
+  return FolderLock(*fd);
+}
+
+FolderLock::FolderLock(FolderLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+
+FolderLock& FolderLock::operator=(FolderLock&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = other.fd_;
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
+FolderLock::~FolderLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing the descriptor releases the flock
 }
 
 }  // namespace circuit

@@ -7,8 +7,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <utility>
 
@@ -38,9 +40,13 @@ class Handle {
   Handle(const Handle&) = delete;
   Handle& operator=(const Handle&) = delete;
   ~Handle() { Reset(); }
-  void Reset() {
-    if (id_ >= 0 && close_ != nullptr) close_(id_);
+  void Reset() { (void)Close(); }
+  // Closes now; the close function's result (negative: it failed).
+  herr_t Close() {
+    herr_t rc = 0;
+    if (id_ >= 0 && close_ != nullptr) rc = close_(id_);
     id_ = -1;
+    return rc;
   }
   hid_t get() const { return id_; }
   bool valid() const { return id_ >= 0; }
@@ -52,6 +58,12 @@ class Handle {
 
 void SilenceHdf5() {
   static const bool silenced = [] {
+    // First, before any other HDF5 call: no atexit handler. A file whose close
+    // failed (a full disk fails the flush inside H5Fclose) stays open in the
+    // library, and its handler closed it again at exit and crashed (SIGSEGV
+    // after the "flush failed (disk full?)" line). Every file we open is closed
+    // by its owner, so the handler has nothing else to do.
+    H5dont_atexit();
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
     return true;
   }();
@@ -123,6 +135,39 @@ bool IsUtf8(absl::string_view s) {
 
 absl::Status NotUtf8(const std::string& path, const std::string& where) {
   return absl::InvalidArgumentError(absl::StrCat(path, ": ", where, ": not UTF-8 text"));
+}
+
+// Why H5Fcreate failed, which HDF5 does not say: a missing or read-only folder,
+// or a disk that takes no more bytes (found by writing a few ourselves).
+absl::Status CreateError(const std::string& path, const std::string& temp_path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path dir = fs::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  if (!fs::is_directory(dir, ec)) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": cannot create file: no folder ", dir.string()));
+  }
+  if (::access(dir.c_str(), W_OK) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": cannot create file: folder ", dir.string(), " is not writable"));
+  }
+  std::string why;
+  if (std::FILE* probe = std::fopen(temp_path.c_str(), "wb")) {
+    const std::string bytes(4096, '\0');
+    errno = 0;
+    const bool wrote = std::fwrite(bytes.data(), 1, bytes.size(), probe) == bytes.size();
+    const int write_errno = errno;
+    errno = 0;
+    const bool closed = std::fclose(probe) == 0;
+    const int close_errno = errno;
+    if (!wrote || !closed) why = std::strerror(!wrote ? write_errno : close_errno);
+  } else {
+    why = std::strerror(errno);
+  }
+  std::remove(temp_path.c_str());
+  if (why.empty()) return absl::InvalidArgumentError(absl::StrCat(path, ": cannot create file"));
+  return absl::ResourceExhaustedError(
+      absl::StrCat(path, ": cannot create file: ", why, " (disk full?)"));
 }
 
 }  // namespace
@@ -216,10 +261,7 @@ absl::StatusOr<H5Writer> H5Writer::Create(const std::string& path) {
   state->temp_path = absl::StrCat(path, ".tmp-", getpid(), "-", temp_counter++);
   state->file = Handle(H5Fcreate(state->temp_path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
                        H5Fclose);
-  if (!state->file.valid()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": cannot create file (does the directory exist and is it writable?)"));
-  }
+  if (!state->file.valid()) return CreateError(path, state->temp_path);
   return H5Writer(path, std::move(state));
 }
 
@@ -279,9 +321,13 @@ absl::Status H5Writer::WriteString(const std::string& dataset, const std::string
 absl::Status H5Writer::Commit() {
   CIRCUIT_CHECK(!state_->committed);
   if (H5Fflush(state_->file.get(), H5F_SCOPE_GLOBAL) < 0) {
-    return absl::InternalError(absl::StrCat(path_, ": flush failed (disk full?)"));
+    return absl::ResourceExhaustedError(absl::StrCat(path_, ": flush failed (disk full?)"));
   }
-  state_->file.Reset();
+  if (state_->file.Close() < 0) {  // a close that failed left a partial file
+    std::remove(state_->temp_path.c_str());
+    state_->committed = true;
+    return absl::ResourceExhaustedError(absl::StrCat(path_, ": close failed (disk full?)"));
+  }
   if (std::rename(state_->temp_path.c_str(), path_.c_str()) != 0) {
     std::remove(state_->temp_path.c_str());
     state_->committed = true;

@@ -149,7 +149,12 @@ absl::StatusOr<torch::Device> ParseDevice(const std::string& name) {
     torch::Device device(name);
     if (device.is_cuda() && !torch::cuda::is_available()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("device '", name, "': CUDA is not available on this machine"));
+          absl::StrCat("device '", name, "': CUDA is not available: ",
+                       !at::hasCUDA()
+                           ? "this circuit was built against a CPU-only libtorch (Debian's is); "
+                             "rebuild with -DTorch_DIR=<a CUDA build of libtorch 1.13>/share/cmake/Torch "
+                             "(docs/performance.md, \"GPUs\")"
+                           : "no GPU is visible to this process"));
     }
     if (device.is_cuda() && device.has_index() &&
         device.index() >= static_cast<int>(torch::cuda::device_count())) {

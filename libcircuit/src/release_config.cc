@@ -208,7 +208,8 @@ absl::StatusOr<std::string> ReleaseConfigJson(const ModelConfig& c) {
   j["enable_sparse_kernels"] = false;
   j["flash"] = true;
   j["sink"] = c.attn_sink;
-  j["bigram_table_rank"] = nullptr;  // load_model() pops this key unconditionally
+  // No "bigram_table_rank": the release's load_model() stopped popping it
+  // (2025-11-22), so GPTConfig(**config) would reject the key, even as null.
   return j.dump(2) + "\n";
 }
 

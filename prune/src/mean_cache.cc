@@ -2,6 +2,7 @@
 #include "circuit/prune/mean_cache.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "absl/strings/match.h"
@@ -105,6 +106,18 @@ std::string MeansPathFor(const std::string& model_path) {
   return absl::StrCat(model_path, ".means.h5");
 }
 
+std::string MeansPathForSource(const std::string& default_path, const ModelConfig& config,
+                               const std::string& model_digest, const std::string& source_digest) {
+  absl::StatusOr<MeanCache> cached = LoadMeans(default_path, config);
+  if (!cached.ok() || cached->model_digest != model_digest ||
+      cached->source_digest == source_digest) {
+    return default_path;
+  }
+  std::string stem = default_path;
+  if (absl::EndsWith(stem, ".means.h5")) stem.resize(stem.size() - 9);
+  return absl::StrCat(stem, ".means-", source_digest, ".h5");
+}
+
 absl::Status SaveMeans(const std::string& path, const MeanCache& cache, int n_layer) {
   CIRCUIT_ASSIGN_OR_RETURN(H5Writer w, H5Writer::Create(path));
   CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "format", kFormat));
@@ -143,6 +156,14 @@ absl::StatusOr<MeanCache> LoadMeans(const std::string& path, const ModelConfig& 
   for (int s = 0; s < sites; ++s) {
     const uint64_t width = config.LocationWidth(TapSiteAt(s, config.n_layer).location);
     CIRCUIT_ASSIGN_OR_RETURN(std::vector<float> v, r.ReadFloats(SiteDataset(s, config.n_layer), {width}));
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (!std::isfinite(v[i]) || std::fabs(v[i]) > kMeanMagnitudeLimit) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            path, ": ", SiteDataset(s, config.n_layer), "[", i, "] is ", v[i],
+            std::isfinite(v[i]) ? absl::StrCat(", beyond ", kMeanMagnitudeLimit) : "",
+            ": not a mean of activations (damaged cache)"));
+      }
+    }
     cache.means[s] = torch::tensor(v, torch::kFloat32).to(device);
   }
   return cache;

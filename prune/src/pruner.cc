@@ -94,6 +94,7 @@ Candidate DiscretizeScores(const Model& model, const NodeIndex& index, const Mas
 }
 
 absl::Status CheckTask(const TaskData& task) {
+  CIRCUIT_RETURN_IF_ERROR(RequireTwins(task));
   auto check = [&](const std::vector<TaskExample>& split, const char* name) -> absl::Status {
     if (split.size() < 2 || split.size() % 2 != 0) {
       return absl::InvalidArgumentError(absl::StrCat("task ", task.name, ": the ", name,
@@ -151,6 +152,12 @@ absl::StatusOr<MeanCache> ResolveMeans(const Model& model, const std::string& mo
       }
       return cached;
     }
+    if (!cached.ok() && !absl::IsNotFound(cached.status())) {
+      note = absl::StrCat("ignored the mean cache: ", cached.status().message());
+    }
+  }
+  if (windows.defined() && !cache_path.empty()) {
+    cache_path = MeansPathForSource(cache_path, model.config(), model_digest, TokensDigest(windows));
   }
   if (!windows.defined()) {
     CIRCUIT_ASSIGN_OR_RETURN(windows, WindowsFromExamples(task.train, model.config().n_ctx));

@@ -135,10 +135,15 @@ absl::StatusOr<SweepReport> BuildSweepReport(const std::string& sweep_dir) {
   CIRCUIT_ASSIGN_OR_RETURN(std::vector<UnitResult> rows,
                            ResultsFile::Read(sweep_dir + "/results.h5"));
   // Circuit sizes come from extract-like units: every study records its circuit.
+  // A model file changed in place leaves rows of its earlier weights: report
+  // only the rows of each model's latest weights (the digest of its last row).
+  std::map<std::string, std::string> latest_digest;
+  for (const UnitResult& r : rows) latest_digest[r.unit.model] = r.unit.model_digest;
   std::map<std::string, ReportGroup> groups;
   std::map<std::string, std::map<std::string, std::vector<const UnitResult*>>> by_task;
   for (const UnitResult& r : rows) {
     if (r.unit.study != "extract") continue;
+    if (r.unit.model_digest != latest_digest[r.unit.model]) continue;
     const std::string setting = absl::StrFormat("target %g, %s, %s%s, %s", r.unit.target_loss,
                                                 r.unit.ablation, r.unit.penalty,
                                                 r.unit.penalty_coef > 0

@@ -16,6 +16,7 @@ struct StringColumn {
   const char* name;
   std::string UnitResult::*field = nullptr;
   std::string WorkUnit::*unit_field = nullptr;
+  bool optional = false;  // added later: absent in older files, read as ""
 };
 struct DoubleColumn {
   const char* name;
@@ -34,6 +35,7 @@ const StringColumn kStrings[] = {
     {"ablation", nullptr, &WorkUnit::ablation}, {"penalty", nullptr, &WorkUnit::penalty},
     {"method", nullptr, &WorkUnit::method}, {"error", &UnitResult::error, nullptr},
     {"circuit_file", &UnitResult::circuit_file, nullptr},
+    {"model_digest", nullptr, &WorkUnit::model_digest, /*optional=*/true},
 };
 const DoubleColumn kDoubles[] = {
     {"target_loss", nullptr, &WorkUnit::target_loss},
@@ -86,7 +88,9 @@ absl::StatusOr<std::vector<UnitResult>> ResultsFile::Read(const std::string& pat
                                                    " rows, expected ", rows.size()));
   };
   for (const StringColumn& c : kStrings) {
-    CIRCUIT_ASSIGN_OR_RETURN(std::vector<std::string> col, r.ReadStrings(absl::StrCat("/units/", c.name)));
+    const std::string name = absl::StrCat("/units/", c.name);
+    if (c.optional && !r.Exists(name)) continue;
+    CIRCUIT_ASSIGN_OR_RETURN(std::vector<std::string> col, r.ReadStrings(name));
     CIRCUIT_RETURN_IF_ERROR(check_len(c.name, col.size()));
     for (size_t i = 0; i < rows.size(); ++i) Get(rows[i], c) = std::move(col[i]);
   }

@@ -125,6 +125,16 @@ absl::StatusOr<SweepSpec> ParseSweepSpec(const std::string& json_text, const std
   }
   CIRCUIT_RETURN_IF_ERROR(StringList(j, origin, "models", &spec.models));
   CIRCUIT_RETURN_IF_ERROR(StringList(j, origin, "tasks", &spec.tasks));
+  for (size_t i = 0; i < spec.models.size(); ++i) {
+    for (size_t k = 0; k < i; ++k) {
+      if (Stem(spec.models[i]) == Stem(spec.models[k])) {
+        return FieldError(origin, absl::StrCat("models[", i, "]"),
+                          absl::StrCat("'", spec.models[i], "' has the same name stem as models[",
+                                       k, "] '", spec.models[k],
+                                       "' (unit ids and circuit files are named by it); rename one"));
+      }
+    }
+  }
   CIRCUIT_RETURN_IF_ERROR(
       StringList(j, origin, "studies", &spec.studies, {"extract", "node_ablation", "random_baseline"}));
   CIRCUIT_RETURN_IF_ERROR(StringList(j, origin, "ablations", &spec.ablations, {"mean", "zero", "resample"}));
@@ -190,7 +200,7 @@ absl::StatusOr<SweepSpec> LoadSweepSpec(const std::string& path) {
 
 std::vector<WorkUnit> EnumerateUnits(const SweepSpec& spec) {
   std::vector<WorkUnit> units;
-  for (const std::string& model : spec.models)
+  for (size_t m = 0; m < spec.models.size(); ++m)
     for (const std::string& task : spec.tasks)
       for (const std::string& study : spec.studies)
         for (double target : spec.target_losses)
@@ -199,8 +209,11 @@ std::vector<WorkUnit> EnumerateUnits(const SweepSpec& spec) {
               for (double coef : spec.penalty_coefs)
                 for (const std::string& method : spec.methods)
                   for (uint64_t seed : spec.seeds) {
+                    const std::string& model = spec.models[m];
+                    const std::string digest =
+                        m < spec.model_digests.size() ? spec.model_digests[m] : "";
                     WorkUnit u{"", study, model, task, ablation, penalty, method, target, coef,
-                               seed};
+                               seed, digest};
                     // The id hashes every parameter (and the sweep-wide settings that
                     // change results), never the position in the lists.
                     const std::string key = absl::StrCat(
@@ -210,7 +223,10 @@ std::vector<WorkUnit> EnumerateUnits(const SweepSpec& spec) {
                         // Appended only when set, so that earlier sweeps keep their ids.
                         spec.lr > 0 ? absl::StrCat("|lr", spec.lr) : "",
                         spec.batch > 0 ? absl::StrCat("|batch", spec.batch) : "",
-                        spec.confidence > 0 ? absl::StrCat("|conf", spec.confidence) : "");
+                        spec.confidence > 0 ? absl::StrCat("|conf", spec.confidence) : "",
+                        // The model's content, not only its name: a model changed
+                        // in place is a different unit.
+                        digest.empty() ? "" : absl::StrCat("|weights", digest));
                     std::string task_name = task.rfind("file:", 0) == 0 ? Stem(task.substr(5)) : task;
                     u.id = absl::StrCat(task_name, "-", Stem(model), "-", DigestHex(key));
                     units.push_back(std::move(u));

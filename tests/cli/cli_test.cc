@@ -1,6 +1,10 @@
 // The circuit program as a user runs it: help, init, inspect, generate, corpus, and bad input.
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
+
+#include "circuit/core/file_util.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -371,6 +375,100 @@ TEST_F(CliTest, AuditWritesEveryKey) {
   ExpectOneLineError(bad, "audit");
   EXPECT_THAT(bad.err, HasSubstr("digest"));
   ExpectOneLineError(RunCommand(CircuitBinary() + " audit --circuit " + dir_->File("none.h5")), "audit");
+}
+
+// --device cuda needs a CUDA build of libtorch: the help says so, and a CPU-only
+// build (Debian's) refuses it with one line that says how to build one.
+TEST_F(CliTest, DeviceCudaSaysWhatItNeeds) {
+  for (const char* command : {"extract", "sweep", "train", "ablate"}) {
+    RunResult r = RunCommand(CircuitBinary() + " " + command + " --help");
+    EXPECT_THAT(r.out + r.err, HasSubstr("CUDA build of libtorch 1.13")) << command;
+    EXPECT_THAT(r.out + r.err, HasSubstr("-DTorch_DIR=")) << command;
+  }
+  RunResult r = RunCommand(CircuitBinary() + " extract --task single_double_quote --device cuda --model " +
+                           model_ + " --out " + dir_->File("cuda"));
+  if (r.exit_code == 2 && r.err.find("CPU-only libtorch") != std::string::npos) {
+    EXPECT_THAT(r.err, HasSubstr("-DTorch_DIR="));
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  } else {  // a CUDA build: it runs, or says that no GPU is visible
+    EXPECT_TRUE(r.exit_code == 0 || r.err.find("no GPU is visible") != std::string::npos)
+        << r.exit_code << r.err;
+  }
+}
+
+// A full disk, simulated with a file-size limit (RLIMIT_FSIZE; SIGXFSZ ignored,
+// so writes past it fail with EFBIG as they would with ENOSPC): one line naming
+// the disk, exit 1, no crash (HDF5's exit handler used to close the file whose
+// close had failed a second time, and segfault), no temporary file left.
+TEST_F(CliTest, FullDiskGivesOneLineAndNoCrash) {
+  const std::string dir = dir_->File("full");
+  std::filesystem::create_directories(dir);
+  // The limit applies to the program only: its stderr goes through a pipe (not
+  // subject to the limit) to a `cat` outside it.
+  auto limited = [&](int kib, const std::string& args) {
+    return RunCommand("/bin/bash -c \"(trap '' XFSZ; ulimit -f " + std::to_string(kib) + "; exec " +
+                      CircuitBinary() + " " + args +
+                      ") 2>&1 >/dev/null | cat >&2; exit \\${PIPESTATUS[0]}\"");
+  };
+  const std::string init = "init --layers 1 --d-model 16 --heads 2 --d-head 8 --d-mlp 32 --n-ctx 32 --out " +
+                           dir + "/m.h5";
+  // 0 bytes: HDF5 cannot even create the file; the disk is named, not the folder.
+  RunResult r = limited(0, init);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("disk full?"));
+  EXPECT_THAT(r.err, Not(HasSubstr("does the directory exist")));
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  // Some bytes, not enough for the model (its tokenizer alone is ~0.5 MB).
+  r = limited(64, init);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("disk full?"));
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  // extract's circuit.h5 the same way (the model is read, the outputs fail).
+  r = limited(4, "extract --task single_double_quote --pairs 16 --epochs 1 --no-importance --threads 1 --model " +
+                     model_ + " --out " + dir + "/x");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("disk full?"));
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    EXPECT_EQ(entry.path().filename().string().find(".tmp-"), std::string::npos) << entry.path();
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir + "/m.h5"));
+}
+
+// Two runs into one folder write their files as a unit: extract takes the
+// folder's lock before its first file, so while another holder has it, none of
+// circuit.h5, summary.json, circuit.dot appears; they all do once it is released.
+TEST_F(CliTest, ExtractWritesItsFolderUnderTheFolderLock) {
+  const std::string out = dir_->File("locked");
+  std::filesystem::create_directories(out);
+  absl::StatusOr<FolderLock> held = FolderLock::Acquire(out);
+  ASSERT_TRUE(held.ok()) << held.status();
+  RunResult r;
+  std::thread run([&] {
+    r = RunCommand(CircuitBinary() + " extract --task single_double_quote --pairs 16 --epochs 1 " +
+                   "--no-importance --threads 1 --model " + model_ + " --out " + out);
+  });
+  // Long enough for the extraction itself on the tiny model; it then waits.
+  std::this_thread::sleep_for(std::chrono::seconds(8));
+  for (const char* name : {"circuit.h5", "summary.json", "circuit.dot"}) {
+    EXPECT_FALSE(std::filesystem::exists(out + "/" + name)) << name << " written under another's lock";
+  }
+  FolderLock released = *std::move(held);
+  { FolderLock gone = std::move(released); }  // unlocks
+  run.join();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* name : {"circuit.h5", "summary.json", "circuit.dot"}) {
+    EXPECT_TRUE(std::filesystem::exists(out + "/" + name)) << name;
+  }
+  // A sweep refuses a folder another run holds, instead of rewriting its results.h5.
+  absl::StatusOr<FolderLock> again = FolderLock::Acquire(out);
+  ASSERT_TRUE(again.ok()) << again.status();
+  const std::string spec = dir_->File("locked_spec.json");
+  std::ofstream(spec) << "{\"models\": [\"" << model_ << "\"], \"tasks\": [\"single_double_quote\"]}";
+  r = RunCommand(CircuitBinary() + " sweep " + spec + " --out " + out);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("another circuit run is writing into this folder"));
+  EXPECT_FALSE(std::filesystem::exists(out + "/results.h5"));
 }
 
 }  // namespace

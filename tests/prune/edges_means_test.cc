@@ -1,5 +1,7 @@
 // Edges against brute-force enumeration; the mean cache against recorded activations.
 #include <algorithm>
+#include <cmath>
+#include <fstream>
 #include <set>
 #include <tuple>
 
@@ -7,6 +9,7 @@
 #include "circuit/prune/edges.h"
 #include "circuit/prune/mean_cache.h"
 #include "circuit/prune/node_index.h"
+#include "circuit/prune/pruner.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "planted.h"
@@ -122,6 +125,91 @@ TEST(MeanCacheTest, SavedNextToModelAndReusedOnlyForSameDigests) {
               testing::StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("m.means.h5")));
   EXPECT_THAT(LoadMeans(dir.File("none.h5"), model.config()).status(),
               testing::StatusIs(absl::StatusCode::kNotFound, ::testing::HasSubstr("none.h5")));
+}
+
+// A cache full of NaN, inf or 3e38 is damaged, not means: LoadMeans says so, and
+// ResolveMeans recomputes instead of using it, with a note that says what happened.
+TEST(MeanCacheTest, DamagedValuesAreRejectedAndReported) {
+  testing::TempDir dir;
+  const Model model = testing::RandomSparseModel(/*seed=*/3, /*density=*/0.5);
+  const std::string path = MeansPathFor(dir.File("m.h5"));
+  absl::StatusOr<MeanCache> good = ComputeMeans(model, testing::PlantedMeanWindows(4, 1));
+  ASSERT_THAT(good.status(), testing::IsOk());
+  good->model_digest = "digest1";
+  good->source = "corpus text";
+  for (const float bad : {std::nanf(""), INFINITY, -3e38f}) {
+    MeanCache damaged = *good;
+    damaged.means[2] = damaged.means[2].clone();
+    damaged.means[2][1] = bad;
+    ASSERT_THAT(SaveMeans(path, damaged, model.config().n_layer), testing::IsOk());
+    EXPECT_THAT(LoadMeans(path, model.config()).status(),
+                testing::StatusIs(absl::StatusCode::kInvalidArgument,
+                                  ::testing::HasSubstr("[1] is ")))
+        << bad;
+    ExtractOptions options;
+    options.means_cache = path;
+    ExtractStats stats;
+    absl::StatusOr<MeanCache> used =
+        ResolveMeans(model, "digest1", testing::PlantedTask(4, 2, 2, /*seed=*/1), options, &stats);
+    ASSERT_THAT(used.status(), testing::IsOk());
+    for (const torch::Tensor& m : used->means) EXPECT_TRUE(torch::isfinite(m).all().item<bool>());
+    EXPECT_FALSE(stats.means_reused);
+    EXPECT_THAT(stats.note, ::testing::HasSubstr("ignored the mean cache: " + path));
+    EXPECT_THAT(stats.means_source, ::testing::HasSubstr("train prompts"));
+  }
+  // Unreadable bytes: recomputed too, and said so.
+  std::ofstream(path) << "not hdf5";
+  ExtractOptions options;
+  options.means_cache = path;
+  ExtractStats stats;
+  ASSERT_THAT(ResolveMeans(model, "digest1", testing::PlantedTask(4, 2, 2, 1), options, &stats).status(),
+              testing::IsOk());
+  EXPECT_THAT(stats.note, ::testing::HasSubstr("not an HDF5 file"));
+}
+
+// `extract --corpus` gives other windows than the model's cached means: they get
+// a cache of their own, and the model's means stay what later runs use.
+TEST(MeanCacheTest, AnotherCorpusNeverReplacesTheModelsMeans) {
+  testing::TempDir dir;
+  const Model model = testing::RandomSparseModel(/*seed=*/3, /*density=*/0.5);
+  const std::string path = MeansPathFor(dir.File("m.h5"));
+  const torch::Tensor own = testing::PlantedMeanWindows(4, 1);
+  const torch::Tensor other = testing::PlantedMeanWindows(4, 2);
+  bool reused = false;
+  std::string note;
+  ASSERT_THAT(LoadOrComputeMeans(path, model, "digest1", own, "own corpus", &reused, &note).status(),
+              testing::IsOk());
+  const TaskData task = testing::PlantedTask(4, 2, 2, /*seed=*/1);
+
+  ExtractOptions with_corpus;
+  with_corpus.means_cache = path;
+  with_corpus.mean_windows = other;
+  with_corpus.mean_source = "other corpus";
+  ExtractStats stats;
+  ASSERT_THAT(ResolveMeans(model, "digest1", task, with_corpus, &stats).status(), testing::IsOk());
+  EXPECT_EQ(stats.means_source, "other corpus");
+  const std::string other_path = dir.File("m.means-" + TokensDigest(other) + ".h5");
+  EXPECT_EQ(MeansPathForSource(path, model.config(), "digest1", TokensDigest(other)), other_path);
+  EXPECT_EQ(MeansPathForSource(path, model.config(), "digest1", TokensDigest(own)), path);
+  EXPECT_EQ(MeansPathForSource(dir.File("none.means.h5"), model.config(), "digest1", "x"),
+            dir.File("none.means.h5"));
+  absl::StatusOr<MeanCache> kept = LoadMeans(path, model.config());
+  ASSERT_THAT(kept.status(), testing::IsOk());
+  EXPECT_EQ(kept->source, "own corpus");
+  EXPECT_EQ(kept->source_digest, TokensDigest(own));
+  absl::StatusOr<MeanCache> separate = LoadMeans(other_path, model.config());
+  ASSERT_THAT(separate.status(), testing::IsOk());
+  EXPECT_EQ(separate->source, "other corpus");
+
+  // Later runs: without --corpus the model's means, with it the other cache, reused.
+  ExtractOptions plain;
+  plain.means_cache = path;
+  ASSERT_THAT(ResolveMeans(model, "digest1", task, plain, &stats).status(), testing::IsOk());
+  EXPECT_TRUE(stats.means_reused);
+  EXPECT_EQ(stats.means_source, "own corpus");
+  ASSERT_THAT(ResolveMeans(model, "digest1", task, with_corpus, &stats).status(), testing::IsOk());
+  EXPECT_TRUE(stats.means_reused);
+  EXPECT_EQ(stats.means_source, "other corpus");
 }
 
 TEST(MeanCacheTest, RejectsBadWindows) {

@@ -1,8 +1,9 @@
 """Checks a directory written by `circuit export-torch` / ExportReleaseModel from
 the Python side, as the release would load it:
 
-  * beeg_config.json has only GPTConfig fields (+ bigram_table_rank, which the
-    release's load_model() pops), so GPTConfig(**config) accepts it;
+  * beeg_config.json passes the release's current load_model(path, flash=True):
+    only GPTConfig fields (not even bigram_table_rank, which load_model no
+    longer pops), so GPTConfig(**config) accepts it;
   * final_model.pt loads with torch.load(weights_only=True) into float32 tensors
     equal to the original release-format state dict (after the import's
     conversions: mask buffers dropped, zero final_logits_bias, untied lm_head,
@@ -32,7 +33,7 @@ def fail(msg):
 
 
 def expected_state_dict(ref_dir):
-    cfg, _ = release_reference.load_config(os.path.join(ref_dir, "beeg_config.json"))
+    cfg, _ = release_reference.load_config(os.path.join(ref_dir, "beeg_config.json"), legacy=True)
     sd = torch.load(os.path.join(ref_dir, "final_model.pt"), weights_only=True)
     out = {k: v for k, v in sd.items() if not re.fullmatch(r"transformer\.h\.\d+\.attn\.bias", k)}
     out.setdefault("final_logits_bias", torch.zeros(cfg["vocab_size"]))
@@ -55,14 +56,13 @@ def main():
     ap.add_argument("--reference", required=True)
     args = ap.parse_args()
 
-    with open(os.path.join(args.exported, "beeg_config.json")) as f:
-        raw = json.load(f)
-    extra = set(raw) - release_reference.GPTCONFIG_FIELDS - {"bigram_table_rank"}
-    if extra:
-        fail("beeg_config.json has keys GPTConfig does not know: %s" % sorted(extra))
-    if "bigram_table_rank" not in raw:
-        fail("beeg_config.json lacks bigram_table_rank (load_model pops it)")
-    cfg, _ = release_reference.load_config(os.path.join(args.exported, "beeg_config.json"))
+    try:
+        cfg, raw = release_reference.load_config(os.path.join(args.exported, "beeg_config.json"))
+    except (TypeError, AssertionError) as e:
+        fail("the release's load_model would reject beeg_config.json: %s" % e)
+    missing = release_reference.GPTCONFIG_FIELDS - set(raw)
+    if missing:
+        fail("beeg_config.json lacks GPTConfig fields %s" % sorted(missing))
 
     sd = torch.load(os.path.join(args.exported, "final_model.pt"), weights_only=True)
     want = expected_state_dict(args.reference)

@@ -1,6 +1,6 @@
 """Writes a small model directory in the release's format, as the tests' fixture:
 
-  OUT/beeg_config.json   GPTConfig fields + training-only keys + the legacy n_mlp
+  OUT/beeg_config.json   GPTConfig fields + an older release's training-only keys + n_mlp
   OUT/final_model.pt     torch.save(state_dict) with the release's key names
   OUT/encoder.json, OUT/vocab.bpe   a GPT-2-format byte-level BPE tokenizer
   OUT/reference.json     tokens (B, T) and the reference logits (B, T, V)
@@ -123,12 +123,12 @@ def make_model(out, variant, seed):
                learnable_bigram_table=True, d_pos_emb=v["d_pos_emb"], dropout_cat_pos_emb=False,
                sinusoidal_cat_pos_emb=False, enable_sparse_kernels=False, flash=v["flash"],
                sink=v["sink"],
-               # training-only keys found in real configs
+               # training-only keys of older releases' configs (release_reference.LEGACY_KEYS)
                bigram_table_rank=None, pfrac=0.0625, expansion_factor=8, afrac_approx=False,
                rtopk=False, debug_exact_topk=False, sparse_matmul_impl="dense")
     with open(os.path.join(out, "beeg_config.json"), "w") as f:
         json.dump(raw, f, indent=1)
-    cfg, _ = release_reference.load_config(os.path.join(out, "beeg_config.json"))
+    cfg, _ = release_reference.load_config(os.path.join(out, "beeg_config.json"), legacy=True)
     gen = torch.Generator().manual_seed(seed)
     sd = make_state_dict(v, cfg, gen)
     torch.save(sd, os.path.join(out, "final_model.pt"))

@@ -131,7 +131,9 @@ TEST(ReleaseConfigTest, ExportedJsonMapsBack) {
   EXPECT_EQ(back->config.attn_sink, c.attn_sink);
   EXPECT_EQ(back->config.bigram_table, c.bigram_table);
   EXPECT_FALSE(back->tied_unembed);
-  EXPECT_THAT(*json, HasSubstr("\"bigram_table_rank\": null"));
+  // The release's current load_model() hands every key to GPTConfig(**config),
+  // which has no bigram_table_rank field: the key must not be written at all.
+  EXPECT_THAT(*json, ::testing::Not(HasSubstr("bigram_table_rank")));
 
   c.n_head = 5;  // 48 % 5 != 0: the release's GPTConfig asserts on it
   EXPECT_THAT(ReleaseConfigJson(c),

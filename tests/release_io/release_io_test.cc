@@ -11,6 +11,7 @@
 #include "circuit/core/checkpoint.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/require.h"
 #include "testing/run.h"
 #include "testing/status_matchers.h"
 #include "testing/temp_dir.h"
@@ -38,7 +39,8 @@ RunResult Python(const std::string& script_and_args) {
 #define MAKE_FIXTURE_OR_SKIP(dir, args)                                                      \
   do {                                                                                       \
     RunResult r_ = Python("make_release_model.py --out " + (dir) + " " + (args));            \
-    if (r_.exit_code == kNoTorch || r_.exit_code == 127) GTEST_SKIP() << "no python3-torch"; \
+    if (r_.exit_code == kNoTorch || r_.exit_code == 127)                                     \
+      CIRCUIT_SKIP_UNLESS_CI() << "no python3-torch";                                        \
     ASSERT_EQ(r_.exit_code, 0) << r_.err;                                                    \
   } while (false)
 

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "absl/strings/str_cat.h"
 #include "circuit/core/h5.h"
 #include "circuit/core/status.h"
 #include "circuit/sweep/report.h"
@@ -67,6 +68,33 @@ TEST(SweepSpec, MaskSettingsChangeTheIdsOnlyWhenSet) {
   EXPECT_EQ(tuned->confidence, 0.5);
   EXPECT_NE(EnumerateUnits(*plain)[0].id, EnumerateUnits(*tuned)[0].id);
   EXPECT_EQ(EnumerateUnits(*plain)[0].id, EnumerateUnits(*zero)[0].id);  // 0 = the defaults
+}
+
+TEST(SweepSpec, TheModelsWeightsDigestIsPartOfTheId) {
+  absl::StatusOr<SweepSpec> spec = ParseSweepSpec(kSpec, "spec.json");
+  ASSERT_THAT(spec, testing::IsOk());
+  spec->model_digests = {"00000000000000aa", "00000000000000bb"};
+  const std::vector<WorkUnit> before = EnumerateUnits(*spec);
+  EXPECT_EQ(before[0].model_digest, "00000000000000aa");
+  EXPECT_EQ(before.back().model_digest, "00000000000000bb");
+  spec->model_digests[0] = "00000000000000cc";  // a.h5 changed in place
+  const std::vector<WorkUnit> after = EnumerateUnits(*spec);
+  ASSERT_EQ(before.size(), after.size());
+  for (size_t i = 0; i < before.size(); ++i) {
+    if (before[i].model == "a.h5") {
+      EXPECT_NE(before[i].id, after[i].id);
+      EXPECT_THAT(after[i].id, ::testing::StartsWith(before[i].id.substr(0, before[i].id.size() - 16)));
+    } else {
+      EXPECT_EQ(before[i].id, after[i].id);
+    }
+  }
+}
+
+TEST(SweepSpec, TwoModelsWithOneStemAreRejected) {
+  EXPECT_THAT(ParseSweepSpec(R"({"models": ["a/m.h5", "x.h5", "b/m.h5"], "tasks": ["t"]})", "spec.json"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("spec.json: models[2]: 'b/m.h5' has the same name stem as "
+                                 "models[0] 'a/m.h5'")));
 }
 
 TEST(SweepSpec, RejectsBadSpecsNamingTheField) {
@@ -135,6 +163,53 @@ TEST(ResultsFile, AppendsAtomicallyAndReopens) {
   }
 }
 
+TEST(ResultsFile, RowsRecordTheModelsDigestAndOlderFilesStillRead) {
+  testing::TempDir dir;
+  absl::StatusOr<SweepSpec> spec = ParseSweepSpec(kSpec, "spec.json");
+  ASSERT_THAT(spec, testing::IsOk());
+  spec->model_digests = {"00000000000000aa", "00000000000000bb"};
+  const std::vector<WorkUnit> units = EnumerateUnits(*spec);
+  {
+    absl::StatusOr<ResultsFile> file = ResultsFile::Open(dir.File("results.h5"), "demo", kSpec);
+    ASSERT_THAT(file, testing::IsOk());
+    ASSERT_THAT(file->Append(UnitResult{units.back(), true}), testing::IsOk());
+  }
+  absl::StatusOr<std::vector<UnitResult>> rows = ResultsFile::Read(dir.File("results.h5"));
+  ASSERT_THAT(rows, testing::IsOk());
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].unit.model_digest, "00000000000000bb");
+
+  // A file of an earlier version: the same columns less model_digest.
+  const std::string old_path = dir.File("old.h5");
+  {
+    absl::StatusOr<H5Writer> w = H5Writer::Create(old_path);
+    ASSERT_THAT(w, testing::IsOk());
+    ASSERT_THAT(w->WriteAttribute("/", "format", "circuit.sweep"), testing::IsOk());
+    ASSERT_THAT(w->WriteAttribute("/", "format_version", int64_t{1}), testing::IsOk());
+    ASSERT_THAT(w->WriteAttribute("/", "n_units", int64_t{1}), testing::IsOk());
+    for (const char* c : {"id", "study", "model", "task", "ablation", "penalty", "method", "error",
+                          "circuit_file"}) {
+      ASSERT_THAT(w->WriteStrings(absl::StrCat("/units/", c), {c}), testing::IsOk());
+    }
+    for (const char* c : {"target_loss", "penalty_coef", "full_model_loss", "circuit_loss",
+                          "necessity_loss", "random_baseline_loss", "accuracy", "seconds"}) {
+      ASSERT_THAT(w->WriteDoubles(absl::StrCat("/units/", c), std::vector<double>{0.5}), testing::IsOk());
+    }
+    for (const char* c : {"n_nodes", "n_edges", "total_nodes", "seed"}) {
+      ASSERT_THAT(w->WriteInt64s(absl::StrCat("/units/", c), std::vector<int64_t>{3}), testing::IsOk());
+    }
+    for (const char* c : {"ok", "rank"}) {
+      ASSERT_THAT(w->WriteInt32s(absl::StrCat("/units/", c), std::vector<int32_t>{1}), testing::IsOk());
+    }
+    ASSERT_THAT(w->Commit(), testing::IsOk());
+  }
+  absl::StatusOr<std::vector<UnitResult>> old_rows = ResultsFile::Read(old_path);
+  ASSERT_THAT(old_rows, testing::IsOk());
+  ASSERT_EQ(old_rows->size(), 1u);
+  EXPECT_EQ((*old_rows)[0].unit.id, "id");
+  EXPECT_EQ((*old_rows)[0].unit.model_digest, "");
+}
+
 TEST(ResultsFile, RejectsOtherFiles) {
   testing::TempDir dir;
   std::ofstream(dir.File("results.h5")) << "garbage";
@@ -179,6 +254,31 @@ absl::StatusOr<SweepReport> ReportOf(const testing::TempDir& dir, const std::vec
     CIRCUIT_RETURN_IF_ERROR(results.Append(r));
   }
   return BuildSweepReport(dir.path());
+}
+
+// Rows of a model's earlier weights (the file changed in place, the sweep ran
+// again) stay in results.h5 but not in the report.
+TEST(SweepReport, OnlyTheRowsOfEachModelsLatestWeights) {
+  testing::TempDir dir;
+  WriteModelStub(dir.File("m.h5"), false);
+  const std::string spec_json =
+      absl::StrCat(R"({"models": [")", dir.File("m.h5"), R"("], "tasks": ["t1"]})");
+  absl::StatusOr<SweepSpec> spec = ParseSweepSpec(spec_json, "spec.json");
+  ASSERT_THAT(spec, testing::IsOk());
+  absl::StatusOr<ResultsFile> results = ResultsFile::Open(dir.File("results.h5"), "demo", spec_json);
+  ASSERT_THAT(results, testing::IsOk());
+  for (const auto& [digest, edges] : {std::pair<std::string, int>{"00000000000000aa", 100},
+                                      std::pair<std::string, int>{"00000000000000bb", 7}}) {
+    spec->model_digests = {digest};
+    UnitResult r{EnumerateUnits(*spec)[0], true};
+    r.met_target = true;
+    r.n_edges = edges;
+    ASSERT_THAT(results->Append(r), testing::IsOk());
+  }
+  absl::StatusOr<SweepReport> report = BuildSweepReport(dir.path());
+  ASSERT_THAT(report, testing::IsOk());
+  ASSERT_EQ(report->groups.size(), 1u);
+  EXPECT_EQ(report->groups[0].edges_by_task.at("t1"), 7.0);
 }
 
 TEST(SweepReport, GeometricMeansAndDenseOverSparse) {

@@ -10,12 +10,15 @@
 #include <fstream>
 #include <map>
 #include <regex>
+#include <set>
 #include <thread>
 
+#include "circuit/core/h5.h"
 #include "circuit/sweep/results.h"
 #include "circuit/sweep/spec.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/require.h"
 #include "testing/run.h"
 #include "testing/status_matchers.h"
 #include "testing/temp_dir.h"
@@ -77,10 +80,22 @@ std::map<std::string, UnitResult> RowsById(const std::string& path) {
   return by_id;
 }
 
+// The weights digest a model file records at its root (what `circuit sweep`
+// computes from the loaded weights); "" when the file cannot be read.
+std::string RecordedDigest(const std::string& model) {
+  absl::StatusOr<H5Reader> r = H5Reader::Open(model);
+  if (!r.ok()) return "";
+  absl::StatusOr<std::string> digest = r->ReadStringAttribute("/", "digest");
+  return digest.ok() ? *digest : "";
+}
+
+// The units as `circuit sweep` enumerates them: keyed by each model's digest.
 std::vector<WorkUnit> UnitsOf(const std::string& spec_path) {
   absl::StatusOr<SweepSpec> spec = LoadSweepSpec(spec_path);
   EXPECT_THAT(spec, IsOk());
-  return spec.ok() ? EnumerateUnits(*spec) : std::vector<WorkUnit>{};
+  if (!spec.ok()) return {};
+  for (const std::string& model : spec->models) spec->model_digests.push_back(RecordedDigest(model));
+  return EnumerateUnits(*spec);
 }
 
 // Every unit of the spec has exactly one ok row and its circuit file.
@@ -263,9 +278,54 @@ TEST_F(SweepCliTest, KilledSweepResumesWhereItStopped) {
   ExpectAllOk(spec, out);
 }
 
+// A model file replaced in place (same path, other weights) is a different
+// model: its units run again instead of being skipped as finished, and each row
+// names the weights it ran on.
+TEST_F(SweepCliTest, ModelChangedInPlaceRunsAgain) {
+  const std::string model = tmp_.File("changing.h5");
+  ASSERT_EQ(InitTinyModel(model, /*seed=*/1).exit_code, 0);
+  const std::string first_digest = RecordedDigest(model);
+  const std::string spec = tmp_.File("spec.json");
+  WriteFile(spec, SpecJson({model}, {"single_double_quote"}));
+  const std::string out = tmp_.File("out");
+  const std::string command = CircuitBinary() + " sweep " + spec + " --out " + out + " --threads 1";
+  RunResult r = RunCommand(command);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ParseSummary(r.out).ran, 1) << r.out;
+  r = RunCommand(command);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ParseSummary(r.out).skipped, 1) << r.out;
+
+  ASSERT_EQ(InitTinyModel(model, /*seed=*/2).exit_code, 0);
+  ASSERT_NE(RecordedDigest(model), first_digest);
+  r = RunCommand(command);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Summary s = ParseSummary(r.out);
+  EXPECT_EQ(s.skipped, 0) << r.out;
+  EXPECT_EQ(s.ran, 1) << r.out;
+  const std::vector<WorkUnit> units = UnitsOf(spec);  // the new model's unit, under its own id
+  ASSERT_EQ(units.size(), 1u);
+  std::map<std::string, UnitResult> rows = RowsById(out + "/results.h5");
+  ASSERT_EQ(rows.count(units[0].id), 1u);
+  EXPECT_TRUE(rows[units[0].id].ok) << rows[units[0].id].error;
+  std::set<std::string> digests;
+  for (const auto& [id, row] : rows) digests.insert(row.unit.model_digest);
+  EXPECT_EQ(digests, (std::set<std::string>{first_digest, RecordedDigest(model)}));
+}
+
+TEST_F(SweepCliTest, TwoModelsWithOneStemAreABadSpec) {
+  std::filesystem::create_directories(tmp_.File("a"));
+  std::filesystem::create_directories(tmp_.File("b"));
+  const std::string spec = tmp_.File("spec.json");
+  WriteFile(spec, SpecJson({tmp_.File("a/m.h5"), tmp_.File("b/m.h5")}, {"single_double_quote"}));
+  RunResult r = RunCommand(CircuitBinary() + " sweep " + spec + " --out " + tmp_.File("out"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("models[1]: '" + tmp_.File("b/m.h5") + "' has the same name stem"));
+}
+
 // (b) Two MPI ranks: rank 0 dispatches, rank 1 runs every unit.
 void ExpectMpiSweepRuns(const TempDir& tmp, const std::string& model, int n_train) {
-  if (!std::filesystem::exists(kMpirun)) GTEST_SKIP() << kMpirun << " is not installed";
+  if (!std::filesystem::exists(kMpirun)) CIRCUIT_SKIP_UNLESS_CI() << kMpirun << " is not installed";
   const std::string spec = tmp.File("spec.json");
   WriteFile(spec, SpecJson({model}, {"single_double_quote", "bracket_counting"}, "[0, 1]",
                            /*epochs=*/1, n_train));

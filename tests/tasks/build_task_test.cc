@@ -277,6 +277,31 @@ TEST_F(UserTaskTest, SmallFilesSplitInProportionTwinlessLinesAreSinglePrompts) {
   EXPECT_GE(data->validation.size(), 1u);
 }
 
+TEST_F(UserTaskTest, TwinlessLinesAreRejectedForPruningWithTheirLine) {
+  std::vector<std::string> lines;
+  for (int i = 0; i < 4; ++i) lines.push_back(PairLine(i));
+  lines.push_back("");
+  lines.push_back("{\"prompt\": \"y = (1\", \"correct\": \")\", \"alternative\": \"]\"}");
+  lines.push_back("{\"prompt\": \"y = (2\", \"correct\": \")\", \"alternative\": \"]\"}");
+  const std::string path = Write(lines);
+  absl::StatusOr<TaskData> data = BuildTask("file:" + path, ByteLevel(), SmallOptions());
+  ASSERT_THAT(data, IsOk());
+  EXPECT_THAT(RequireTwins(*data),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(path + ":6: no \"twin\"")));
+  EXPECT_THAT(RequireTwins("file:" + path),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(path + ":6: no \"twin\"")));
+
+  lines.resize(4);
+  const std::string paired = Write(lines);
+  absl::StatusOr<TaskData> good = BuildTask("file:" + paired, ByteLevel(), SmallOptions());
+  ASSERT_THAT(good, IsOk());
+  EXPECT_THAT(RequireTwins(*good), IsOk());
+  EXPECT_THAT(RequireTwins("file:" + paired), IsOk());
+  EXPECT_THAT(RequireTwins("single_double_quote"), IsOk());
+  // A file that cannot be read is BuildTask's error, not this one.
+  EXPECT_THAT(RequireTwins("file:" + path + ".missing"), IsOk());
+}
+
 TEST_F(UserTaskTest, LeftTruncatesToTheContext) {
   const std::string path = Write({"{\"prompt\": \"abcdefghijkl\", \"twin\": \"abcdefghijkL\", "
                                   "\"correct\": \"x\", \"alternative\": \"y\"}"});

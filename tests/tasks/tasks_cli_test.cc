@@ -225,5 +225,43 @@ TEST_F(TasksCliTest, UnknownTaskAndBadSplitAreUsageErrors) {
   EXPECT_THAT(r.err, HasSubstr("absent.jsonl: cannot open"));
 }
 
+// docs/tasks.md: pruning pairs each prompt with its twin, so extract, ablate and
+// sweep refuse a user file with a twinless line, naming the line.
+TEST_F(TasksCliTest, TwinlessUserTaskIsRejectedByExtractAblateAndSweep) {
+  auto write = [](const std::string& path, bool twinless_last) {
+    std::ofstream out(path);
+    for (int i = 0; i < 40; ++i) {  // enough train tokens for one means window of 256
+      out << "{\"prompt\": \"x = [" << i << ", 1\", \"twin\": \"x = {" << i
+          << ", 1\", \"correct\": \"]\", \"alternative\": \"}\"}\n";
+    }
+    if (twinless_last) out << "{\"prompt\": \"y = [7\", \"correct\": \"]\", \"alternative\": \"}\"}\n";
+  };
+  const std::string task = dir_->File("twins.jsonl");
+  const std::string out = dir_->File("twins_out");
+  write(task, /*twinless_last=*/false);
+  const std::string extract = CircuitBinary() + " extract --task file:" + task + " --model " +
+                              model_ + " --epochs 1 --no-importance --out " + out;
+  RunResult r = RunCommand(extract);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+
+  write(task, /*twinless_last=*/true);
+  const std::string expected = task + ":41: no \"twin\"";
+  r = RunCommand(extract);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr(expected));
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+
+  r = RunCommand(CircuitBinary() + " ablate --circuit " + out + "/circuit.h5 --model " + model_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr(expected));
+
+  const std::string spec = dir_->File("twins_sweep.json");
+  std::ofstream(spec) << "{\"models\": [\"" << model_ << "\"], \"tasks\": [\"file:" << task
+                      << "\"]}";
+  r = RunCommand(CircuitBinary() + " sweep " + spec + " --out " + dir_->File("twins_sweep"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr(expected));
+}
+
 }  // namespace
 }  // namespace circuit::testing

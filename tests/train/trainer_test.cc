@@ -16,6 +16,7 @@
 #include "testing/status_matchers.h"
 #include "testing/temp_dir.h"
 #include "tiny_corpus.h"
+#include "train_corpus.h"
 
 namespace circuit {
 namespace {
@@ -126,6 +127,64 @@ TEST_F(TrainerTest, StopAndResumeEqualsUninterruptedRunBitForBit) {
         << a->model.parameters()[i].name;
   }
   EXPECT_EQ(a->digest, b->digest);
+}
+
+// One step of Train() against the update written out by hand from the same
+// fresh model and the same batch: gradients divided by their global RMS (+1e-5),
+// then Adam's first step (bias-corrected moments are g and g^2, so the step is
+// lr * g / (|g| + eps)), then decoupled weight decay of the 2-D weights. Each
+// part matters: the updates without the normalisation or without eps differ
+// from the trained model by far more than the tolerance (checked below too).
+TEST_F(TrainerTest, OneStepComposesNormalisationAdamAndDecay) {
+  TrainOptions o = Tiny("step.h5", 1);
+  o.schedule.dense = true;  // no projection: this step is normalise, Adam, decay
+  o.eval_every = 0;
+  ASSERT_THAT(Train(o), IsOk());
+  absl::StatusOr<ModelFile> trained = LoadModel(o.out);
+  ASSERT_THAT(trained, IsOk());
+
+  absl::StatusOr<Model> model = Model::Create(o.config, o.seed);  // Train()'s fresh start
+  ASSERT_THAT(model, IsOk());
+  absl::StatusOr<internal::TrainCorpus> corpus = internal::OpenTrainCorpus(o.corpus_dir, "", o.config);
+  ASSERT_THAT(corpus, IsOk());
+  const torch::Tensor batch = corpus->train->RandomBatch(o.seed, /*step=*/0, o.batch);  // (B, T + 1)
+  std::vector<NamedTensor> params;
+  for (NamedTensor& p : model->mutable_parameters()) {
+    if (p.name == "final_logits_bias") continue;  // not trained
+    p.tensor.requires_grad_(true);
+    params.push_back(p);
+  }
+  model->Loss(batch).backward();
+
+  double sum_sq = 0;
+  int64_t count = 0;
+  for (const NamedTensor& p : params) {
+    sum_sq += p.tensor.grad().to(torch::kFloat64).pow(2).sum().item<double>();
+    count += p.tensor.numel();
+  }
+  const double rms = std::sqrt(sum_sq / static_cast<double>(count));
+  const double lr = o.schedule.LearningRate(0), eps = o.adam.eps, decay = o.weight_decay * lr;
+  ASSERT_GT(eps, 0.0);
+  // The weights after one step when the gradient is scaled by `scale` and Adam
+  // uses `adam_eps`.
+  auto expected = [&](const NamedTensor& p, double scale, double adam_eps) {
+    const torch::Tensor g = p.tensor.grad() * scale;
+    torch::Tensor w = p.tensor.detach() - lr * g / (g.abs() + adam_eps);
+    if (w.dim() == 2 && p.name != "bigram_table") w = w - decay * w;
+    return w;
+  };
+  double err = 0, err_unnormalised = 0, err_no_eps = 0;
+  for (const NamedTensor& p : params) {
+    const torch::Tensor got = trained->model.Parameter(p.name);
+    auto max_diff = [&](const torch::Tensor& want) { return (got - want).abs().max().item<double>(); };
+    err = std::max(err, max_diff(expected(p, 1.0 / (rms + 1e-5), eps)));
+    err_unnormalised = std::max(err_unnormalised, max_diff(expected(p, 1.0, eps)));
+    err_no_eps = std::max(err_no_eps, max_diff(expected(p, 1.0 / (rms + 1e-5), 0.0)));
+  }
+  EXPECT_LT(err, 1e-6);
+  // The test can tell: dropping either part moves some weight by far more.
+  EXPECT_GT(err_unnormalised, 100 * 1e-6) << "gradient RMS " << rms;
+  EXPECT_GT(err_no_eps, 100 * 1e-6);
 }
 
 TEST_F(TrainerTest, InitContinuesFromAModelsWeightsAndRecordsIt) {

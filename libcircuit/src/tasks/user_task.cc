@@ -47,8 +47,9 @@ absl::StatusOr<TaskData> BuildUserTask(const std::string& path, const Tokenizer&
             where, ": prompt and twin are the same after left-truncation to ", options.n_ctx,
             " tokens"));
       }
-    } else {
+    } else if (data.paired) {
       data.paired = false;
+      data.first_twinless = where;
     }
     encoded.push_back(std::move(e));
   }
@@ -86,4 +87,30 @@ absl::StatusOr<TaskData> BuildUserTask(const std::string& path, const Tokenizer&
 }
 
 }  // namespace internal
+
+namespace {
+absl::Status TwinlessError(const std::string& where) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      where, ": no \"twin\": pruning, ablation and audits compare each prompt with its twin, "
+             "so every line of the task file needs one"));
+}
+}  // namespace
+
+absl::Status RequireTwins(const TaskData& data) {
+  if (data.paired) return absl::OkStatus();
+  return TwinlessError(data.first_twinless.empty() ? data.name : data.first_twinless);
+}
+
+absl::Status RequireTwins(const std::string& task_name) {
+  if (task_name.rfind(kTaskFilePrefix, 0) != 0) return absl::OkStatus();
+  const std::string path = task_name.substr(sizeof(kTaskFilePrefix) - 1);
+  absl::StatusOr<std::vector<internal::NumberedPair>> entries =
+      internal::ReadNumberedTaskFile(path);
+  if (!entries.ok()) return absl::OkStatus();  // BuildTask reports it, per unit
+  for (const internal::NumberedPair& entry : *entries) {
+    if (entry.pair.twin.empty()) return TwinlessError(absl::StrCat(path, ":", entry.line));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace circuit

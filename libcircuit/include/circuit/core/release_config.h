@@ -41,9 +41,10 @@ struct ReleaseConfig {
 absl::StatusOr<ReleaseConfig> ParseReleaseConfig(const std::string& json_text);
 
 // beeg_config.json for `config`: every GPTConfig field (rms_norm true, bias
-// true, tied_unembed false, flash true), plus `bigram_table_rank: null`, which
-// the release's load_model() expects. Errors when the release cannot express
-// the config (its GPTConfig requires d_model % n_head == 0).
+// true, tied_unembed false, flash true) and nothing else, since the release's
+// load_model() passes the file to GPTConfig(**config), which rejects unknown
+// keys. Errors when the release cannot express the config (its GPTConfig
+// requires d_model % n_head == 0).
 absl::StatusOr<std::string> ReleaseConfigJson(const ModelConfig& config);
 
 }  // namespace circuit

@@ -57,6 +57,8 @@ struct TaskData {
   // True when every datapoint has a twin, so each split is [prompt, twin] pairs.
   // Only a user file with twinless lines makes it false.
   bool paired = true;
+  // "path:line" of the first datapoint without a twin; "" when paired.
+  std::string first_twinless;
   // Built-in tasks: the candidate variant used (see TaskInfo); "" = per datapoint.
   std::vector<std::string> candidates;
   // Examples come in twin order: [prompt of pair 0, twin of pair 0, prompt of pair 1, ...].
@@ -104,6 +106,17 @@ absl::StatusOr<std::vector<TaskPair>> GenerateTaskPairs(const std::string& name,
 // the problem (bad JSON, missing key, wrong type, empty prompt, equal candidates,
 // a prompt seen before). Tokenizer checks happen in BuildTask.
 absl::StatusOr<std::vector<TaskPair>> ReadTaskFile(const std::string& path);
+
+// Pruning, ablation and audits compare each prompt with its twin (calibration,
+// the pair standard error and resampling all assume [prompt, twin] order), so
+// they call this first: InvalidArgument naming "path:line" of the first user
+// datapoint without a twin; OK when data.paired.
+absl::Status RequireTwins(const TaskData& data);
+// The same for a task name before any tokenizer is at hand (`circuit sweep`
+// checks its spec up front): OK for built-in tasks; a "file:" task is read, and
+// only a missing twin is reported here (a file that cannot be read or parsed is
+// BuildTask's error to report).
+absl::Status RequireTwins(const std::string& task_name);
 
 // The prefix that makes BuildTask read a user file: "file:path.jsonl".
 inline constexpr char kTaskFilePrefix[] = "file:";

@@ -49,13 +49,27 @@ absl::StatusOr<torch::Tensor> CorpusMeanWindows(const std::string& corpus_dir, c
 // "<dir>/<stem>.means.h5" for "<dir>/<stem>.h5" (any other name gets ".means.h5" appended).
 std::string MeansPathFor(const std::string& model_path);
 
+// Where means over the windows with `source_digest` are cached for this model:
+// `default_path` (<model>.means.h5, the model's own means) when it holds exactly
+// those, or is missing, unreadable or another model's; otherwise a file of their
+// own beside it, "<dir>/<stem>.means-<source_digest>.h5". So `extract --corpus`
+// never replaces the means that `circuit train` cached with another text's: one
+// cache per (model digest, text digest).
+std::string MeansPathForSource(const std::string& default_path, const ModelConfig& config,
+                               const std::string& model_digest, const std::string& source_digest);
+
+// Means larger than this in magnitude are no activation average: LoadMeans
+// rejects them as a damaged cache.
+inline constexpr double kMeanMagnitudeLimit = 1e6;
+
 // HDF5 (format "circuit.means"): root attributes model_digest, source_digest,
 // source, n_tokens, n_layer; one float32 dataset per site, /means/<layer>/<location>
 // (final_resid under /means/<n_layer>/final_resid). Written atomically.
 absl::Status SaveMeans(const std::string& path, const MeanCache& cache, int n_layer);
 
-// Reads a cache written by SaveMeans and checks every width against `config`.
-// Errors name the file and the object; a missing file is NotFound.
+// Reads a cache written by SaveMeans and checks every width against `config`
+// and every value (finite, |x| <= kMeanMagnitudeLimit). Errors name the file and
+// the object; a missing file is NotFound.
 absl::StatusOr<MeanCache> LoadMeans(const std::string& path, const ModelConfig& config,
                                     torch::Device device = torch::kCPU);
 

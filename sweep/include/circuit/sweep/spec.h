@@ -45,6 +45,11 @@ struct SweepSpec {
   int random_draws = 8;
   int n_train = 0, n_validation = 0, n_test = 0;  // task datapoints per split; 0: default
   std::string source;      // the spec's JSON text, stored in results.h5
+  // Weights digest of each model (parallel to `models`), filled by the program
+  // that can load them (`circuit sweep`); "" or absent: unknown (a model that
+  // cannot be loaded; its units fail with the loader's error). A known digest is
+  // part of every unit's id, so a model changed in place runs again.
+  std::vector<std::string> model_digests;
 };
 
 struct WorkUnit {
@@ -52,9 +57,12 @@ struct WorkUnit {
   std::string study, model, task, ablation, penalty, method;
   double target_loss = 0.15, penalty_coef = 0.0;
   uint64_t seed = 0;
+  std::string model_digest;  // from SweepSpec::model_digests; "" when unknown
 };
 
 // Parses a spec; errors name the file and the field ("spec.json: tasks[2]: expected a string").
+// Two models with the same file stem are an error: unit ids and circuit files
+// are named by the stem.
 absl::StatusOr<SweepSpec> ParseSweepSpec(const std::string& json_text, const std::string& origin);
 absl::StatusOr<SweepSpec> LoadSweepSpec(const std::string& path);
 
