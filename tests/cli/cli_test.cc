@@ -127,6 +127,22 @@ TEST_F(CliTest, LibtorchErrorIsOneLineNotAnAbort) {
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 
+// A full disk (here a 50 KB file-size limit, SIGXFSZ ignored so that writes
+// fail with EFBIG) once aborted export-torch inside libtorch's stream writer
+// and left final_model.pt.tmp-* behind.
+TEST_F(CliTest, ExportTorchOnAFullDiskIsOneLineAndLeavesNoTempFile) {
+  const std::string out = dir_->File("full");
+  std::filesystem::create_directories(out);
+  RunResult r = RunCommand("bash -c \"trap '' XFSZ; ulimit -f 100; " + CircuitBinary() +
+                           " export-torch " + model_ + " --out " + out + "\"");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("write failed (disk full?)"));
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  for (const auto& entry : std::filesystem::directory_iterator(out)) {
+    EXPECT_EQ(entry.path().filename().string().find(".tmp-"), std::string::npos) << entry.path();
+  }
+}
+
 TEST_F(CliTest, CorpusBuildInfoAndErrors) {
   std::filesystem::create_directories(dir_->File("src/pkg"));
   for (int i = 0; i < 30; ++i) {
