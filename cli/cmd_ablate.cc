@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <numeric>
 
 #include "absl/strings/escaping.h"
@@ -111,6 +112,8 @@ int RunAblate(int argc, char** argv) {
       prune::VerifyCircuit(file->model, index, means->means, task->test, flat, v);
   if (!r.ok()) return Fail("ablate", std::string(r.status().message()), kExitFailure);
 
+  // No draws: no baseline (NaN; JSON null), not a loss of 0.
+  const double random_loss = draws > 0 ? r->random.loss : std::numeric_limits<double>::quiet_NaN();
   std::vector<size_t> order(circuit->nodes.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(),
@@ -127,7 +130,7 @@ int RunAblate(int argc, char** argv) {
     j["ablation"] = prune::AblationName(*ablation);
     j["n_nodes"] = circuit->nodes.size();
     j["loss"] = {{"full_model", r->full.loss}, {"circuit", r->circuit.loss},
-                 {"necessity", r->necessity.loss}, {"random_baseline", r->random.loss}};
+                 {"necessity", r->necessity.loss}, {"random_baseline", random_loss}};
     j["accuracy"] = {{"full_model", r->full.accuracy}, {"circuit", r->circuit.accuracy}};
     j["nodes"] = nlohmann::json::array();
     for (size_t i : order) {
@@ -145,7 +148,7 @@ int RunAblate(int argc, char** argv) {
                                prune::AblationName(*ablation), task->test.size());
   std::cout << absl::StrFormat(
       "loss        full model %.4f, circuit %.4f (acc %.3f), circuit ablated %.4f, random circuit %.4f\n",
-      r->full.loss, r->circuit.loss, r->circuit.accuracy, r->necessity.loss, r->random.loss);
+      r->full.loss, r->circuit.loss, r->circuit.accuracy, r->necessity.loss, random_loss);
   std::cout << absl::StrFormat("means       %s%s\n", stats.means_source, stats.means_reused ? " (cached)" : "");
   std::cout << "\nlocation importance (loss with the location's circuit nodes ablated too):\n";
   for (const auto& [key, loss] : locations) std::cout << absl::StrFormat("  %-22s %8.4f\n", key, loss);
