@@ -16,6 +16,10 @@ namespace circuit {
 // ablated, so "most important" means the highest such loss.
 std::string DescribeCircuit(const Circuit& circuit);
 
+// "1.000 of the nodes are needed (...)", or "not measured" (NaN), plus what
+// refinement removed when it ran. One line, no newline.
+std::string MinimalityText(const Circuit& circuit);
+
 }  // namespace circuit
 
 #endif  // CIRCUIT_EXPORT_DESCRIBE_H_
