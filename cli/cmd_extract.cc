@@ -17,6 +17,7 @@
 #include "circuit/core/trainer.h"
 #include "circuit/core/status.h"
 #include "circuit/export/circuit_file.h"
+#include "circuit/export/describe.h"
 #include "circuit/export/dot.h"
 #include "circuit/export/json.h"
 #include "circuit/graph/circuit_graph.h"
@@ -61,9 +62,17 @@ absl::Status WriteSummary(const std::string& path, const Circuit& c, const graph
       {"means", {{"source", s.means_source}, {"reused_cache", s.means_reused}}},
       {"mask_steps", s.mask_steps},
       {"note", s.note},
+      {"tie_note", s.tie_note},
+      {"refine", {{"enabled", o.refine}, {"ran", s.refined}, {"limit", o.refine_limit},
+                  {"removed_nodes", s.refine_removed_nodes},
+                  {"nodes_before", s.nodes_before_refine}, {"edges_before", s.edges_before_refine},
+                  {"validation_loss_before", s.validation_loss_before_refine},
+                  {"passes", s.refine_passes}, {"evaluations", s.refine_evaluations},
+                  {"seconds", s.refine_seconds}}},
       {"time_seconds", {{"total", s.seconds}, {"means", s.means_seconds},
                         {"scores", s.score_seconds}, {"discretize", s.discretize_seconds},
-                        {"verify", s.verify_seconds}, {"mask_forward", s.forward_seconds},
+                        {"verify", s.verify_seconds}, {"refine", s.refine_seconds},
+                        {"tie_break", s.tie_break_seconds}, {"mask_forward", s.forward_seconds},
                         {"mask_backward", s.backward_seconds}}}};
   return WriteFileAtomically(path, j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
@@ -108,13 +117,23 @@ void PrintReport(const Circuit& c, const prune::ExtractStats& s, const prune::Ex
       "  chosen by validation loss %.4f, upper bound %.4f at confidence %.2f (full model %.4f)\n",
       s.validation_loss, s.validation_loss_bound, o.confidence, s.full_validation_loss);
   std::cout << absl::StrFormat("  accuracy  %.3f on the test split\n", c.accuracy);
+  std::cout << "  minimal   " << MinimalityText(c) << "\n";
+  if (s.refined) {
+    std::cout << absl::StrFormat(
+        "  refined   %d -> %d nodes, %d -> %d edges in %.1f s (%d sweeps, %d sets scored; "
+        "validation loss %.4f -> %.4f)\n",
+        s.nodes_before_refine, c.nodes.size(), s.edges_before_refine, c.edges.size(),
+        s.refine_seconds, s.refine_passes, s.refine_evaluations, s.validation_loss_before_refine,
+        s.validation_loss);
+  }
+  if (!s.tie_note.empty()) std::cout << "  ranking   " << s.tie_note << "\n";
   std::cout << absl::StrFormat("  method    %s, %s ablation, %s penalty; preset %s; %s\n", c.method,
                                c.ablation, c.penalty, preset, s.best_setting_text);
   std::cout << absl::StrFormat(
       "  time      %.1f s: means %.1f, %s %.1f (%d steps, forward %.1f, backward %.1f), "
-      "discretize %.1f, verify %.1f\n",
+      "discretize %.1f, refine %.1f, verify %.1f\n",
       s.seconds, s.means_seconds, c.method, s.score_seconds, s.mask_steps, s.forward_seconds,
-      s.backward_seconds, s.discretize_seconds, s.verify_seconds);
+      s.backward_seconds, s.discretize_seconds, s.refine_seconds, s.verify_seconds);
   std::cout << absl::StrFormat("  means     %s%s\n", s.means_source,
                                s.means_reused ? " (cached)" : "");
   if (!s.note.empty()) std::cout << "  note      " << s.note << "\n";
@@ -162,6 +181,12 @@ int RunExtract(int argc, char** argv) {
   for (const char* name : {"penalty", "penalty-coef", "epochs", "lr", "batch", "temperature", "warmup"}) {
     parser.SetDefaultText(name, "the preset's");
   }
+  parser.Flag("refine", "after discretization, drop every kept node whose removal keeps the "
+              "validation bound under the target (--no-refine: only measure minimality)",
+              &o.refine);
+  parser.Option("refine-limit", "refine (and measure minimality) only for circuits of at most "
+                "this many nodes (one validation pass per node and sweep; 0: always)",
+                &o.refine_limit);
   std::string corpus;
   parser.Option("corpus", "take the means from this corpus's val split (default: the means cached "
                 "next to the model by `circuit train`)", &corpus);
@@ -188,6 +213,10 @@ int RunExtract(int argc, char** argv) {
   o.seed = common.seed;
   o.node_importance = !no_importance;
   if (o.importance_limit < 0) return Fail("extract", "--importance-limit must be >= 0", kExitUsage);
+  if (o.refine_limit < 0) {
+    return Fail("extract", absl::StrCat("--refine-limit must be >= 0, got ", o.refine_limit),
+                kExitUsage);
+  }
   if (absl::Status s = prune::ValidateConfidence(o.confidence); !s.ok()) {
     return Fail("extract", absl::StrCat("--", s.message()), kExitUsage);
   }

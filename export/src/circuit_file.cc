@@ -85,7 +85,7 @@ absl::Status WriteCircuitFile(const std::string& path, const Circuit& c) {
       {"format", kCircuitFormat}, {"task", c.task},
       {"model", c.model_file},    {"model_digest", c.model_digest},
       {"ablation", c.ablation},   {"method", c.method},
-      {"penalty", c.penalty}};
+      {"penalty", c.penalty},     {"tie_note", c.tie_note}};
   for (const auto& [name, value] : strings)
     CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", name, value));
   const std::pair<const char*, int64_t> ints[] = {
@@ -94,7 +94,10 @@ absl::Status WriteCircuitFile(const std::string& path, const Circuit& c) {
       {"n_layer", c.n_layer},
       {"n_nodes", static_cast<int64_t>(c.nodes.size())},
       {"n_edges", static_cast<int64_t>(c.edges.size())},
-      {"total_nodes", c.total_nodes}};
+      {"total_nodes", c.total_nodes},
+      {"refined", c.refined ? 1 : 0},
+      {"refine_removed", c.refine_removed},
+      {"tied_nodes", c.tied_nodes}};
   for (const auto& [name, value] : ints)
     CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", name, value));
   const std::pair<const char*, double> doubles[] = {
@@ -103,7 +106,8 @@ absl::Status WriteCircuitFile(const std::string& path, const Circuit& c) {
       {"circuit_loss", c.circuit_loss},
       {"necessity_loss", c.necessity_loss},
       {"random_baseline_loss", c.random_baseline_loss},
-      {"accuracy", c.accuracy}};
+      {"accuracy", c.accuracy},
+      {"minimality", c.minimality}};
   for (const auto& [name, value] : doubles)
     CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", name, value));
 
@@ -184,6 +188,23 @@ absl::StatusOr<Circuit> ReadCircuitFile(const std::string& path) {
   CIRCUIT_ASSIGN_OR_RETURN(c.random_baseline_loss,
                            r.ReadDoubleAttribute("/", "random_baseline_loss"));
   CIRCUIT_ASSIGN_OR_RETURN(c.accuracy, r.ReadDoubleAttribute("/", "accuracy"));
+  // Refinement and ranking attributes; files written before them lack them.
+  if (r.HasAttribute("/", "minimality")) {
+    CIRCUIT_ASSIGN_OR_RETURN(c.minimality, r.ReadDoubleAttribute("/", "minimality"));
+  }
+  if (r.HasAttribute("/", "refined")) {
+    CIRCUIT_ASSIGN_OR_RETURN(const int64_t refined, r.ReadIntAttribute("/", "refined"));
+    c.refined = refined != 0;
+  }
+  if (r.HasAttribute("/", "refine_removed")) {
+    CIRCUIT_ASSIGN_OR_RETURN(c.refine_removed, r.ReadIntAttribute("/", "refine_removed"));
+  }
+  if (r.HasAttribute("/", "tied_nodes")) {
+    CIRCUIT_ASSIGN_OR_RETURN(c.tied_nodes, r.ReadIntAttribute("/", "tied_nodes"));
+  }
+  if (r.HasAttribute("/", "tie_note")) {
+    CIRCUIT_ASSIGN_OR_RETURN(c.tie_note, r.ReadStringAttribute("/", "tie_note"));
+  }
 
   // Nodes.
   CIRCUIT_ASSIGN_OR_RETURN(std::vector<int32_t> layer, r.ReadInt32s("/nodes/layer"));

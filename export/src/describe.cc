@@ -81,6 +81,15 @@ std::string DescribeExplanations(const Circuit& c) {
   return out;
 }
 
+std::string MinimalityText(const Circuit& c) {
+  std::string out = std::isnan(c.minimality)
+                        ? std::string("not measured")
+                        : absl::StrFormat("%.3f of the nodes are needed (single removal breaks "
+                                          "the target on validation)", c.minimality);
+  if (c.refined) absl::StrAppendFormat(&out, "; refined: %d nodes removed", c.refine_removed);
+  return out;
+}
+
 std::string DescribeCircuit(const Circuit& c) {
   std::string out;
   absl::StrAppendFormat(&out, "circuit     task %s\n", c.task);
@@ -98,6 +107,8 @@ std::string DescribeCircuit(const Circuit& c) {
                         c.circuit_loss, c.target_loss, c.full_model_loss, c.necessity_loss,
                         c.random_baseline_loss);
   absl::StrAppendFormat(&out, "accuracy    %.3f\n", c.accuracy);
+  absl::StrAppendFormat(&out, "minimality  %s\n", MinimalityText(c));
+  if (!c.tie_note.empty()) absl::StrAppendFormat(&out, "ranking     %s\n", c.tie_note);
 
   // Nodes per location, in computation order of locations.
   std::map<NodeLocation, int64_t> per_location;

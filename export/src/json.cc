@@ -27,7 +27,12 @@ std::string CircuitToJson(const Circuit& c, const graph::CircuitGraph* graph) {
                   {"n_nodes", c.nodes.size()},
                   {"n_edges", c.edges.size()},
                   {"loss_vs_k", {{"k", c.loss_vs_k_k}, {"loss", c.loss_vs_k_loss}}},
-                  {"location_importance", c.location_importance}};
+                  {"location_importance", c.location_importance},
+                  {"minimality", c.minimality},  // NaN (not computed) is written as null
+                  {"refined", c.refined},
+                  {"refine_removed", c.refine_removed},
+                  {"tied_nodes", c.tied_nodes},
+                  {"tie_note", c.tie_note}};
   json nodes = json::array();
   for (size_t i = 0; i < c.nodes.size(); ++i) {
     const CircuitNode& n = c.nodes[i];

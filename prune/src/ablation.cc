@@ -132,6 +132,42 @@ torch::Tensor AblationEvaluator::LogitDiffs(const torch::Tensor& keep) const {
   return torch::zeros({n_examples_}, torch::kFloat32).index_copy_(0, order_, torch::cat(diffs));
 }
 
+torch::Tensor AblationEvaluator::LogitDiffsMany(const torch::Tensor& keeps) const {
+  CIRCUIT_CHECK(keeps.dim() == 2 && keeps.size(1) == index_.total());
+  const int64_t M = keeps.size(0);
+  if (M <= 1 || ablation_ == Ablation::kResample) {
+    std::vector<torch::Tensor> rows;
+    for (int64_t m = 0; m < M; ++m) rows.push_back(LogitDiffs(keeps[m]));
+    return rows.empty() ? torch::zeros({0, n_examples_}) : torch::stack(rows);
+  }
+  torch::NoGradGuard no_grad;
+  const torch::Tensor k = keeps.to(torch::kCPU, torch::kFloat32);
+  std::vector<torch::Tensor> set_gates(index_.num_sites());  // (M, 1, width) or undefined
+  for (int s = 0; s < index_.num_sites(); ++s) {
+    const torch::Tensor g = k.narrow(1, index_.site_offset(s), index_.site_width(s));
+    if (g.min().item<float>() < 1.0f) set_gates[s] = g.unsqueeze(1).to(model_.device());
+  }
+  // The gate tap blends with a (M * B, 1, width) gate: row m * B + i is prompt i under set m.
+  std::vector<torch::Tensor> gates(index_.num_sites());
+  Taps taps(index_.n_layer());
+  taps.Add(GateTap(&gates, &means_, ablation_));
+  std::vector<torch::Tensor> diffs;
+  for (const TaskBatch& b : batches_) {
+    const int64_t B = b.tokens.size(0);
+    for (int s = 0; s < index_.num_sites(); ++s) {
+      gates[s] = set_gates[s].defined() ? set_gates[s].repeat_interleave(B, 0) : torch::Tensor();
+    }
+    const torch::Tensor logits =
+        model_.ForwardAt(b.tokens.repeat({M, 1}), b.last.repeat({M}), &taps);  // (M * B, V)
+    const torch::Tensor d = logits.gather(1, b.correct.repeat({M}).unsqueeze(1)).squeeze(1) -
+                            logits.gather(1, b.alternative.repeat({M}).unsqueeze(1)).squeeze(1);
+    diffs.push_back(d.view({M, B}).to(torch::kCPU, torch::kFloat32));
+    forward_passes_ += M;
+  }
+  if (diffs.empty()) return torch::zeros({M, 0});
+  return torch::zeros({M, n_examples_}, torch::kFloat32).index_copy_(1, order_, torch::cat(diffs, 1));
+}
+
 TaskScore AblationEvaluator::ScoreDiffs(const torch::Tensor& diffs, const LogitCalibration* cal) {
   TaskScore score;
   if (diffs.numel() == 0) return score;

@@ -19,6 +19,52 @@ std::vector<int64_t> RankUnits(const torch::Tensor& scores) {
   return order;
 }
 
+double TieTolerance(const torch::Tensor& scores) {
+  if (scores.numel() == 0) return 1e-9;
+  const torch::Tensor s = scores.to(torch::kFloat64);
+  return std::max(1e-9, 1e-3 * (s.max().item<double>() - s.min().item<double>()));
+}
+
+std::vector<int64_t> RankUnits(const torch::Tensor& scores, const torch::Tensor& second) {
+  if (!second.defined()) return RankUnits(scores);
+  const torch::Tensor s = scores.to(torch::kCPU, torch::kFloat64).contiguous();
+  const torch::Tensor t = second.to(torch::kCPU, torch::kFloat64).contiguous();
+  const double* v = s.data_ptr<double>();
+  const double* w = t.data_ptr<double>();
+  const double tol = TieTolerance(s);
+  // Near-ties are not transitive, so group first: the scores sorted descending
+  // split into blocks, each within the tolerance of its first (highest) score.
+  std::vector<int64_t> order = RankUnits(s);
+  size_t begin = 0;
+  for (size_t i = 1; i <= order.size(); ++i) {
+    if (i == order.size() || v[order[begin]] - v[order[i]] > tol) {
+      std::stable_sort(order.begin() + begin, order.begin() + i, [w](int64_t a, int64_t b) {
+        return w[a] > w[b] || (w[a] == w[b] && a < b);
+      });
+      begin = i;
+    }
+  }
+  return order;
+}
+
+TieAtCut FindTieAtCut(const torch::Tensor& scores, const std::vector<int64_t>& order, int64_t k,
+                      const std::vector<int64_t>& weight) {
+  TieAtCut t;
+  const int64_t n = static_cast<int64_t>(order.size());
+  if (k <= 0 || k >= n) return t;
+  const torch::Tensor s = scores.to(torch::kCPU, torch::kFloat64).contiguous();
+  const double* v = s.data_ptr<double>();
+  const double tol = TieTolerance(s);
+  t.score = v[order[k - 1]];
+  t.tolerance = tol;
+  for (int64_t r = 0; r < n; ++r) {
+    if (std::abs(v[order[r]] - t.score) > tol) continue;
+    (r < k ? t.tied_kept : t.tied_left) += weight.empty() ? 1 : weight[order[r]];
+  }
+  if (t.tied_left == 0) t.tied_kept = 0;
+  return t;
+}
+
 double ConfidenceZ(double confidence) {
   // Bisection on the normal CDF, Phi(x) = erfc(-x / sqrt 2) / 2.
   double lo = 0.0, hi = 10.0;

@@ -3,16 +3,19 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <limits>
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "circuit/core/status.h"
 #include "circuit/prune/attribution.h"
 #include "circuit/prune/discretizer.h"
 #include "circuit/prune/edges.h"
 #include "circuit/prune/node_index.h"
+#include "circuit/prune/refine.h"
 #include "circuit/prune/search.h"
 #include "circuit/prune/settings.h"
 #include "circuit/prune/verify.h"
@@ -36,6 +39,8 @@ struct Candidate {
   int setting = 0;
   std::string setting_text;
   int64_t active = 0;
+  int64_t tied_nodes = 0;
+  std::string tie_note;
 };
 
 bool Better(const Candidate& a, const Candidate& b) {
@@ -45,13 +50,14 @@ bool Better(const Candidate& a, const Candidate& b) {
   return a.flat.size() < b.flat.size();
 }
 
-// Ranks units by score and finds the smallest k meeting the target on `eval`.
+// Ranks units by score (ties by `second` when defined) and finds the smallest k
+// meeting the target on `eval`.
 Candidate DiscretizeScores(const Model& model, const NodeIndex& index, const MaskUnits& units,
                            const AblationEvaluator& eval, torch::Tensor unit_score, int64_t hint,
-                           const ExtractOptions& options) {
+                           const ExtractOptions& options, const torch::Tensor& second = {}) {
   Candidate c;
   c.unit_score = std::move(unit_score);
-  const std::vector<int64_t> order = RankUnits(c.unit_score);
+  const std::vector<int64_t> order = RankUnits(c.unit_score, second);
   std::vector<int64_t> unit_rank(units.n_units);
   std::vector<int64_t> nodes_upto(units.n_units + 1, 0);  // nodes in the top-k units
   for (int64_t r = 0; r < units.n_units; ++r) {
@@ -81,6 +87,20 @@ Candidate DiscretizeScores(const Model& model, const NodeIndex& index, const Mas
   c.disc = Discretize(loss_at, units.n_units, hint, d);
   if (cals.count(c.disc.units)) c.calibration = cals[c.disc.units];
   for (int64_t k : c.disc.curve_units) c.curve_nodes.push_back(nodes_upto[k]);
+  if (c.disc.met_target) {
+    std::vector<int64_t> unit_size(units.n_units);
+    for (int64_t u = 0; u < units.n_units; ++u) unit_size[u] = units.unit_nodes[u].size();
+    const TieAtCut tie = FindTieAtCut(c.unit_score, order, c.disc.units, unit_size);
+    c.tied_nodes = tie.tied_kept;
+    if (tie.tied_kept > 0) {
+      c.tie_note = absl::StrFormat(
+          "%d of the %d kept nodes are tied with %d left-out nodes at %s %.4g (within %.2g); "
+          "their order %s",
+          tie.tied_kept, nodes_upto[c.disc.units], tie.tied_left,
+          options.method == Method::kMasks ? "tau" : "score", tie.score, tie.tolerance,
+          second.defined() ? "follows the attribution score" : "is arbitrary (node index)");
+    }
+  }
 
   for (int64_t r = 0; r < c.disc.units; ++r) {
     for (int64_t node : units.unit_nodes[order[r]]) c.flat.push_back(node);
@@ -91,6 +111,60 @@ Candidate DiscretizeScores(const Model& model, const NodeIndex& index, const Mas
   for (int64_t i : c.flat) nodes.push_back(index.At(i));
   c.edges = CircuitEdges(model, nodes);
   return c;
+}
+
+void AddNote(ExtractStats* stats, const std::string& note) {
+  stats->note = stats->note.empty() ? note : absl::StrCat(stats->note, "; ", note);
+}
+
+// Refines the chosen candidate in place (refine.h) or, with options.refine off,
+// only measures it; returns its minimality (NaN when not measured).
+double RefineCandidate(const Model& model, const NodeIndex& index, const MaskUnits& units,
+                       const AblationEvaluator& val, const ExtractOptions& options,
+                       const ProgressFn& progress, Candidate* c, ExtractStats* stats) {
+  const double nan = std::nan("");
+  if (!c->disc.met_target) return nan;
+  const int64_t n = static_cast<int64_t>(c->flat.size());
+  if (options.refine_limit > 0 && n > options.refine_limit) {
+    AddNote(stats, absl::StrCat(options.refine ? "refinement and minimality" : "minimality",
+                                " skipped: ", n, " nodes exceed --refine-limit ",
+                                options.refine_limit));
+    return nan;
+  }
+  std::vector<int64_t> kept;
+  for (int64_t node : c->flat) kept.push_back(units.node_unit[node]);
+  std::sort(kept.begin(), kept.end());
+  kept.erase(std::unique(kept.begin(), kept.end()), kept.end());
+  RefineOptions ro;
+  ro.target_loss = options.target_loss;
+  ro.z = ConfidenceZ(options.confidence);
+  ro.stack = options.refine_stack;
+  ro.remove = options.refine;
+  const LogitCalibration* cal = options.calibrate ? &c->calibration : nullptr;
+  const RefineResult r = RefineUnits(EvaluatorLoss(val, cal, options.refine_stack), units, kept,
+                                     ro, progress);
+  stats->refine_seconds = r.seconds;
+  stats->refine_passes = r.passes;
+  stats->refine_evaluations = r.evaluations;
+  if (!options.refine) return r.minimality;
+  stats->refined = true;
+  stats->refine_removed_nodes = r.removed_nodes;
+  stats->nodes_before_refine = n;
+  stats->edges_before_refine = static_cast<int64_t>(c->edges.size());
+  stats->validation_loss_before_refine = c->disc.loss;
+  c->disc.loss = r.loss.loss;
+  c->disc.loss_bound = r.loss.loss + ro.z * r.loss.std_error;
+  if (r.removed_nodes > 0) {
+    c->flat.clear();
+    for (int64_t u : r.units) {
+      for (int64_t node : units.unit_nodes[u]) c->flat.push_back(node);
+    }
+    std::sort(c->flat.begin(), c->flat.end());
+    std::vector<Node> nodes;
+    for (int64_t i : c->flat) nodes.push_back(index.At(i));
+    c->edges = CircuitEdges(model, nodes);
+  }
+  return r.minimality;
 }
 
 absl::Status CheckTask(const TaskData& task) {
@@ -220,6 +294,15 @@ absl::StatusOr<Circuit> ExtractCircuitFromModel(const Model& model, const std::s
     centre.ablation = options.ablation;
     const std::vector<MaskTrainOptions> settings =
         SearchSettings(centre, std::max(1, options.search), options.seed);
+    torch::Tensor second;  // breaks tau ties
+    if (options.tie_break) {
+      t = Clock::now();
+      AttributionOptions a;
+      a.ablation = options.ablation;
+      a.batch_prompts = options.eval_batch;
+      CIRCUIT_ASSIGN_OR_RETURN(second, AttributionScores(model, index, units, means, task.train, a));
+      stats.tie_break_seconds = Since(t);
+    }
     for (size_t i = 0; i < settings.size(); ++i) {
       const std::string prefix =
           settings.size() > 1 ? absl::StrCat("search ", i + 1, "/", settings.size(), " ") : "";
@@ -236,7 +319,7 @@ absl::StatusOr<Circuit> ExtractCircuitFromModel(const Model& model, const std::s
       t = Clock::now();
       if (sub) sub("discretize", 0.0);
       const int64_t active = (r.tau >= 0).sum().item<int64_t>();
-      Candidate c = DiscretizeScores(model, index, units, val, r.tau, active, options);
+      Candidate c = DiscretizeScores(model, index, units, val, r.tau, active, options, second);
       c.active = active;
       c.setting = static_cast<int>(i);
       c.setting_text = DescribeSetting(settings[i]);
@@ -266,7 +349,8 @@ absl::StatusOr<Circuit> ExtractCircuitFromModel(const Model& model, const std::s
   for (size_t i = 1; i < candidates.size(); ++i) {
     if (Better(candidates[i], candidates[best])) best = i;
   }
-  const Candidate& c = candidates[best];
+  Candidate& c = candidates[best];
+  const double minimality = RefineCandidate(model, index, units, val, options, progress, &c, &stats);
   stats.settings_tried = static_cast<int>(candidates.size());
   stats.best_setting = c.setting;
   stats.best_setting_text = c.setting_text;
@@ -291,7 +375,7 @@ absl::StatusOr<Circuit> ExtractCircuitFromModel(const Model& model, const std::s
     const std::string skipped = absl::StrCat(
         "per-node importance skipped: ", c.flat.size(), " nodes exceed --importance-limit ",
         options.importance_limit, " (one pass each; `circuit ablate` computes it)");
-    stats.note = stats.note.empty() ? skipped : absl::StrCat(stats.note, "; ", skipped);
+    AddNote(&stats, skipped);
   }
   v.calibration = options.calibrate ? &c.calibration : nullptr;
   CIRCUIT_ASSIGN_OR_RETURN(Verification ver,
@@ -339,6 +423,12 @@ absl::StatusOr<Circuit> ExtractCircuitFromModel(const Model& model, const std::s
   circuit.settings.n_train = static_cast<int64_t>(task.train.size() / 2);
   circuit.settings.n_validation = static_cast<int64_t>(task.validation.size() / 2);
   circuit.settings.n_test = static_cast<int64_t>(task.test.size() / 2);
+  circuit.minimality = minimality;
+  circuit.refined = stats.refined;
+  circuit.refine_removed = stats.refine_removed_nodes;
+  circuit.tied_nodes = c.tied_nodes;
+  circuit.tie_note = c.tie_note;
+  stats.tie_note = c.tie_note;
 
   stats.seconds = Since(start);
   if (stats_out != nullptr) *stats_out = stats;

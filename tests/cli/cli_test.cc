@@ -227,6 +227,18 @@ TEST_F(CliTest, ExtractThenAblate) {
                              "--model " + model_ + " --out " + out);
   ExpectOneLineError(bad, "extract");
   EXPECT_THAT(bad.err, HasSubstr("--confidence must be in [0.5, 1)"));
+  // Refinement ran (or says why not) and the summary reports it.
+  const nlohmann::json& refine = summary["extract"]["refine"];
+  EXPECT_EQ(refine["enabled"], true);
+  EXPECT_EQ(refine["ran"].get<bool>(), summary["figures"]["refined"].get<bool>());
+  if (refine["ran"].get<bool>()) {
+    EXPECT_EQ(summary["figures"]["minimality"], 1.0);
+    EXPECT_THAT(r.out, HasSubstr("  refined   "));
+  }
+  bad = RunCommand(CircuitBinary() + " extract --task single_double_quote --refine-limit -1 " +
+                   "--model " + model_ + " --out " + out);
+  ExpectOneLineError(bad, "extract");
+  EXPECT_THAT(bad.err, HasSubstr("--refine-limit must be >= 0, got -1"));
 
   r = RunCommand(CircuitBinary() + " ablate --pairs 16 --top 3 --random-draws 1 --threads 1 --model " + model_ +
                  " --circuit " + out + "/circuit.h5");

@@ -58,6 +58,11 @@ void ExpectSameCircuit(const Circuit& a, const Circuit& b) {
   EXPECT_EQ(a.loss_vs_k_k, b.loss_vs_k_k);
   EXPECT_EQ(a.loss_vs_k_loss, b.loss_vs_k_loss);
   EXPECT_EQ(a.location_importance, b.location_importance);
+  EXPECT_EQ(std::memcmp(&a.minimality, &b.minimality, sizeof(double)), 0);  // NaN too
+  EXPECT_EQ(a.refined, b.refined);
+  EXPECT_EQ(a.refine_removed, b.refine_removed);
+  EXPECT_EQ(a.tied_nodes, b.tied_nodes);
+  EXPECT_EQ(a.tie_note, b.tie_note);
 }
 
 TEST(CircuitFileTest, RoundTripIsExact) {
@@ -79,6 +84,20 @@ TEST(CircuitFileTest, RoundTripIsExact) {
     ++files;
   }
   EXPECT_EQ(files, 1);
+}
+
+TEST(CircuitFileTest, RefinementAndRankingRoundTrip) {
+  TempDir dir;
+  Circuit c = SmallCircuit();
+  c.minimality = 0.75;
+  c.refined = true;
+  c.refine_removed = 9;
+  c.tied_nodes = 4;
+  c.tie_note = "4 of the 6 kept nodes are tied";
+  ASSERT_THAT(WriteCircuitFile(dir.File("r.h5"), c), IsOk());
+  absl::StatusOr<Circuit> back = ReadCircuitFile(dir.File("r.h5"));
+  ASSERT_THAT(back, IsOk());
+  ExpectSameCircuit(c, *back);
 }
 
 TEST(CircuitFileTest, EmptyCircuitRoundTrips) {
@@ -196,7 +215,12 @@ const Edit kNoEdit = [](const std::string&, std::vector<std::string>*, std::vect
 TEST(CircuitFileTest, RawWriterMatchesTheReader) {
   TempDir dir;
   WriteRaw(dir.File("raw.h5"), "circuit.circuit", "", kNoEdit);
-  EXPECT_THAT(ReadCircuitFile(dir.File("raw.h5")), IsOk());
+  absl::StatusOr<Circuit> c = ReadCircuitFile(dir.File("raw.h5"));
+  ASSERT_THAT(c, IsOk());
+  // Files without the refinement attributes: minimality was not measured.
+  EXPECT_TRUE(std::isnan(c->minimality));
+  EXPECT_FALSE(c->refined);
+  EXPECT_EQ(c->tie_note, "");
 }
 
 // The extraction settings and the full ranking round-trip; NaN stays NaN.

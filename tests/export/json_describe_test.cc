@@ -34,7 +34,30 @@ TEST(JsonTest, NodesEdgesAndFigures) {
   EXPECT_EQ(j["figures"]["n_edges"], 10);
   EXPECT_EQ(j["figures"]["loss_vs_k"]["k"], nlohmann::json({4, 8, 16, 17}));
   EXPECT_EQ(j["figures"]["location_importance"]["L0 attn.q"], 0.75);
+  EXPECT_TRUE(j["figures"]["minimality"].is_null());  // NaN: not measured
+  EXPECT_EQ(j["figures"]["refined"], false);
+  EXPECT_EQ(j["figures"]["tie_note"], "");
   EXPECT_FALSE(j.contains("graph"));
+}
+
+TEST(JsonTest, MinimalityRefinementAndTies) {
+  Circuit c = SmallCircuit();
+  c.minimality = 0.5;
+  c.refined = true;
+  c.refine_removed = 3;
+  c.tied_nodes = 2;
+  c.tie_note = "2 of the 17 kept nodes are tied";
+  const nlohmann::json j = nlohmann::json::parse(CircuitToJson(c, nullptr));
+  EXPECT_EQ(j["figures"]["minimality"], 0.5);
+  EXPECT_EQ(j["figures"]["refined"], true);
+  EXPECT_EQ(j["figures"]["refine_removed"], 3);
+  EXPECT_EQ(j["figures"]["tied_nodes"], 2);
+  EXPECT_EQ(j["figures"]["tie_note"], c.tie_note);
+  const std::string text = DescribeCircuit(c);
+  EXPECT_THAT(text, HasSubstr("minimality  0.500 of the nodes are needed"));
+  EXPECT_THAT(text, HasSubstr("refined: 3 nodes removed"));
+  EXPECT_THAT(text, HasSubstr("ranking     2 of the 17 kept nodes are tied"));
+  EXPECT_THAT(DescribeCircuit(SmallCircuit()), HasSubstr("minimality  not measured"));
 }
 
 TEST(JsonTest, WithGraphAddsResidualEdgesAndAnalyses) {

@@ -28,18 +28,51 @@ ModelConfig PlantedConfig() {
 
 }  // namespace
 
-Model PlantedModel() {
-  const ModelConfig c = PlantedConfig();
+std::vector<NamedTensor> ZeroParameters(const ModelConfig& config) {
   std::vector<NamedTensor> tensors;
-  for (const auto& [name, shape] : Model::ParameterShapes(c)) {
+  for (const auto& [name, shape] : Model::ParameterShapes(config)) {
     tensors.push_back({name, torch::zeros(shape, torch::kFloat32)});
   }
+  return tensors;
+}
+
+torch::Tensor& ParameterNamed(std::vector<NamedTensor>& tensors, const std::string& name) {
+  for (NamedTensor& t : tensors) {
+    if (t.name == name) return t.tensor;
+  }
+  CIRCUIT_CHECK(false);
+  return tensors[0].tensor;
+}
+
+void AddTwins(std::vector<TaskExample>* out, std::vector<int32_t> prompt,
+              std::vector<int32_t> twin, int correct, int alternative) {
+  TaskExample a, b;
+  a.tokens = std::move(prompt);
+  a.correct = b.alternative = correct;
+  a.alternative = b.correct = alternative;
+  b.tokens = std::move(twin);
+  out->push_back(std::move(a));
+  out->push_back(std::move(b));
+}
+
+torch::Tensor WindowsOf(const std::vector<int64_t>& tokens, int n, int length, uint64_t seed) {
+  auto gen = at::detail::createCPUGenerator(seed);
+  const torch::Tensor idx =
+      torch::randint(0, static_cast<int64_t>(tokens.size()), {n, length}, gen, torch::kInt64);
+  return torch::tensor(tokens, torch::kInt64).index({idx});
+}
+
+std::set<Node> NodeSet(const Circuit& circuit) {
+  std::set<Node> s;
+  for (const CircuitNode& n : circuit.nodes) s.insert(n.node);
+  return s;
+}
+
+Model PlantedModel() {
+  const ModelConfig c = PlantedConfig();
+  std::vector<NamedTensor> tensors = ZeroParameters(c);
   auto get = [&](const std::string& name) -> torch::Tensor& {
-    for (NamedTensor& t : tensors) {
-      if (t.name == name) return t.tensor;
-    }
-    CIRCUIT_CHECK(false);
-    return tensors[0].tensor;
+    return ParameterNamed(tensors, name);
   };
   torch::NoGradGuard no_grad;
   get("transformer.h.0.ln_1.weight").fill_(1.0);
@@ -92,17 +125,10 @@ TaskData PlantedTask(int n_train, int n_validation, int n_test, uint64_t seed) {
     for (int p = 0; p < pairs; ++p) {
       std::vector<int32_t> prefix;
       for (int j = 0; j < 3; ++j) prefix.push_back(kDistractors[d[p][j].item<int64_t>()]);
-      TaskExample prompt, twin;
-      prompt.tokens = prefix;
-      prompt.tokens.push_back(kA);
-      prompt.correct = kX;
-      prompt.alternative = kY;
-      twin.tokens = prefix;
-      twin.tokens.push_back(kB);
-      twin.correct = kY;
-      twin.alternative = kX;
-      out.push_back(prompt);
-      out.push_back(twin);
+      std::vector<int32_t> twin = prefix;
+      prefix.push_back(kA);
+      twin.push_back(kB);
+      AddTwins(&out, prefix, twin, kX, kY);
     }
     return out;
   };
@@ -116,11 +142,7 @@ TaskData PlantedTask(int n_train, int n_validation, int n_test, uint64_t seed) {
 }
 
 torch::Tensor PlantedMeanWindows(int n, uint64_t seed) {
-  auto gen = at::detail::createCPUGenerator(seed);
-  torch::Tensor idx = torch::randint(0, 3, {n, 8}, gen, torch::kInt64);
-  torch::Tensor table = torch::tensor({kDistractors[0], kDistractors[1], kDistractors[2]},
-                                      torch::kInt64);
-  return table.index({idx});
+  return WindowsOf({kDistractors[0], kDistractors[1], kDistractors[2]}, n, 8, seed);
 }
 
 Model RandomSparseModel(uint64_t seed, double density) {

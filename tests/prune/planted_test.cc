@@ -39,11 +39,7 @@ class PlantedTest : public ::testing::Test {
     return *c;
   }
 
-  static std::set<Node> Nodes(const Circuit& c) {
-    std::set<Node> s;
-    for (const CircuitNode& n : c.nodes) s.insert(n.node);
-    return s;
-  }
+  static std::set<Node> Nodes(const Circuit& c) { return testing::NodeSet(c); }
 
   // Every planted node is in, and at most `extra` others.
   static void ExpectPlanted(const Circuit& c, size_t extra) {
@@ -90,6 +86,11 @@ TEST_F(PlantedTest, MasksFindThePlantedCircuit) {
   EXPECT_GT(c.random_baseline_loss, 0.3);
   EXPECT_EQ(c.accuracy, 1.0);
   EXPECT_LT(c.full_model_loss, 0.05);
+  // Refinement ran and, every node being needed, left the circuit unchanged.
+  EXPECT_TRUE(c.refined);
+  EXPECT_EQ(c.refine_removed, 0);
+  EXPECT_EQ(stats.nodes_before_refine, static_cast<int64_t>(c.nodes.size()));
+  EXPECT_DOUBLE_EQ(c.minimality, 1.0);
   // Every planted node matters on its own.
   const std::vector<Node> planted = testing::PlantedNodes();
   for (const CircuitNode& n : c.nodes) {

@@ -25,6 +25,10 @@ std::string ExplanationLine(const CircuitNode& node, const NodeExplanation& expl
 // A heading and ExplanationLine for every node; "" when the circuit has no explanations.
 std::string DescribeExplanations(const Circuit& circuit);
 
+// "1.000 of the nodes are needed (...)", or "not measured" (NaN), plus what
+// refinement removed when it ran. One line, no newline.
+std::string MinimalityText(const Circuit& circuit);
+
 }  // namespace circuit
 
 #endif  // CIRCUIT_EXPORT_DESCRIBE_H_

@@ -83,6 +83,11 @@ class AblationEvaluator {
   // keep: (N) with 1 for kept and 0 for ablated nodes; an undefined tensor keeps
   // every node (the full model). Returns (n_examples) l_correct - l_alternative, CPU.
   torch::Tensor LogitDiffs(const torch::Tensor& keep) const;
+  // The same for M kept-node sets at once, keeps: (M, N); returns (M, n_examples).
+  // The sets are stacked along the batch (M copies of each built batch in one
+  // forward pass), except for resample ablation, whose donors would then cross
+  // copies: there they are scored one after another.
+  torch::Tensor LogitDiffsMany(const torch::Tensor& keeps) const;
   // Loss and accuracy of LogitDiffs(keep), calibrated when `cal` is given.
   TaskScore Score(const torch::Tensor& keep, const LogitCalibration* cal = nullptr) const;
   // Same from precomputed differences.

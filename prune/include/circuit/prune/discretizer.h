@@ -27,6 +27,27 @@ namespace circuit::prune {
 
 // Unit indices sorted by descending score; ties keep the lower index first. scores: (U).
 std::vector<int64_t> RankUnits(const torch::Tensor& scores);
+// The same with ties, and near-ties within TieTolerance(scores), broken by a
+// second signal (descending; e.g. attribution scores under trained masks), then
+// by index. second: (U), or undefined for RankUnits(scores).
+std::vector<int64_t> RankUnits(const torch::Tensor& scores, const torch::Tensor& second);
+
+// Scores closer than this count as tied: 1e-3 of their range (max - min), and
+// never less than 1e-9 (so that exact ties always do).
+double TieTolerance(const torch::Tensor& scores);
+
+// The block of (near-)tied units that a cut after the top k of `order` passes
+// through: units whose score is within TieTolerance of the last kept unit's.
+// Empty (tied_kept == 0) when no left-out unit is tied with a kept one. Counts
+// are weighted by weight[unit] (e.g. its nodes; empty: 1 each).
+struct TieAtCut {
+  int64_t tied_kept = 0;  // kept units in the block
+  int64_t tied_left = 0;  // left-out units in the block
+  double score = 0.0;     // the last kept unit's score
+  double tolerance = 0.0;
+};
+TieAtCut FindTieAtCut(const torch::Tensor& scores, const std::vector<int64_t>& order, int64_t k,
+                      const std::vector<int64_t>& weight = {});
 
 // The z of a one-sided normal confidence bound: P(Z <= z) = confidence, for
 // confidence in [0.5, 1) (0.5 -> 0, 0.9 -> 1.2816, 0.95 -> 1.6449).

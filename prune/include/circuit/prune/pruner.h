@@ -61,6 +61,17 @@ struct ExtractOptions {
   int64_t importance_limit = 500;
   int random_draws = 4;                // random-circuit baseline draws (0: none)
   bool location_importance = true;     // per-(layer, location) importance on the test split
+  // Refinement after discretization (refine.h): drop every kept node whose
+  // removal keeps the validation bound under the target, least important first.
+  // It, and the minimality measurement (which is what remains when refine is
+  // off), run for circuits of at most refine_limit nodes (0: no limit): the
+  // first sweep alone costs one validation pass per node.
+  bool refine = true;
+  int64_t refine_limit = 500;
+  int refine_stack = 8;                // kept-node sets per batched forward pass
+  // Masks: break (near-)ties of tau by attribution scores (one more forward and
+  // backward pass over the train split), instead of by node index.
+  bool tie_break = true;
 
   // Pretraining text for the means: (N, T) int64 windows, T <= n_ctx. Undefined:
   // the task's train prompts, concatenated and cut into windows, stand in.
@@ -96,6 +107,17 @@ struct ExtractStats {
   int64_t evaluations = 0;            // discretization loss evaluations
   LogitCalibration calibration;       // identity unless calibrate
   int64_t total_edges = 0;            // nonzero weights in the six blocks of the model
+  double tie_break_seconds = 0.0;     // attribution scores that break tau ties
+  std::string tie_note;               // the ranking's cut passes through tied scores
+  // Refinement (all zero when it did not run); the nodes and edges are before it.
+  bool refined = false;
+  double refine_seconds = 0.0;        // refinement, or the minimality sweep alone
+  int64_t refine_removed_nodes = 0;
+  int refine_passes = 0;
+  int64_t refine_evaluations = 0;
+  int64_t nodes_before_refine = 0;
+  int64_t edges_before_refine = 0;
+  double validation_loss_before_refine = 0.0;
 };
 
 // Extracts the circuit of `task` from the model of `file` (Circuit fields all
