@@ -94,6 +94,16 @@ Handle StringType() {
   return type;
 }
 
+// The memory type to read variable-length strings of `file_type` with: HDF5
+// converts no character sets, so a file's ASCII-tagged strings (other writers
+// than h5py) need an ASCII memory type; the bytes are checked as UTF-8 after.
+Handle StringReadType(hid_t file_type) {
+  Handle type = StringType();
+  const H5T_cset_t cset = H5Tget_cset(file_type);
+  if (cset == H5T_CSET_ASCII) H5Tset_cset(type.get(), H5T_CSET_ASCII);
+  return type;
+}
+
 std::string ShapeString(const H5Shape& shape) {
   return absl::StrCat("(", absl::StrJoin(shape, ", "), ")");
 }
@@ -458,7 +468,7 @@ absl::StatusOr<std::string> H5Reader::ReadStringAttribute(const std::string& obj
                                                       H5T_STRING, "string"));
   Handle file_type(H5Aget_type(attr.get()), H5Tclose);
   if (H5Tis_variable_str(file_type.get()) > 0) {
-    Handle type = StringType();
+    Handle type = StringReadType(file_type.get());
     char* c = nullptr;
     if (H5Aread(attr.get(), type.get(), &c) < 0 || c == nullptr) {
       return absl::InvalidArgumentError(absl::StrCat(path_, ": ", object, "@", name, ": unreadable"));
@@ -645,7 +655,7 @@ absl::StatusOr<std::vector<std::string>> H5Reader::ReadStrings(const std::string
   out.reserve(n);
   if (H5Tis_variable_str(d.type.get()) > 0) {
     std::vector<char*> ptrs(n, nullptr);
-    Handle type = StringType();
+    Handle type = StringReadType(d.type.get());
     if (n > 0 && H5Dread(d.dset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0) {
       return absl::InvalidArgumentError(absl::StrCat(path_, ": ", dataset, ": read failed"));
     }
