@@ -63,11 +63,7 @@ int RunAblate(int argc, char** argv) {
       prune::LoadCircuitModel(*circuit, circuit_path, common.model, *device);
   if (!file.ok()) return usage_error(file.status());
   // The circuit's own splits (recorded by extract); --pairs overrides the size.
-  if (pairs > 0) {
-    circuit->settings.n_train = pairs;
-    circuit->settings.n_validation = circuit->settings.n_test = std::max(8, pairs / 4);
-  }
-  absl::StatusOr<TaskOptions> task_options = prune::TaskOptionsFor(*circuit, file->model.config().n_ctx);
+  absl::StatusOr<TaskOptions> task_options = prune::TaskOptionsFor(*circuit, file->model.config().n_ctx, pairs);
   if (!task_options.ok()) return usage_error(task_options.status());
   absl::StatusOr<TaskData> task = BuildTask(circuit->task, file->tokenizer, *task_options);
   if (!task.ok()) return usage_error(task.status());

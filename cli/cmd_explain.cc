@@ -9,7 +9,7 @@
 #include "circuit/core/task.h"
 #include "circuit/export/circuit_file.h"
 #include "circuit/export/describe.h"
-#include "circuit_inputs.h"
+#include "circuit/prune/settings.h"
 #include "command.h"
 #include "explain_run.h"
 
@@ -28,13 +28,13 @@ int RunExplain(int argc, char** argv) {
   AddCommonOptions(parser, &common);
   std::string circuit_path, task_name;
   ExplainRun run;
-  int n_train = TaskOptions().n_train;
+  int pairs = -1;
   parser.Option("circuit", "circuit file written by circuit extract (rewritten in place)", &circuit_path);
   parser.Option("corpus", "corpus folder from `circuit corpus build`; env CIRCUIT_CORPUS", &run.corpus_dir);
   parser.Option("top", "contexts per side, and tokens per promoted/suppressed/input list", &run.top);
   parser.Option("windows", "windows of n_ctx tokens taken from the corpus validation split", &run.windows);
   parser.Option("task", "task whose prompts give the class means (default: the circuit's)", &task_name);
-  parser.Option("pairs", "the task's train datapoints, as given to extract", &n_train);
+  parser.Option("pairs", "the task's train datapoints (default: as recorded in the circuit)", &pairs);
   if (int rc = parser.Parse(argc, argv); rc >= 0) return rc;
   if (circuit_path.empty()) return Fail("explain", "--circuit is required", kExitUsage);
   if (run.top < 1) return Fail("explain", absl::StrFormat("--top must be >= 1, got %d", run.top), kExitUsage);
@@ -48,10 +48,13 @@ int RunExplain(int argc, char** argv) {
   ConfigureRuntime(common.threads);
   absl::StatusOr<torch::Device> device = ParseDevice(common.device);
   if (!device.ok()) return usage_error(device.status());
-  absl::StatusOr<ModelFile> file = LoadModel(common.model, *device);
+  absl::StatusOr<ModelFile> file =
+      prune::LoadCircuitModel(*circuit, circuit_path, common.model, *device);
   if (!file.ok()) return usage_error(file.status());
-  if (absl::Status s = CheckCircuitModel(circuit_path, *circuit, *file); !s.ok()) return usage_error(s);
-  absl::StatusOr<TaskData> task = CircuitTask(*circuit, *file, n_train, task_name);
+  absl::StatusOr<TaskOptions> task_options = prune::TaskOptionsFor(*circuit, file->model.config().n_ctx, pairs);
+  if (!task_options.ok()) return usage_error(task_options.status());
+  absl::StatusOr<TaskData> task =
+      BuildTask(task_name.empty() ? circuit->task : task_name, file->tokenizer, *task_options);
   if (!task.ok()) return usage_error(task.status());
 
   double seconds = 0.0;

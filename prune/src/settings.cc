@@ -48,18 +48,18 @@ void RecordTaskOptions(const TaskOptions& t, Circuit* c) {
   c->settings.task_seed = static_cast<int64_t>(t.seed);
 }
 
-absl::StatusOr<TaskOptions> TaskOptionsFor(const Circuit& c, int n_ctx) {
+absl::StatusOr<TaskOptions> TaskOptionsFor(const Circuit& c, int n_ctx, int n_train) {
   const ExtractSettings& s = c.settings;
   CIRCUIT_RETURN_IF_ERROR(CheckCount("n_train", s.n_train, kMaxPairs));
   CIRCUIT_RETURN_IF_ERROR(CheckCount("n_validation", s.n_validation, kMaxPairs));
   CIRCUIT_RETURN_IF_ERROR(CheckCount("n_test", s.n_test, kMaxPairs));
-  TaskOptions t;
-  t.n_ctx = n_ctx;
-  t.seed = Recorded(s.task_seed) ? static_cast<uint64_t>(s.task_seed) : c.seed;
-  if (Recorded(s.n_train)) t.n_train = static_cast<int>(s.n_train);
-  const int quarter = std::max(8, t.n_train / 4);
-  t.n_validation = Recorded(s.n_validation) ? static_cast<int>(s.n_validation) : quarter;
-  t.n_test = Recorded(s.n_test) ? static_cast<int>(s.n_test) : quarter;
+  // Unrecorded (or replaced) sizes follow extract's rule (PruningSplits).
+  const uint64_t seed = Recorded(s.task_seed) ? static_cast<uint64_t>(s.task_seed) : c.seed;
+  if (n_train > 0) return PruningSplits(n_train, n_ctx, seed);
+  TaskOptions t = PruningSplits(Recorded(s.n_train) ? static_cast<int>(s.n_train) : TaskOptions().n_train,
+                                n_ctx, seed);
+  if (Recorded(s.n_validation)) t.n_validation = static_cast<int>(s.n_validation);
+  if (Recorded(s.n_test)) t.n_test = static_cast<int>(s.n_test);
   return t;
 }
 

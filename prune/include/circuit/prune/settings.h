@@ -29,9 +29,10 @@ void RecordTaskOptions(const TaskOptions& options, Circuit* circuit);
 
 // The task options the circuit's splits came from. Unrecorded values fall back
 // to what `circuit extract` uses: 512 train pairs, a quarter of that (at least
-// 8) for validation and test, the circuit's seed. Errors: recorded counts
-// beyond 2^20 pairs (a hostile file).
-absl::StatusOr<TaskOptions> TaskOptionsFor(const Circuit& circuit, int n_ctx);
+// 8) for validation and test, the circuit's seed. n_train > 0 replaces the
+// recorded sizes: that many train pairs, validation and test by extract's rule.
+// Errors: recorded counts beyond 2^20 pairs (a hostile file).
+absl::StatusOr<TaskOptions> TaskOptionsFor(const Circuit& circuit, int n_ctx, int n_train = -1);
 
 // Loads the model at `model_path` and checks that it is the one the circuit
 // was extracted from, by weights digest. Errors: the loader's, or
