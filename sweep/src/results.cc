@@ -1,6 +1,15 @@
 #include "circuit/sweep/results.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <limits>
+
+#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "circuit/core/h5.h"
@@ -67,9 +76,111 @@ double Get(const UnitResult& r, const DoubleColumn& c) {
   return c.field ? r.*c.field : r.unit.*c.unit_field;
 }
 
+// Rows appended to the journal before results.h5 is rewritten: a quarter of the
+// rows results.h5 already holds (at least one).
+int64_t CompactAfter(size_t rows_in_h5) { return std::max<int64_t>(1, rows_in_h5 / 4); }
+
+// Reads the journal's rows in order. A last line without its newline was cut
+// short by a kill (or a full disk) and is ignored; any other bad line is an error.
+absl::StatusOr<std::vector<UnitResult>> ReadJournal(const std::string& path) {
+  std::vector<UnitResult> rows;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return rows;  // no journal: every row is in results.h5
+  std::string line;
+  for (int64_t number = 1; std::getline(in, line); ++number) {
+    if (in.eof()) break;  // no newline: a torn last line
+    absl::StatusOr<UnitResult> row = ResultFromJson(line);
+    if (!row.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ":", number, ": ", row.status().message()));
+    }
+    rows.push_back(*std::move(row));
+  }
+  return rows;
+}
+
+// Appends one line with a single write; a short write (disk full) is undone.
+absl::Status AppendLine(const std::string& path, const std::string& line) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return absl::UnavailableError(absl::StrCat(path, ": cannot open for appending"));
+  const off_t size = ::lseek(fd, 0, SEEK_END);
+  const ssize_t n = ::write(fd, line.data(), line.size());
+  if (n != static_cast<ssize_t>(line.size())) {
+    if (size >= 0 && ::ftruncate(fd, size) != 0) {
+      // The torn line stays; Read() ignores a last line without its newline.
+    }
+    ::close(fd);
+    return absl::ResourceExhaustedError(absl::StrCat(path, ": cannot append a row (disk full?)"));
+  }
+  if (::close(fd) != 0) {
+    return absl::ResourceExhaustedError(absl::StrCat(path, ": cannot append a row (disk full?)"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
-absl::StatusOr<std::vector<UnitResult>> ResultsFile::Read(const std::string& path) {
+std::string ResultToJson(const UnitResult& row) {
+  nlohmann::json j;
+  for (const StringColumn& c : kStrings) j[c.name] = Get(row, c);
+  for (const DoubleColumn& c : kDoubles) {
+    const double v = Get(row, c);
+    j[c.name] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+  }
+  for (const IntColumn& c : kInts) j[c.name] = row.*c.field;
+  j["seed"] = row.unit.seed;
+  j["ok"] = row.ok;
+  j["rank"] = row.rank;
+  j["met_target"] = row.met_target;
+  // An error message may quote a file name that is not UTF-8.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+absl::StatusOr<UnitResult> ResultFromJson(const std::string& text) {
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return absl::InvalidArgumentError("not a JSON object");
+  UnitResult row;
+  auto missing = [](const char* name, const char* type) {
+    return absl::InvalidArgumentError(absl::StrCat("\"", name, "\": expected ", type));
+  };
+  for (const StringColumn& c : kStrings) {
+    const auto it = j.find(c.name);
+    if (it == j.end() && c.optional) continue;
+    if (it == j.end() || !it->is_string()) return missing(c.name, "a string");
+    Get(row, c) = it->get<std::string>();
+  }
+  for (const DoubleColumn& c : kDoubles) {
+    const auto it = j.find(c.name);
+    if (it == j.end() && c.optional) continue;
+    if (it != j.end() && it->is_null()) {
+      Get(row, c) = std::numeric_limits<double>::quiet_NaN();
+      continue;
+    }
+    if (it == j.end() || !it->is_number()) return missing(c.name, "a number");
+    Get(row, c) = it->get<double>();
+  }
+  for (const IntColumn& c : kInts) {
+    const auto it = j.find(c.name);
+    if (it == j.end() || !it->is_number_integer()) return missing(c.name, "an integer");
+    row.*c.field = it->get<int64_t>();
+  }
+  const auto seed = j.find("seed"), ok = j.find("ok"), rank = j.find("rank"),
+             met = j.find("met_target");
+  if (seed == j.end() || !seed->is_number_unsigned()) return missing("seed", "an unsigned integer");
+  if (ok == j.end() || !ok->is_boolean()) return missing("ok", "true or false");
+  if (rank == j.end() || !rank->is_number_integer()) return missing("rank", "an integer");
+  if (met == j.end() || !met->is_boolean()) return missing("met_target", "true or false");
+  if (row.unit.id.empty()) return absl::InvalidArgumentError("\"id\": empty");
+  row.unit.seed = seed->get<uint64_t>();
+  row.ok = ok->get<bool>();
+  row.rank = rank->get<int>();
+  row.met_target = met->get<bool>();
+  return row;
+}
+
+namespace {
+
+absl::StatusOr<std::vector<UnitResult>> ReadH5Rows(const std::string& path) {
   CIRCUIT_ASSIGN_OR_RETURN(H5Reader r, H5Reader::Open(path));
   CIRCUIT_RETURN_IF_ERROR(r.CheckFormat(kFormat, kSweepFormatVersion));
   CIRCUIT_ASSIGN_OR_RETURN(int64_t n, r.ReadIntAttribute("/", "n_units"));
@@ -129,6 +240,35 @@ absl::StatusOr<std::vector<UnitResult>> ResultsFile::Read(const std::string& pat
   return rows;
 }
 
+// Adds `later` to `rows`, a row replacing the one with its id.
+void Merge(std::vector<UnitResult> later, std::vector<UnitResult>* rows,
+           std::map<std::string, size_t>* index) {
+  for (UnitResult& row : later) {
+    const auto [it, fresh] = index->emplace(row.unit.id, rows->size());
+    if (fresh) {
+      rows->push_back(std::move(row));
+    } else {
+      (*rows)[it->second] = std::move(row);
+    }
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<UnitResult>> ResultsFile::Read(const std::string& path) {
+  std::error_code ec;
+  std::vector<UnitResult> rows;
+  std::map<std::string, size_t> index;
+  // A sweep killed before its first compaction leaves only the journal.
+  if (std::filesystem::exists(path, ec) || !std::filesystem::exists(JournalPath(path), ec)) {
+    CIRCUIT_ASSIGN_OR_RETURN(std::vector<UnitResult> stored, ReadH5Rows(path));
+    Merge(std::move(stored), &rows, &index);
+  }
+  CIRCUIT_ASSIGN_OR_RETURN(std::vector<UnitResult> journal, ReadJournal(JournalPath(path)));
+  Merge(std::move(journal), &rows, &index);
+  return rows;
+}
+
 absl::StatusOr<ResultsFile> ResultsFile::Open(const std::string& path, const std::string& spec_name,
                                               const std::string& spec_source) {
   ResultsFile file;
@@ -136,37 +276,39 @@ absl::StatusOr<ResultsFile> ResultsFile::Open(const std::string& path, const std
   file.spec_name_ = spec_name;
   file.spec_source_ = spec_source;
   std::error_code ec;
-  if (std::filesystem::exists(path, ec)) {
-    CIRCUIT_ASSIGN_OR_RETURN(file.rows_, Read(path));
-    for (const UnitResult& row : file.rows_) file.ids_.insert(row.unit.id);
+  const bool journal = std::filesystem::exists(JournalPath(path), ec);
+  if (journal || std::filesystem::exists(path, ec)) {
+    CIRCUIT_ASSIGN_OR_RETURN(std::vector<UnitResult> rows, Read(path));
+    Merge(std::move(rows), &file.rows_, &file.index_);
+    file.stored_rows_ = file.rows_.size();
   }
+  // A journal left by a killed sweep (perhaps with a torn last line) is folded
+  // into results.h5 before anything is appended to it.
+  if (journal) CIRCUIT_RETURN_IF_ERROR(file.Compact());
   return file;
 }
 
 absl::Status ResultsFile::Append(UnitResult row) {
-  if (Has(row.unit.id)) {
-    for (UnitResult& existing : rows_) {
-      if (existing.unit.id == row.unit.id) existing = std::move(row);
-    }
-  } else {
-    ids_.insert(row.unit.id);
-    rows_.push_back(std::move(row));
-  }
-  return Write();
+  const std::string line = ResultToJson(row) + "\n";
+  Merge({std::move(row)}, &rows_, &index_);
+  ++journal_rows_;
+  if (journal_rows_ >= CompactAfter(stored_rows_)) return Compact();
+  return AppendLine(JournalPath(path_), line);
 }
+
+absl::Status ResultsFile::Close() { return journal_rows_ > 0 ? Compact() : absl::OkStatus(); }
 
 void ResultsFile::ForgetFailures() {
   std::vector<UnitResult> kept;
-  ids_.clear();
   for (UnitResult& row : rows_) {
-    if (!row.ok) continue;
-    ids_.insert(row.unit.id);
-    kept.push_back(std::move(row));
+    if (row.ok) kept.push_back(std::move(row));
   }
-  rows_ = std::move(kept);
+  rows_.clear();
+  index_.clear();
+  Merge(std::move(kept), &rows_, &index_);
 }
 
-absl::Status ResultsFile::Write() const {
+absl::Status ResultsFile::Compact() {
   CIRCUIT_ASSIGN_OR_RETURN(H5Writer w, H5Writer::Create(path_));
   CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "format", kFormat));
   CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "format_version", kSweepFormatVersion));
@@ -200,7 +342,14 @@ absl::Status ResultsFile::Write() const {
   CIRCUIT_RETURN_IF_ERROR(w.WriteInt32s("/units/ok", ok));
   CIRCUIT_RETURN_IF_ERROR(w.WriteInt32s("/units/rank", ranks));
   CIRCUIT_RETURN_IF_ERROR(w.WriteInt32s("/units/met_target", met));
-  return w.Commit();
+  CIRCUIT_RETURN_IF_ERROR(w.Commit());
+  // Every journal row is in results.h5 now; a kill before the removal leaves
+  // rows in both, which Read() counts once.
+  std::error_code ec;
+  std::filesystem::remove(JournalPath(path_), ec);
+  journal_rows_ = 0;
+  stored_rows_ = rows_.size();
+  return absl::OkStatus();
 }
 
 }  // namespace circuit

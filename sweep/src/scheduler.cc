@@ -10,11 +10,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <limits>
 #include <iostream>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -27,43 +24,15 @@ constexpr int kTagResult = 1;
 constexpr int kTagWork = 2;
 constexpr int kTagStop = 3;
 
-std::string ToJson(const UnitResult& r) {
-  nlohmann::json j = {{"id", r.unit.id},          {"ok", r.ok},
-                      {"error", r.error},          {"circuit_file", r.circuit_file},
-                      {"n_nodes", r.n_nodes},      {"n_edges", r.n_edges},
-                      {"total_nodes", r.total_nodes}, {"full_model_loss", r.full_model_loss},
-                      {"circuit_loss", r.circuit_loss}, {"necessity_loss", r.necessity_loss},
-                      {"random_baseline_loss", r.random_baseline_loss},
-                      {"accuracy", r.accuracy},    {"seconds", r.seconds},
-                      {"prune_seconds", r.prune_seconds}, {"rank", r.rank},
-                      {"met_target", r.met_target}};
-  // An error message may quote a file name that is not UTF-8.
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-UnitResult FromJson(const std::string& text, const WorkUnit& unit) {
-  nlohmann::json j = nlohmann::json::parse(text);
-  UnitResult r;
-  r.unit = unit;
-  r.ok = j["ok"];
-  r.error = j["error"];
-  r.circuit_file = j["circuit_file"];
-  r.n_nodes = j["n_nodes"];
-  r.n_edges = j["n_edges"];
-  r.total_nodes = j["total_nodes"];
-  r.full_model_loss = j["full_model_loss"];
-  r.circuit_loss = j["circuit_loss"];
-  r.necessity_loss = j["necessity_loss"];
-  // NaN (no baseline computed) travels as JSON null.
-  r.random_baseline_loss = j["random_baseline_loss"].is_null()
-                               ? std::numeric_limits<double>::quiet_NaN()
-                               : j["random_baseline_loss"].get<double>();
-  r.accuracy = j["accuracy"];
-  r.seconds = j["seconds"];
-  r.prune_seconds = j["prune_seconds"];
-  r.rank = j["rank"];
-  r.met_target = j["met_target"];
-  return r;
+// What a worker sends back: the row, or (should it not parse) a failed row.
+UnitResult FromWorker(const std::string& payload, const WorkUnit& unit, int worker) {
+  absl::StatusOr<UnitResult> r = ResultFromJson(payload);
+  if (r.ok() && r->unit.id == unit.id) return *std::move(r);
+  UnitResult failed{unit, false};
+  failed.rank = worker;
+  failed.error = absl::StrCat("rank ", worker, " sent a malformed result: ",
+                              r.ok() ? "for another unit" : r.status().message());
+  return failed;
 }
 
 void Report(const SweepOptions& options, const UnitResult& r, int64_t done, int64_t todo) {
@@ -135,7 +104,7 @@ absl::StatusOr<SweepSummary> RunSweep(const SweepSpec& spec, const SweepOptions&
       MPI_Status status;
       MPI_Recv(&index, 1, MPI_INT, 0, MPI_ANY_TAG, MPI_COMM_WORLD, &status);
       if (status.MPI_TAG == kTagStop) break;
-      payload = ToJson(RunOne(run, units[index], options.out_dir, rank));
+      payload = ResultToJson(RunOne(run, units[index], options.out_dir, rank));
     }
     return summary;
   }
@@ -199,7 +168,7 @@ absl::StatusOr<SweepSummary> RunSweep(const SweepSpec& spec, const SweepOptions&
       const int worker = status.MPI_SOURCE;
       MPI_Recv(payload.data(), count, MPI_CHAR, worker, kTagResult, MPI_COMM_WORLD,
                MPI_STATUS_IGNORE);
-      if (!payload.empty()) record(FromJson(payload, units[assigned[worker]]));
+      if (!payload.empty()) record(FromWorker(payload, units[assigned[worker]], worker));
       if (next < todo.size() && write_error.ok()) {
         assigned[worker] = todo[next++];
         MPI_Send(&assigned[worker], 1, MPI_INT, worker, kTagWork, MPI_COMM_WORLD);
@@ -211,6 +180,7 @@ absl::StatusOr<SweepSummary> RunSweep(const SweepSpec& spec, const SweepOptions&
     }
     if (!write_error.ok()) return write_error;
   }
+  CIRCUIT_RETURN_IF_ERROR(results->Close());
   summary.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return summary;

@@ -1,6 +1,8 @@
 // Sweep specs and the results file: parsing, field-named errors, stable ids,
 // atomic and resumable rows.
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <filesystem>
 #include <fstream>
 
@@ -215,6 +217,84 @@ TEST(ResultsFile, RejectsOtherFiles) {
   std::ofstream(dir.File("results.h5")) << "garbage";
   EXPECT_THAT(ResultsFile::Open(dir.File("results.h5"), "demo", "{}"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not an HDF5 file")));
+}
+
+// Rows since the last compaction live in the journal: a row per line, folded into
+// results.h5 once the journal holds a quarter of its rows, and on Close.
+TEST(ResultsFile, AppendsToAJournalAndCompactsGeometrically) {
+  testing::TempDir dir;
+  const std::string path = dir.File("results.h5");
+  const std::string journal = ResultsFile::JournalPath(path);
+  absl::StatusOr<ResultsFile> file = ResultsFile::Open(path, "demo", kSpec);
+  ASSERT_THAT(file, testing::IsOk());
+  int compactions = 0;
+  for (int i = 0; i < 200; ++i) {
+    UnitResult r{WorkUnit{absl::StrCat("unit-", i)}, true};
+    r.circuit_loss = i == 7 ? std::numeric_limits<double>::quiet_NaN() : 0.01 * i;
+    r.unit.seed = static_cast<uint64_t>(i);
+    ASSERT_THAT(file->Append(r), testing::IsOk());
+    if (!std::filesystem::exists(journal)) ++compactions;
+    // Every row is readable at every moment, from results.h5 and the journal together.
+    if (i % 37 == 0) ASSERT_EQ(ResultsFile::Read(path)->size(), static_cast<size_t>(i + 1));
+  }
+  EXPECT_GT(compactions, 5);   // results.h5 follows the journal...
+  EXPECT_LT(compactions, 40);  // ...without being rewritten for every row
+  ASSERT_THAT(file->Close(), testing::IsOk());
+  EXPECT_FALSE(std::filesystem::exists(journal));
+  absl::StatusOr<std::vector<UnitResult>> rows = ResultsFile::Read(path);
+  ASSERT_THAT(rows, testing::IsOk());
+  ASSERT_EQ(rows->size(), 200u);
+  EXPECT_EQ((*rows)[199].unit.id, "unit-199");
+  EXPECT_EQ((*rows)[199].unit.seed, 199u);
+  EXPECT_TRUE(std::isnan((*rows)[7].circuit_loss));
+  EXPECT_DOUBLE_EQ((*rows)[8].circuit_loss, 0.08);
+}
+
+// A kill can leave a journal with a torn last line, or rows in both files (killed
+// between the rewrite of results.h5 and the journal's removal).
+TEST(ResultsFile, JournalLeftByAKillIsReadAndFolded) {
+  testing::TempDir dir;
+  const std::string path = dir.File("results.h5");
+  const std::string journal = ResultsFile::JournalPath(path);
+  {
+    absl::StatusOr<ResultsFile> file = ResultsFile::Open(path, "demo", kSpec);
+    ASSERT_THAT(file, testing::IsOk());
+    ASSERT_THAT(file->Append(UnitResult{WorkUnit{"a"}, false, "failed once"}), testing::IsOk());
+  }
+  UnitResult again{WorkUnit{"a"}, true};
+  again.n_nodes = 12;
+  const std::string torn = ResultToJson(UnitResult{WorkUnit{"c"}, true});
+  std::ofstream(journal, std::ios::binary)
+      << ResultToJson(again) << "\n"
+      << ResultToJson(UnitResult{WorkUnit{"b"}, true}) << "\n"
+      << torn.substr(0, torn.size() / 2);
+  absl::StatusOr<std::vector<UnitResult>> rows = ResultsFile::Read(path);
+  ASSERT_THAT(rows, testing::IsOk());
+  ASSERT_EQ(rows->size(), 2u);  // "a" once (the journal's copy), "b"; the torn "c" is not there
+  EXPECT_TRUE((*rows)[0].ok);
+  EXPECT_EQ((*rows)[0].n_nodes, 12);
+  absl::StatusOr<ResultsFile> reopened = ResultsFile::Open(path, "demo", kSpec);
+  ASSERT_THAT(reopened, testing::IsOk());
+  EXPECT_FALSE(std::filesystem::exists(journal));  // folded into results.h5
+  EXPECT_EQ(ResultsFile::Read(path)->size(), 2u);
+  EXPECT_FALSE(reopened->Has("c"));
+
+  // A bad line that is not the last one is an error naming the line.
+  std::ofstream(journal, std::ios::binary) << "{\"id\": 3}\n" << ResultToJson(again) << "\n";
+  EXPECT_THAT(ResultsFile::Read(path),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("results.h5.journal:1: \"id\": expected a string")));
+}
+
+TEST(ResultsFile, JournalWithoutResultsFileIsRead) {
+  testing::TempDir dir;
+  const std::string path = dir.File("results.h5");
+  std::ofstream(ResultsFile::JournalPath(path), std::ios::binary)
+      << ResultToJson(UnitResult{WorkUnit{"only"}, true}) << "\n";
+  absl::StatusOr<std::vector<UnitResult>> rows = ResultsFile::Read(path);
+  ASSERT_THAT(rows, testing::IsOk());
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].unit.id, "only");
 }
 
 }  // namespace

@@ -1,14 +1,20 @@
 // The sweep results file, DIR/results.h5 (format "circuit.sweep"): one row per
-// finished work unit. Each append rewrites the file under a temporary name and
-// renames it, so the file on disk is always complete and readable, whenever the
-// sweep is killed.
+// finished work unit. A finished unit is appended as one line to the journal
+// DIR/results.h5.journal (JSON, one row per line); now and then, and when the
+// sweep ends, the rows are compacted into results.h5 (rewritten under a temporary
+// name and renamed) and the journal removed. Compaction happens once the journal
+// holds a quarter as many rows as results.h5, so recording n units writes O(n)
+// rows in all, not O(n^2), and results.h5 lags the journal by at most that quarter.
+// Read() returns the rows of both, whenever the sweep is killed: a line cut short
+// by a kill is ignored, a row in both files counts once (the journal's copy).
 //
 //   CIRCUIT_ASSIGN_OR_RETURN(ResultsFile results, ResultsFile::Open(dir + "/results.h5", spec));
 //   if (!results.Has(unit.id)) CIRCUIT_RETURN_IF_ERROR(results.Append(RunUnit(unit)));
+//   CIRCUIT_RETURN_IF_ERROR(results.Close());
 #ifndef CIRCUIT_SWEEP_RESULTS_H_
 #define CIRCUIT_SWEEP_RESULTS_H_
 
-#include <set>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -40,23 +46,33 @@ class ResultsFile {
   // Opens `path` (reading its rows when it exists) for the sweep `spec_name`.
   static absl::StatusOr<ResultsFile> Open(const std::string& path, const std::string& spec_name,
                                           const std::string& spec_source);
-  // Reads the rows of an existing results file.
+  // Reads the rows of an existing results file and of its journal.
   static absl::StatusOr<std::vector<UnitResult>> Read(const std::string& path);
+  static std::string JournalPath(const std::string& path) { return path + ".journal"; }
 
-  bool Has(const std::string& id) const { return ids_.count(id) > 0; }
+  bool Has(const std::string& id) const { return index_.count(id) > 0; }
   const std::vector<UnitResult>& rows() const { return rows_; }
-  // Replaces a row with the same id (a retried failure), else appends; then
-  // rewrites the file atomically.
+  // Replaces a row with the same id (a retried failure), else appends; the row
+  // is in the journal (or results.h5) when this returns.
   absl::Status Append(UnitResult row);
+  // Compacts: results.h5 holds every row and the journal is gone.
+  absl::Status Close();
   // Drops failed rows so that they run again (--retry-failed).
   void ForgetFailures();
 
  private:
-  absl::Status Write() const;
+  absl::Status Compact();
   std::string path_, spec_name_, spec_source_;
   std::vector<UnitResult> rows_;
-  std::set<std::string> ids_;
+  std::map<std::string, size_t> index_;  // id -> position in rows_
+  int64_t journal_rows_ = 0;             // rows appended since the last compaction
+  size_t stored_rows_ = 0;               // rows results.h5 held at the last compaction
 };
+
+// One row as a single-line JSON object (the journal's lines, and what MPI
+// workers send to rank 0); NaN travels as null.
+std::string ResultToJson(const UnitResult& row);
+absl::StatusOr<UnitResult> ResultFromJson(const std::string& text);
 
 }  // namespace circuit
 
