@@ -3,6 +3,8 @@
 // Extraction and circuits are bound in circuit_bindings.cc.
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -349,6 +351,17 @@ void BindModel(py::module_& m) {
         "Loads a model checkpoint (.h5); None: the bundled model ($CIRCUIT_MODEL when set). "
         "ValueError with the loader's one-line message for a missing or bad file.");
   m.def("default_model_path", &DefaultModelPath, "The bundled model's path.");
+  // For bench/python_forward.py: the same forward as Model.__call__, `repeats`
+  // times in a C++ loop, without Python in between; returns seconds per call.
+  m.def("_cpp_forward_seconds", [](const PyModel& self, const torch::Tensor& tokens, int repeats) {
+    const torch::Tensor t = tokens.to(self.model().device(), torch::kInt64);
+    py::gil_scoped_release release;
+    torch::NoGradGuard no_grad;
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < repeats; ++i) self.model().Forward(t);
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() /
+           std::max(1, repeats);
+  });
 }
 
 void BindTokenizer(py::module_& m) {

@@ -31,3 +31,7 @@ def tiny(tiny_path):
     import circuit
     circuit.set_threads(1)
     return circuit.load_model(str(tiny_path))
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "bundled: uses the bundled model (slow; CTest's python_bundled)")
