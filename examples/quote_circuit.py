@@ -15,6 +15,7 @@ import torch
 import circuit
 
 out_dir = sys.argv[1] if len(sys.argv) > 1 else "out/python"
+circuit.set_threads(0)  # all cores, as the CLI's default --threads (torch may start with one)
 model = circuit.load_model()  # data/models/default.h5
 task = circuit.build_task("single_double_quote", model, seed=0)  # extract's splits
 print(model)
