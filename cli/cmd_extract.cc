@@ -2,6 +2,7 @@
 // as DIR/circuit.h5 and DIR/summary.json, with a short report.
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -67,6 +68,11 @@ absl::Status WriteSummary(const std::string& path, const Circuit& c, const graph
                   {"removed_nodes", s.refine_removed_nodes},
                   {"nodes_before", s.nodes_before_refine}, {"edges_before", s.edges_before_refine},
                   {"validation_loss_before", s.validation_loss_before_refine},
+                  {"test_loss_before", s.test_loss_before_refine},
+                  {"selection", {{"split", "train"}, {"pairs", s.refine_selection_pairs},
+                                 {"loss", s.refine_selection_loss}}},
+                  {"readded_nodes", s.refine_readded_nodes},
+                  {"confirm_evaluations", s.refine_confirm_evaluations},
                   {"passes", s.refine_passes}, {"evaluations", s.refine_evaluations},
                   {"seconds", s.refine_seconds}}},
       {"time_seconds", {{"total", s.seconds}, {"means", s.means_seconds},
@@ -120,11 +126,15 @@ void PrintReport(const Circuit& c, const prune::ExtractStats& s, const prune::Ex
   std::cout << "  minimal   " << MinimalityText(c) << "\n";
   if (s.refined) {
     std::cout << absl::StrFormat(
-        "  refined   %d -> %d nodes, %d -> %d edges in %.1f s (%d sweeps, %d sets scored; "
-        "validation loss %.4f -> %.4f)\n",
+        "  refined   %d -> %d nodes, %d -> %d edges in %.1f s (selected on %d train pairs: %d "
+        "sweeps, %d sets; confirmed on validation: %d sets, %d nodes put back; validation loss "
+        "%.4f -> %.4f, test %.4f -> %.4f)\n",
         s.nodes_before_refine, c.nodes.size(), s.edges_before_refine, c.edges.size(),
-        s.refine_seconds, s.refine_passes, s.refine_evaluations, s.validation_loss_before_refine,
-        s.validation_loss);
+        s.refine_seconds, s.refine_selection_pairs, s.refine_passes, s.refine_evaluations,
+        s.refine_confirm_evaluations, s.refine_readded_nodes, s.validation_loss_before_refine,
+        s.validation_loss,
+        std::isnan(s.test_loss_before_refine) ? c.circuit_loss : s.test_loss_before_refine,
+        c.circuit_loss);
   }
   if (!s.tie_note.empty()) std::cout << "  ranking   " << s.tie_note << "\n";
   std::cout << absl::StrFormat("  method    %s, %s ablation, %s penalty; preset %s; %s\n", c.method,
@@ -182,11 +192,14 @@ int RunExtract(int argc, char** argv) {
     parser.SetDefaultText(name, "the preset's");
   }
   parser.Flag("refine", "after discretization, drop every kept node whose removal keeps the "
-              "validation bound under the target (--no-refine: only measure minimality)",
+              "bound under the target on --refine-pairs train pairs, then confirm on the validation "
+              "split (--no-refine: only measure minimality)",
               &o.refine);
   parser.Option("refine-limit", "refine (and measure minimality) only for circuits of at most "
-                "this many nodes (one validation pass per node and sweep; 0: always)",
+                "this many nodes (one pass over the selection pairs per node and sweep; 0: always)",
                 &o.refine_limit);
+  parser.Option("refine-pairs", "train pairs refinement selects removals on (0: as many as the "
+                "validation split has)", &o.refine_pairs);
   std::string corpus;
   parser.Option("corpus", "take the means from this corpus's val split (default: the means cached "
                 "next to the model by `circuit train`)", &corpus);
@@ -213,6 +226,10 @@ int RunExtract(int argc, char** argv) {
   o.seed = common.seed;
   o.node_importance = !no_importance;
   if (o.importance_limit < 0) return Fail("extract", "--importance-limit must be >= 0", kExitUsage);
+  if (o.refine_pairs < 0) {
+    return Fail("extract", absl::StrCat("--refine-pairs must be >= 0, got ", o.refine_pairs),
+                kExitUsage);
+  }
   if (o.refine_limit < 0) {
     return Fail("extract", absl::StrCat("--refine-limit must be >= 0, got ", o.refine_limit),
                 kExitUsage);

@@ -85,7 +85,7 @@ std::string MinimalityText(const Circuit& c) {
   std::string out = std::isnan(c.minimality)
                         ? std::string("not measured")
                         : absl::StrFormat("%.3f of the nodes are needed (single removal breaks "
-                                          "the target on validation)", c.minimality);
+                                          "the target on the selection pairs)", c.minimality);
   if (c.refined) absl::StrAppendFormat(&out, "; refined: %d nodes removed", c.refine_removed);
   return out;
 }

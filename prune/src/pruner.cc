@@ -117,9 +117,29 @@ void AddNote(ExtractStats* stats, const std::string& note) {
   stats->note = stats->note.empty() ? note : absl::StrCat(stats->note, "; ", note);
 }
 
-// Refines the chosen candidate in place (refine.h) or, with options.refine off,
-// only measures it; returns its minimality (NaN when not measured).
+// The split refinement selects removals on: the first refine_pairs (default:
+// as many as validation has) pairs of the train split.
+std::vector<TaskExample> SelectionPrompts(const TaskData& task, const ExtractOptions& options) {
+  const size_t pairs = options.refine_pairs > 0 ? static_cast<size_t>(options.refine_pairs)
+                                                : task.validation.size() / 2;
+  const size_t n = std::min(task.train.size(), 2 * pairs);
+  return {task.train.begin(), task.train.begin() + n};
+}
+
+// Loss of `flat` kept on `eval`.
+double LossOfNodes(const AblationEvaluator& eval, const NodeIndex& index,
+                   const std::vector<int64_t>& flat, const LogitCalibration* cal) {
+  torch::Tensor keep = torch::zeros({index.total()});
+  float* k = keep.data_ptr<float>();
+  for (int64_t i : flat) k[i] = 1.0f;
+  return eval.Score(keep, cal).loss;
+}
+
+// Refines the chosen candidate in place (refine.h: removals selected on part of
+// the train split, confirmed on the validation split) or, with options.refine
+// off, only measures it; returns its minimality (NaN when not measured).
 double RefineCandidate(const Model& model, const NodeIndex& index, const MaskUnits& units,
+                       const std::vector<torch::Tensor>& means, const TaskData& task,
                        const AblationEvaluator& val, const ExtractOptions& options,
                        const ProgressFn& progress, Candidate* c, ExtractStats* stats) {
   const double nan = std::nan("");
@@ -141,20 +161,33 @@ double RefineCandidate(const Model& model, const NodeIndex& index, const MaskUni
   ro.stack = options.refine_stack;
   ro.remove = options.refine;
   const LogitCalibration* cal = options.calibrate ? &c->calibration : nullptr;
-  const RefineResult r = RefineUnits(EvaluatorLoss(val, cal, options.refine_stack), units, kept,
-                                     ro, progress);
+  const std::vector<TaskExample> prompts = SelectionPrompts(task, options);
+  const AblationEvaluator sel(model, index, means, options.ablation, prompts, options.eval_batch);
+  stats->refine_selection_pairs = static_cast<int64_t>(prompts.size() / 2);
+  const RefineResult r =
+      RefineUnits(EvaluatorLoss(sel, cal, options.refine_stack), units, kept, ro, progress,
+                  options.refine ? EvaluatorLoss(val, cal, 1) : BatchLossFn());
   stats->refine_seconds = r.seconds;
   stats->refine_passes = r.passes;
   stats->refine_evaluations = r.evaluations;
   if (!options.refine) return r.minimality;
   stats->refined = true;
   stats->refine_removed_nodes = r.removed_nodes;
+  stats->refine_readded_nodes = r.readded_nodes;
+  stats->refine_confirm_evaluations = r.confirm_evaluations;
+  stats->refine_selection_loss = r.select_loss.loss;
   stats->nodes_before_refine = n;
   stats->edges_before_refine = static_cast<int64_t>(c->edges.size());
   stats->validation_loss_before_refine = c->disc.loss;
-  c->disc.loss = r.loss.loss;
-  c->disc.loss_bound = r.loss.loss + ro.z * r.loss.std_error;
   if (r.removed_nodes > 0) {
+    // The test loss of the unrefined set, for comparison only (nothing is chosen by it).
+    const Clock::time_point t = Clock::now();
+    const AblationEvaluator test(model, index, means, options.ablation, task.test,
+                                 options.eval_batch);
+    stats->test_loss_before_refine = LossOfNodes(test, index, c->flat, cal);
+    stats->refine_seconds += Since(t);
+    c->disc.loss = r.loss.loss;
+    c->disc.loss_bound = r.loss.loss + ro.z * r.loss.std_error;
     c->flat.clear();
     for (int64_t u : r.units) {
       for (int64_t node : units.unit_nodes[u]) c->flat.push_back(node);
@@ -350,7 +383,8 @@ absl::StatusOr<Circuit> ExtractCircuitFromModel(const Model& model, const std::s
     if (Better(candidates[i], candidates[best])) best = i;
   }
   Candidate& c = candidates[best];
-  const double minimality = RefineCandidate(model, index, units, val, options, progress, &c, &stats);
+  const double minimality =
+      RefineCandidate(model, index, units, means, task, val, options, progress, &c, &stats);
   stats.settings_tried = static_cast<int>(candidates.size());
   stats.best_setting = c.setting;
   stats.best_setting_text = c.setting_text;

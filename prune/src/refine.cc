@@ -1,4 +1,5 @@
-// Refinement: greedy removal of kept units that the target does not need.
+// Refinement: greedy removal of kept units that the target does not need,
+// selected on one split and confirmed on another (refine.h).
 #include "circuit/prune/refine.h"
 
 #include <algorithm>
@@ -64,100 +65,150 @@ class Refiner {
   int64_t evaluations_ = 0;
 };
 
+// Scores every single removal from `kept` on the selection split (and, when
+// `with_set`, the set itself first); fills r->removal_bound and r->passes.
+std::vector<LossEstimate> Sweep(Refiner& rf, const std::vector<int64_t>& kept, bool with_set,
+                                RefineResult* r) {
+  std::vector<torch::Tensor> keeps;
+  if (with_set) keeps.push_back(rf.Keep(kept, {}, 0));
+  for (int64_t u : kept) keeps.push_back(rf.Keep(kept, {u}, 1));
+  if (keeps.empty()) return {};
+  std::vector<LossEstimate> scored = rf.Score(keeps);
+  if (with_set) {
+    r->select_loss = scored.front();
+    scored.erase(scored.begin());
+  }
+  ++r->passes;
+  r->removal_bound.resize(kept.size());
+  for (size_t i = 0; i < kept.size(); ++i) r->removal_bound[i] = rf.Bound(scored[i]);
+  return scored;
+}
+
+// One selection pass over the candidates of the last sweep (`single`: their
+// single-removal losses): appends the accepted units to `removed`, in order.
+void SelectPass(Refiner& rf, const std::vector<int64_t>& kept,
+                const std::vector<LossEstimate>& single, const RefineOptions& o,
+                const ProgressFn& progress, std::vector<int64_t>* removed, RefineResult* r) {
+  std::vector<size_t> cand;  // units whose single removal meets the target, least important first
+  for (size_t i = 0; i < kept.size(); ++i) {
+    if (r->removal_bound[i] <= o.target_loss) cand.push_back(i);
+  }
+  std::stable_sort(cand.begin(), cand.end(), [&](size_t a, size_t b) {
+    return r->removal_bound[a] < r->removal_bound[b];
+  });
+  std::vector<int64_t> order;
+  for (size_t i : cand) order.push_back(kept[i]);
+  const size_t base = removed->size();  // removed before this pass
+  size_t pos = 0;
+  while (pos < order.size()) {
+    if (progress) progress("refine", double(pos) / order.size());
+    // The longest run order[pos .. pos + lo) whose removal (on top of `removed`)
+    // meets the target: lo passes, hi fails (len + 1: not evaluated). Galloping
+    // (1, 2, 4, ...) then bisection, one set per call: a short run costs few sets.
+    const size_t len = order.size() - pos;
+    std::vector<int64_t> trial = *removed;
+    trial.insert(trial.end(), order.begin() + pos, order.end());
+    size_t lo = 0, hi = len + 1;
+    LossEstimate lo_loss;
+    if (removed->size() == base) {
+      lo = 1;  // nothing removed this pass: the sweep scored exactly this set, and it met the target
+      lo_loss = single[cand[pos]];
+    }
+    auto probe = [&](size_t l) {
+      const LossEstimate e = rf.Score({rf.Keep(kept, trial, removed->size() + l)}).front();
+      if (!rf.Meets(e)) {
+        hi = l;
+        return false;
+      }
+      lo = l;
+      lo_loss = e;
+      return true;
+    };
+    while (lo < len) {
+      if (!probe(std::min(lo == 0 ? size_t{1} : 2 * lo, len))) break;
+    }
+    while (hi - lo > 1) probe(lo + (hi - lo) / 2);
+    removed->insert(removed->end(), order.begin() + pos, order.begin() + pos + lo);
+    if (lo > 0) r->select_loss = lo_loss;
+    pos += lo + 1;  // order[pos + lo], when there is one, broke the target: it stays
+  }
+}
+
+std::vector<int64_t> Without(const std::vector<int64_t>& kept, std::vector<int64_t> removed) {
+  std::sort(removed.begin(), removed.end());
+  std::vector<int64_t> next;
+  std::set_difference(kept.begin(), kept.end(), removed.begin(), removed.end(),
+                      std::back_inserter(next));
+  return next;
+}
+
 }  // namespace
 
-RefineResult RefineUnits(const BatchLossFn& loss_of, const MaskUnits& units,
+RefineResult RefineUnits(const BatchLossFn& select, const MaskUnits& units,
                          const std::vector<int64_t>& kept_units, const RefineOptions& options,
-                         const ProgressFn& progress) {
+                         const ProgressFn& progress, const BatchLossFn& confirm) {
   const auto start = std::chrono::steady_clock::now();
-  Refiner rf(loss_of, units, options);
+  Refiner rf(select, units, options);
   RefineResult r;
-  std::vector<int64_t> kept = kept_units;
-  std::sort(kept.begin(), kept.end());
-  const size_t stack = static_cast<size_t>(std::max(1, options.stack));
-  bool have_loss = false;
+  std::vector<int64_t> input = kept_units;
+  std::sort(input.begin(), input.end());
+  std::vector<int64_t> kept = input;
+  std::vector<int64_t> removal_order;  // every unit selection removed, in order
+  Refiner cf(confirm, units, options);
+  bool first = true, scored_on_confirm = false;
   while (true) {
     if (progress) progress("refine", 0.0);
-    // Sweep: the set itself (first sweep only) and every single removal.
-    std::vector<torch::Tensor> keeps;
-    if (!have_loss) keeps.push_back(rf.Keep(kept, {}, 0));
-    for (int64_t u : kept) keeps.push_back(rf.Keep(kept, {u}, 1));
-    if (keeps.empty()) {  // every unit went
-      r.removal_bound.clear();
-      break;
+    const std::vector<LossEstimate> single = Sweep(rf, kept, first, &r);
+    first = false;
+    if (kept.empty()) break;  // every unit went
+    const size_t before = removal_order.size();
+    if (options.remove) SelectPass(rf, kept, single, options, progress, &removal_order, &r);
+    // No candidate (or, with a non-monotone loss, none that could go jointly):
+    // this sweep measured the final set.
+    if (removal_order.size() == before) break;
+    kept = Without(input, removal_order);
+    if (!confirm) continue;
+    // Confirmation of this pass's removals: the set with the first p units of
+    // removal_order removed, p in [before, m]. p = before met the target on the
+    // confirmation split (an earlier confirmation, or the input: discretization
+    // chose it there); find the largest p that does, by bisection.
+    auto score = [&](size_t p) { return cf.Score({cf.Keep(input, removal_order, p)}).front(); };
+    size_t lo = before, hi = removal_order.size();
+    const LossEstimate got = score(hi);
+    if (cf.Meets(got)) {
+      r.loss = got;
+      scored_on_confirm = true;
+      continue;  // confirmed: the next sweep looks for more
     }
-    std::vector<LossEstimate> scored = rf.Score(keeps);
-    if (!have_loss) {
-      r.loss = scored.front();
-      scored.erase(scored.begin());
-      have_loss = true;
-    }
-    ++r.passes;
-    std::vector<double> bound(kept.size());
-    for (size_t i = 0; i < kept.size(); ++i) bound[i] = rf.Bound(scored[i]);
-    r.removal_bound = bound;
-    // Candidates: units whose single removal meets the target, least important first.
-    std::vector<size_t> cand;
-    for (size_t i = 0; i < kept.size(); ++i) {
-      if (bound[i] <= options.target_loss) cand.push_back(i);
-    }
-    if (!options.remove || cand.empty()) break;
-    std::stable_sort(cand.begin(), cand.end(),
-                     [&](size_t a, size_t b) { return bound[a] < bound[b]; });
-    std::vector<int64_t> order;  // candidate unit ids in removal order
-    for (size_t i : cand) order.push_back(kept[i]);
-
-    std::vector<int64_t> removed;  // accepted this pass, in order
-    size_t pos = 0;
-    while (pos < order.size()) {
-      if (progress) progress("refine", double(pos) / order.size());
-      // Find the longest run order[pos .. pos + lo) whose removal (on top of
-      // `removed`) meets the target: lo passes (0 trivially), hi fails (len + 1:
-      // not evaluated), k-ary search with `stack` lengths per call.
-      const size_t len = order.size() - pos;
-      size_t lo = 0, hi = len + 1;
-      LossEstimate lo_loss = r.loss;
-      std::vector<int64_t> trial = removed;
-      trial.insert(trial.end(), order.begin() + pos, order.end());
-      while (hi - lo > 1) {
-        std::vector<size_t> lengths;
-        const size_t gap = hi - lo - 1;  // lengths strictly between lo and hi
-        const size_t m = std::min(stack, gap);
-        for (size_t j = 1; j <= m; ++j) {
-          // Spread the probes over (lo, hi), the last one at hi - 1.
-          lengths.push_back(lo + (gap * j + m - 1) / m);
-        }
-        lengths.erase(std::unique(lengths.begin(), lengths.end()), lengths.end());
-        std::vector<torch::Tensor> probes;
-        for (size_t l : lengths) probes.push_back(rf.Keep(kept, trial, removed.size() + l));
-        const std::vector<LossEstimate> got = rf.Score(probes);
-        size_t first_fail = lengths.size();
-        for (size_t j = 0; j < lengths.size(); ++j) {
-          if (!rf.Meets(got[j])) {
-            first_fail = j;
-            break;
-          }
-        }
-        if (first_fail > 0) {
-          lo = lengths[first_fail - 1];
-          lo_loss = got[first_fail - 1];
-        }
-        if (first_fail < lengths.size()) hi = lengths[first_fail];
+    while (hi - lo > 1) {
+      const size_t mid = lo + (hi - lo) / 2;
+      const LossEstimate e = score(mid);
+      if (cf.Meets(e)) {
+        lo = mid;
+        r.loss = e;
+        scored_on_confirm = true;
+      } else {
+        hi = mid;
       }
-      removed.insert(removed.end(), order.begin() + pos, order.begin() + pos + lo);
-      if (lo > 0) r.loss = lo_loss;
-      pos += lo + 1;  // order[pos + lo], when there is one, broke the target: it stays
     }
-    if (removed.empty()) break;  // cannot happen with a deterministic loss; guards the loop
-    for (int64_t u : removed) {
-      r.removed_units += 1;
-      r.removed_nodes += static_cast<int64_t>(units.unit_nodes[u].size());
+    for (size_t i = lo; i < removal_order.size(); ++i) {
+      r.readded_units += 1;
+      r.readded_nodes += static_cast<int64_t>(units.unit_nodes[removal_order[i]].size());
     }
-    std::sort(removed.begin(), removed.end());
-    std::vector<int64_t> next;
-    std::set_difference(kept.begin(), kept.end(), removed.begin(), removed.end(),
-                        std::back_inserter(next));
-    kept = std::move(next);
+    removal_order.resize(lo);
+    kept = Without(input, removal_order);
+    if (progress) progress("refine", 0.0);
+    Sweep(rf, kept, /*with_set=*/true, &r);  // minimality of the set kept
+    break;  // selection went further than the confirmation split allows: stop here
+  }
+  if (!scored_on_confirm) {
+    // Every confirmation failed (the input is kept: score it there too), or none ran.
+    r.loss = cf.evaluations() > 0 ? cf.Score({cf.Keep(input, {}, 0)}).front() : r.select_loss;
+  }
+  r.confirm_evaluations = cf.evaluations();
+  for (int64_t u : removal_order) {
+    r.removed_units += 1;
+    r.removed_nodes += static_cast<int64_t>(units.unit_nodes[u].size());
   }
   int64_t nodes = 0, needed = 0;
   for (size_t i = 0; i < kept.size(); ++i) {
@@ -165,6 +216,7 @@ RefineResult RefineUnits(const BatchLossFn& loss_of, const MaskUnits& units,
     nodes += n;
     if (r.removal_bound[i] > options.target_loss) needed += n;
   }
+  if (kept.empty()) r.removal_bound.clear();
   if (nodes > 0) r.minimality = static_cast<double>(needed) / static_cast<double>(nodes);
   r.units = kept;
   r.evaluations = rf.evaluations();

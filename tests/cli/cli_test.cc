@@ -233,13 +233,25 @@ TEST_F(CliTest, ExtractThenAblate) {
   EXPECT_EQ(refine["enabled"], true);
   EXPECT_EQ(refine["ran"].get<bool>(), summary["figures"]["refined"].get<bool>());
   if (refine["ran"].get<bool>()) {
-    EXPECT_EQ(summary["figures"]["minimality"], 1.0);
+    // Selected on train pairs; minimal there unless validation put nodes back.
+    EXPECT_EQ(refine["selection"]["split"], "train");
+    EXPECT_GT(refine["selection"]["pairs"].get<int64_t>(), 0);
+    if (refine["readded_nodes"].get<int64_t>() == 0) {
+      EXPECT_EQ(summary["figures"]["minimality"], 1.0);
+    }
+    if (refine["removed_nodes"].get<int64_t>() > 0) {
+      EXPECT_GE(refine["confirm_evaluations"].get<int64_t>(), 1);
+    }
     EXPECT_THAT(r.out, HasSubstr("  refined   "));
   }
   bad = RunCommand(CircuitBinary() + " extract --task single_double_quote --refine-limit -1 " +
                    "--model " + model_ + " --out " + out);
   ExpectOneLineError(bad, "extract");
   EXPECT_THAT(bad.err, HasSubstr("--refine-limit must be >= 0, got -1"));
+  bad = RunCommand(CircuitBinary() + " extract --task single_double_quote --refine-pairs -2 " +
+                   "--model " + model_ + " --out " + out);
+  ExpectOneLineError(bad, "extract");
+  EXPECT_THAT(bad.err, HasSubstr("--refine-pairs must be >= 0, got -2"));
 
   r = RunCommand(CircuitBinary() + " ablate --pairs 16 --top 3 --random-draws 1 --threads 1 --model " + model_ +
                  " --circuit " + out + "/circuit.h5");

@@ -102,6 +102,70 @@ TEST(RefineUnitsTest, MinimalityCountsNodesOfMultiNodeUnits) {
   EXPECT_DOUBLE_EQ(r.minimality, 0.75);  // node 0's unit holds 3 of the 4 nodes
 }
 
+TEST(RefineUnitsTest, GallopingSearchScoresFewSets) {
+  RefineOptions o;
+  const RefineResult r = RefineUnits(SyntheticLoss({2, 5, 7}, 0.0), Singletons(10), All(10), o);
+  // Sweep: the set and 10 single removals; the run of all 7 candidates: lengths
+  // 2, 4, 7 (length 1 is the sweep's); the last sweep: 3 single removals.
+  EXPECT_EQ(r.evaluations, 11 + 3 + 3);
+}
+
+TEST(RefineUnitsTest, ConfirmationPutsBackTheLastRemovedUntilTheTargetHolds) {
+  // Selection sees no cost in the 7 unneeded units; the confirmation split
+  // charges 0.02 for each: 5 fit under 0.16 (0.05 + 5 * 0.02).
+  RefineOptions o;
+  o.target_loss = 0.16;
+  const BatchLossFn select = SyntheticLoss({2, 5, 7}, 0.0);
+  const BatchLossFn confirm = SyntheticLoss({2, 5, 7}, 0.02);
+  const RefineResult r = RefineUnits(select, Singletons(10), All(10), o, nullptr, confirm);
+  // Removal order 0, 1, 3, 4, 6, 8, 9 (tied bounds: index order); 8 and 9 go back.
+  EXPECT_EQ(r.units, (std::vector<int64_t>{2, 5, 7, 8, 9}));
+  EXPECT_EQ(r.removed_units, 5);
+  EXPECT_EQ(r.readded_units, 2);
+  EXPECT_EQ(r.readded_nodes, 2);
+  EXPECT_NEAR(r.loss.loss, 0.15, 1e-9);           // on the confirmation split
+  EXPECT_NEAR(r.select_loss.loss, 0.05, 1e-12);   // on the selection split
+  // Confirmation: the selected set (7 removed), then prefixes 3, 5, 6.
+  EXPECT_EQ(r.confirm_evaluations, 4);
+  // Selection: the sweep (set + 10), the run (lengths 2, 4, 7); then one sweep of
+  // the set kept (set + 5), none of the rejected one.
+  EXPECT_EQ(r.evaluations, 11 + 3 + 6);
+  EXPECT_EQ(r.passes, 2);
+  // Minimality on the selection split: 8 and 9 are not needed there.
+  EXPECT_DOUBLE_EQ(r.minimality, 0.6);
+  ASSERT_EQ(r.removal_bound.size(), 5u);
+  EXPECT_LE(r.removal_bound[3], o.target_loss);
+
+  const RefineResult again = RefineUnits(select, Singletons(10), All(10), o, nullptr, confirm);
+  EXPECT_EQ(again.units, r.units);
+  EXPECT_EQ(again.evaluations, r.evaluations);
+  EXPECT_EQ(again.confirm_evaluations, r.confirm_evaluations);
+}
+
+TEST(RefineUnitsTest, ConfirmationThatHoldsChangesNothing) {
+  RefineOptions o;
+  const BatchLossFn loss = SyntheticLoss({2, 5, 7}, 0.0);
+  const RefineResult alone = RefineUnits(loss, Singletons(10), All(10), o);
+  const RefineResult r = RefineUnits(loss, Singletons(10), All(10), o, nullptr, loss);
+  EXPECT_EQ(r.units, alone.units);
+  EXPECT_EQ(r.evaluations, alone.evaluations);
+  EXPECT_EQ(r.readded_units, 0);
+  EXPECT_EQ(r.confirm_evaluations, 1);
+  EXPECT_DOUBLE_EQ(r.minimality, 1.0);
+}
+
+TEST(RefineUnitsTest, ConfirmationThatFailsEverywhereRestoresTheInput) {
+  // Any removal breaks the target on the confirmation split.
+  RefineOptions o;
+  const RefineResult r = RefineUnits(SyntheticLoss({2}, 0.0), Singletons(4), All(4), o, nullptr,
+                                     SyntheticLoss({0, 1, 2, 3}, 0.0));
+  EXPECT_EQ(r.units, All(4));
+  EXPECT_EQ(r.removed_units, 0);
+  EXPECT_EQ(r.readded_units, 3);
+  EXPECT_NEAR(r.loss.loss, 0.05, 1e-12);  // the input, scored on the confirmation split
+  EXPECT_DOUBLE_EQ(r.minimality, 0.25);   // on the selection split only unit 2 is needed
+}
+
 TEST(RankingTest, TiesFollowTheSecondSignalThenTheIndex) {
   const torch::Tensor tau = torch::tensor({0.5, -1.0, -1.0, -1.0, 0.9, -0.9995});
   EXPECT_EQ(RankUnits(tau), (std::vector<int64_t>{4, 0, 5, 1, 2, 3}));
@@ -191,6 +255,16 @@ TEST_F(PlantedSaturatedTest, MasksWithRefinementRecoverThePlantedNodesExactly) {
   EXPECT_DOUBLE_EQ(c.minimality, 1.0);
   EXPECT_GT(stats.refine_seconds, 0.0);
   EXPECT_LT(c.circuit_loss, 0.15);
+  // Selected on as many train pairs as validation has, confirmed on validation.
+  EXPECT_EQ(stats.refine_selection_pairs, 32);
+  EXPECT_GE(stats.refine_confirm_evaluations, 1);
+  EXPECT_EQ(stats.refine_readded_nodes, 0);
+  EXPECT_LE(stats.validation_loss_bound, 0.15);
+  EXPECT_FALSE(std::isnan(stats.test_loss_before_refine));
+  RecordProperty("nodes_before", static_cast<int>(stats.nodes_before_refine));
+  RecordProperty("refine_passes", stats.refine_passes);
+  RecordProperty("refine_evaluations", static_cast<int>(stats.refine_evaluations));
+  RecordProperty("confirm_evaluations", static_cast<int>(stats.refine_confirm_evaluations));
 }
 
 TEST_F(PlantedSaturatedTest, AttributionWithRefinementRecoversThePlantedNodesExactly) {
@@ -248,6 +322,7 @@ TEST_F(PlantedSaturatedTest, RefinementIsDeterministicForASeed) {
   EXPECT_EQ(a.circuit_loss, b.circuit_loss);
   EXPECT_EQ(a.refine_removed, b.refine_removed);
   EXPECT_EQ(a.tie_note, b.tie_note);
+  EXPECT_EQ(a.minimality, b.minimality);
 }
 
 TEST_F(PlantedSaturatedTest, LargerCircuitsThanTheLimitAreNotRefined) {

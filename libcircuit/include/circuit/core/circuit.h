@@ -82,11 +82,12 @@ struct Circuit {
   std::vector<int64_t> loss_vs_k_k;     // discretisation curve: k ...
   std::vector<double> loss_vs_k_loss;   // ... and the validation loss at that k
   std::map<std::string, double> location_importance;  // "L2 attn.q" -> loss when ablated
-  // Share of the nodes whose single removal breaks the target on the validation
-  // split (1.0: minimal); NaN when not computed (prune/refine.h).
+  // Share of the nodes whose single removal breaks the target on refinement's
+  // selection pairs (train; files before them: validation) (1.0: minimal); NaN
+  // when not computed (prune/refine.h).
   double minimality = std::numeric_limits<double>::quiet_NaN();
   bool refined = false;         // refinement ran after discretization ...
-  int64_t refine_removed = 0;   // ... and dropped this many nodes
+  int64_t refine_removed = 0;   // ... and dropped this many nodes (net of those put back)
   int64_t tied_nodes = 0;       // kept nodes tied in score with left-out ones at the cut
   std::string tie_note;         // words for tied_nodes; "" when none
   CircuitExplanations explanations;  // optional (/explanations/ in the file); see explanation.h

@@ -15,6 +15,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <limits>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -62,13 +63,17 @@ struct ExtractOptions {
   int random_draws = 4;                // random-circuit baseline draws (0: none)
   bool location_importance = true;     // per-(layer, location) importance on the test split
   // Refinement after discretization (refine.h): drop every kept node whose
-  // removal keeps the validation bound under the target, least important first.
-  // It, and the minimality measurement (which is what remains when refine is
-  // off), run for circuits of at most refine_limit nodes (0: no limit): the
-  // first sweep alone costs one validation pass per node.
+  // removal keeps the bound under the target, least important first, selected
+  // on the first refine_pairs train pairs (0: as many as the validation split
+  // has) and confirmed on the validation split (nodes are put back until it
+  // meets the target). It, and the minimality measurement on the selection
+  // pairs (what remains when refine is off), run for circuits of at most
+  // refine_limit nodes (0: no limit): the first sweep alone costs one pass over
+  // the selection pairs per node.
   bool refine = true;
   int64_t refine_limit = 500;
-  int refine_stack = 8;                // kept-node sets per batched forward pass
+  int refine_stack = 8;                // single-removal sets per batched forward pass
+  int refine_pairs = 0;
   // Masks: break (near-)ties of tau by attribution scores (one more forward and
   // backward pass over the train split), instead of by node index.
   bool tie_break = true;
@@ -118,6 +123,13 @@ struct ExtractStats {
   int64_t nodes_before_refine = 0;
   int64_t edges_before_refine = 0;
   double validation_loss_before_refine = 0.0;
+  // Test loss of the unrefined set, for comparison (nothing is chosen by it);
+  // NaN unless refinement removed nodes.
+  double test_loss_before_refine = std::numeric_limits<double>::quiet_NaN();
+  int64_t refine_selection_pairs = 0;       // train pairs removals were selected on
+  double refine_selection_loss = 0.0;       // the final set's loss on them
+  int64_t refine_readded_nodes = 0;         // put back by the validation confirmation
+  int64_t refine_confirm_evaluations = 0;   // sets scored on the validation split
 };
 
 // Extracts the circuit of `task` from the model of `file` (Circuit fields all
