@@ -122,7 +122,11 @@ torch::Tensor AblationEvaluator::LogitDiffs(const torch::Tensor& keep) const {
   std::vector<torch::Tensor> diffs;
   diffs.reserve(batches_.size());
   for (const TaskBatch& b : batches_) {
-    torch::Tensor logits = model_.AnswerLogits(b.tokens, b.last, any ? &taps : nullptr);  // (B, V)
+    // Resample donors must come from the same positions: the whole last layer.
+    torch::Tensor logits =
+        ablation_ == Ablation::kResample
+            ? model_.ForwardAt(b.tokens, b.last, any ? &taps : nullptr)
+            : model_.AnswerLogits(b.tokens, b.last, any ? &taps : nullptr);  // (B, V)
     torch::Tensor d = logits.gather(1, b.correct.unsqueeze(1)).squeeze(1) -
                       logits.gather(1, b.alternative.unsqueeze(1)).squeeze(1);  // (B)
     diffs.push_back(d.to(torch::kCPU, torch::kFloat32));
