@@ -174,6 +174,36 @@ void BM_QuoteEvaluation(benchmark::State& state) {
 BENCHMARK(BM_QuoteEvaluation)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5)
     ->Arg(8)->Arg(16)->Arg(32)->Arg(64)->Arg(256);
 
+// AblationEvaluator::LogitDiffsMany on the validation prompts with M =
+// state.range(0) stacked kept-node sets, per set (counter sets/s). range(1) = 0:
+// independent random halves of the nodes (discretization-shaped: the sets
+// differ at layer 0); 1: one-node removals from a fixed 60-node circuit, the
+// removed nodes spread over the layers (refinement- and importance-shaped:
+// each set shares the layers below its removed node with the others).
+void BM_QuoteLogitDiffsMany(benchmark::State& state) {
+  SetThreads();
+  QuoteFixture* f = QuoteFixture::Get();
+  if (f == nullptr) return state.SkipWithError("no bundled model (data/models/default.h5)");
+  const NodeIndex index(f->file.model.config());
+  AblationEvaluator eval(f->file.model, index, f->means, Ablation::kMean, f->task.validation);
+  const int64_t M = state.range(0), N = index.total();
+  auto gen = at::detail::createCPUGenerator(4);
+  torch::Tensor keeps;
+  if (state.range(1) == 0) {
+    keeps = (torch::rand({M, N}, gen) < 0.5).to(torch::kFloat32);
+  } else {
+    const torch::Tensor circuit = torch::randperm(N, gen, torch::kInt64).slice(0, 0, 60);
+    keeps = torch::zeros({M, N}, torch::kFloat32);
+    keeps.index_fill_(1, circuit, 1.0);
+    for (int64_t m = 0; m < M; ++m) keeps[m][circuit[m % 60]] = 0.0;
+  }
+  for (auto _ : state) benchmark::DoNotOptimize(eval.LogitDiffsMany(keeps));
+  state.counters["sets/s"] = benchmark::Counter(static_cast<double>(M) * state.iterations(),
+                                                benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_QuoteLogitDiffsMany)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2)
+    ->ArgsProduct({{1, 8, 32}, {0, 1}});
+
 // Edges of a 200-node circuit.
 void BM_Edges(benchmark::State& state) {
   Fixture f(8);

@@ -338,64 +338,117 @@ torch::Tensor Model::Site(const Taps* taps, int layer, NodeLocation loc, torch::
   return taps->Apply(TapSite{layer, loc, TapSiteIndex(layer, loc)}, std::move(x));
 }
 
-torch::Tensor Model::Trunk(const torch::Tensor& tokens, const Taps* taps) const {
+torch::Tensor Model::Embed(const torch::Tensor& tokens) const {
   CIRCUIT_CHECK(tokens.dim() == 2);
   CIRCUIT_CHECK(tokens.size(1) <= config_.n_ctx);
-  CIRCUIT_CHECK(taps == nullptr || taps->n_layer() == config_.n_layer);
   const int64_t B = tokens.size(0), T = tokens.size(1);
+  torch::Tensor x = wte_.index_select(0, tokens.reshape(-1)).view({B, T, config_.d_model});
+  if (config_.d_pos_emb == 0) x = x + wpe_.slice(0, 0, T).unsqueeze(0);
+  return x;  // (B, T, d_model)
+}
+
+torch::Tensor Model::Block(int l, const torch::Tensor& x_in, const Taps* taps,
+                           const torch::Tensor& answer) const {
+  CIRCUIT_CHECK(taps == nullptr || taps->n_layer() == config_.n_layer);
+  const int64_t B = x_in.size(0), T = x_in.size(1);
   const int64_t H = config_.n_head, dh = config_.d_head, A = config_.attn_width();
   const bool cat_pos = config_.d_pos_emb > 0;
+  const bool at_answer = answer.defined();
   using L = NodeLocation;
-
-  torch::Tensor x = wte_.index_select(0, tokens.reshape(-1)).view({B, T, config_.d_model});
-  torch::Tensor pos = wpe_.slice(0, 0, T);  // (T, d_pos_emb or d_model)
-  if (!cat_pos) x = x + pos.unsqueeze(0);   // x: (B, T, d_model)
-
-  // Concatenates the normalised positions to a residual read: (B, T, d_in).
+  const torch::Tensor pos = wpe_.slice(0, 0, T);  // (T, d_pos_emb or d_model)
+  // Concatenates the normalised positions to a residual read: (B, T', d_in).
   auto with_pos = [&](const torch::Tensor& h, const torch::Tensor& ln_p) {
     if (!cat_pos) return h;
-    return torch::cat({h, RmsNorm(pos, ln_p).unsqueeze(0).expand({B, T, config_.d_pos_emb})}, -1);
+    torch::Tensor p = RmsNorm(pos, ln_p);                                   // (T, P)
+    if (h.size(1) != T) return torch::cat({h, p.index_select(0, answer).unsqueeze(1)}, -1);
+    return torch::cat({h, p.unsqueeze(0).expand({B, T, config_.d_pos_emb})}, -1);
   };
-  const torch::Tensor causal =
-      torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).triu(1);
   const double scale = 1.0 / std::sqrt(static_cast<double>(dh));
-
-  for (int l = 0; l < config_.n_layer; ++l) {
-    const LayerWeights& w = layers_[l];
-    // Attention sublayer.
-    torch::Tensor h = with_pos(RmsNorm(x, w.ln_1), w.ln_p1);
-    h = Site(taps, l, L::kAttnActIn, Sparsify(L::kAttnActIn, h));       // (B, T, d_in)
+  const LayerWeights& w = layers_[l];
+  torch::Tensor x = x_in;
+  // Attention sublayer: keys and values at every position; with `answer`,
+  // queries and everything after them only at the answer positions.
+  torch::Tensor h = with_pos(RmsNorm(x, w.ln_1), w.ln_p1);
+  h = Site(taps, l, L::kAttnActIn, Sparsify(L::kAttnActIn, h));  // (B, T, d_in)
+  torch::Tensor q, k, v;
+  if (!at_answer) {
     std::vector<torch::Tensor> qkv = torch::linear(h, w.c_attn_w, w.c_attn_b).split(A, -1);
-    torch::Tensor q = Site(taps, l, L::kAttnQ, Sparsify(L::kAttnQ, qkv[0]));  // (B, T, A)
-    torch::Tensor k = Site(taps, l, L::kAttnK, Sparsify(L::kAttnK, qkv[1]));
-    torch::Tensor v = Site(taps, l, L::kAttnV, Sparsify(L::kAttnV, qkv[2]));
-    q = q.view({B, T, H, dh}).transpose(1, 2);  // (B, H, T, dh)
-    k = k.view({B, T, H, dh}).transpose(1, 2);
-    v = v.view({B, T, H, dh}).transpose(1, 2);
-    torch::Tensor att = torch::matmul(q, k.transpose(-2, -1)) * scale;  // (B, H, T, T)
-    att = att.masked_fill(causal, -std::numeric_limits<float>::infinity());
-    if (config_.attn_sink) {
-      // A virtual key with zero key and zero value whose logit is the sink.
-      torch::Tensor sink = w.sink.view({1, H, 1, 1}).expand({B, H, T, 1});
-      att = torch::softmax(torch::cat({sink, att}, -1), -1).slice(-1, 1);
-    } else {
-      att = torch::softmax(att, -1);
-    }
-    torch::Tensor y = torch::matmul(att, v).transpose(1, 2).reshape({B, T, A});  // (B, T, A)
-    torch::Tensor delta = torch::linear(y, w.attn_proj_w, w.attn_proj_b);
-    x = x + Site(taps, l, L::kAttnResidDelta, Sparsify(L::kAttnResidDelta, delta));
-
-    // MLP sublayer.
-    h = with_pos(RmsNorm(x, w.ln_2), w.ln_p2);
-    h = Site(taps, l, L::kMlpActIn, Sparsify(L::kMlpActIn, h));  // (B, T, d_in)
-    torch::Tensor a = torch::linear(h, w.fc_w, w.fc_b);          // (B, T, d_mlp)
-    a = config_.activation == "relu" ? torch::relu(a) : torch::gelu(a);
-    a = Site(taps, l, L::kMlpPostAct, Sparsify(L::kMlpPostAct, a));
-    delta = torch::linear(a, w.mlp_proj_w, w.mlp_proj_b);  // (B, T, d_model)
-    x = x + Site(taps, l, L::kMlpResidDelta, Sparsify(L::kMlpResidDelta, delta));
+    q = qkv[0], k = qkv[1], v = qkv[2];
+  } else {
+    const torch::Tensor rows = torch::arange(B, answer.options());
+    const torch::Tensor h_at = h.index({rows, answer}).unsqueeze(1);  // (B, 1, d_in)
+    q = torch::linear(h_at, w.c_attn_w.narrow(0, 0, A), w.c_attn_b.narrow(0, 0, A));
+    std::vector<torch::Tensor> kv =
+        torch::linear(h, w.c_attn_w.narrow(0, A, 2 * A), w.c_attn_b.narrow(0, A, 2 * A)).split(A, -1);
+    k = kv[0], v = kv[1];
+    x = x.index({rows, answer}).unsqueeze(1);  // (B, 1, d_model)
   }
-  x = Site(taps, config_.n_layer, L::kFinalResid, x);
+  const int64_t Tq = q.size(1);
+  q = Site(taps, l, L::kAttnQ, Sparsify(L::kAttnQ, q));  // (B, Tq, A)
+  k = Site(taps, l, L::kAttnK, Sparsify(L::kAttnK, k));  // (B, T, A)
+  v = Site(taps, l, L::kAttnV, Sparsify(L::kAttnV, v));
+  q = q.view({B, Tq, H, dh}).transpose(1, 2);  // (B, H, Tq, dh)
+  k = k.view({B, T, H, dh}).transpose(1, 2);   // (B, H, T, dh)
+  v = v.view({B, T, H, dh}).transpose(1, 2);
+  torch::Tensor att = torch::matmul(q, k.transpose(-2, -1)) * scale;  // (B, H, Tq, T)
+  const auto bool_opts = torch::TensorOptions().dtype(torch::kBool).device(x.device());
+  const torch::Tensor masked =
+      at_answer ? (torch::arange(T, answer.options()).unsqueeze(0) > answer.unsqueeze(1))
+                      .view({B, 1, 1, T})                       // keys after the answer
+                : torch::ones({T, T}, bool_opts).triu(1);     // causal
+  att = att.masked_fill(masked, -std::numeric_limits<float>::infinity());
+  if (config_.attn_sink) {
+    // A virtual key with zero key and zero value whose logit is the sink.
+    torch::Tensor sink = w.sink.view({1, H, 1, 1}).expand({B, H, Tq, 1});
+    att = torch::softmax(torch::cat({sink, att}, -1), -1).slice(-1, 1);
+  } else {
+    att = torch::softmax(att, -1);
+  }
+  torch::Tensor y = torch::matmul(att, v).transpose(1, 2).reshape({B, Tq, A});  // (B, Tq, A)
+  torch::Tensor delta = torch::linear(y, w.attn_proj_w, w.attn_proj_b);
+  x = x + Site(taps, l, L::kAttnResidDelta, Sparsify(L::kAttnResidDelta, delta));
+
+  // MLP sublayer.
+  h = with_pos(RmsNorm(x, w.ln_2), w.ln_p2);
+  h = Site(taps, l, L::kMlpActIn, Sparsify(L::kMlpActIn, h));  // (B, Tq, d_in)
+  torch::Tensor a = torch::linear(h, w.fc_w, w.fc_b);          // (B, Tq, d_mlp)
+  a = config_.activation == "relu" ? torch::relu(a) : torch::gelu(a);
+  a = Site(taps, l, L::kMlpPostAct, Sparsify(L::kMlpPostAct, a));
+  delta = torch::linear(a, w.mlp_proj_w, w.mlp_proj_b);  // (B, Tq, d_model)
+  return x + Site(taps, l, L::kMlpResidDelta, Sparsify(L::kMlpResidDelta, delta));
+}
+
+torch::Tensor Model::Trunk(const torch::Tensor& tokens, const Taps* taps) const {
+  torch::Tensor x = Embed(tokens);
+  for (int l = 0; l < config_.n_layer; ++l) x = Block(l, x, taps, torch::Tensor());
+  x = Site(taps, config_.n_layer, NodeLocation::kFinalResid, x);
   return RmsNorm(x, ln_f_);
+}
+
+torch::Tensor Model::Layers(torch::Tensor x, int begin, int end, const Taps* taps,
+                            const torch::Tensor& positions) const {
+  CIRCUIT_CHECK(0 <= begin && begin <= end && end <= config_.n_layer);
+  for (int l = begin; l < end; ++l) {
+    x = Block(l, x, taps, l == config_.n_layer - 1 ? positions : torch::Tensor());
+  }
+  return x;
+}
+
+torch::Tensor Model::HeadAt(torch::Tensor x, const torch::Tensor& tokens,
+                            const torch::Tensor& positions, const Taps* taps) const {
+  CIRCUIT_CHECK(x.dim() == 3 && x.size(1) == 1);
+  x = RmsNorm(Site(taps, config_.n_layer, NodeLocation::kFinalResid, x), ln_f_).squeeze(1);
+  torch::Tensor logits = torch::linear(x, lm_head_) + final_logits_bias_;  // (B, V)
+  if (bigram_.defined()) {
+    const torch::Tensor rows = torch::arange(tokens.size(0), positions.options());
+    logits = logits + bigram_.index_select(0, tokens.index({rows, positions}));
+  }
+  return logits;
+}
+
+torch::Tensor Model::AnswerLogits(const torch::Tensor& tokens, const torch::Tensor& positions,
+                                  const Taps* taps) const {
+  return HeadAt(Layers(Embed(tokens), 0, config_.n_layer, taps, positions), tokens, positions, taps);
 }
 
 torch::Tensor Model::Forward(const torch::Tensor& tokens, const Taps* taps) const {

@@ -57,7 +57,7 @@ TaskMetrics EvaluateTask(const Model& model, const std::vector<TaskExample>& exa
     const int64_t end = std::min(n, start + step);
     const std::vector<TaskExample> chunk(examples.begin() + start, examples.begin() + end);
     const TaskBatch batch = MakeTaskBatch(chunk, model.device());
-    const torch::Tensor logits = model.ForwardAt(batch.tokens, batch.last, taps);  // (B, V)
+    const torch::Tensor logits = model.AnswerLogits(batch.tokens, batch.last, taps);  // (B, V)
     const torch::Tensor c = logits.gather(1, batch.correct.unsqueeze(1)).squeeze(1);
     const torch::Tensor a = logits.gather(1, batch.alternative.unsqueeze(1)).squeeze(1);
     loss_sum += torch::softplus(a - c).to(torch::kFloat64).sum().item<double>();

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -121,7 +122,11 @@ torch::Tensor AblationEvaluator::LogitDiffs(const torch::Tensor& keep) const {
   std::vector<torch::Tensor> diffs;
   diffs.reserve(batches_.size());
   for (const TaskBatch& b : batches_) {
-    torch::Tensor logits = model_.ForwardAt(b.tokens, b.last, any ? &taps : nullptr);  // (B, V)
+    // Resample donors must come from the same positions: the whole last layer.
+    torch::Tensor logits =
+        ablation_ == Ablation::kResample
+            ? model_.ForwardAt(b.tokens, b.last, any ? &taps : nullptr)
+            : model_.AnswerLogits(b.tokens, b.last, any ? &taps : nullptr);  // (B, V)
     torch::Tensor d = logits.gather(1, b.correct.unsqueeze(1)).squeeze(1) -
                       logits.gather(1, b.alternative.unsqueeze(1)).squeeze(1);  // (B)
     diffs.push_back(d.to(torch::kCPU, torch::kFloat32));
@@ -132,6 +137,27 @@ torch::Tensor AblationEvaluator::LogitDiffs(const torch::Tensor& keep) const {
   return torch::zeros({n_examples_}, torch::kFloat32).index_copy_(0, order_, torch::cat(diffs));
 }
 
+namespace {
+
+// l_correct - l_alternative of logits (R * B, V) for R copies of batch b: (R, B).
+torch::Tensor DiffsOf(const torch::Tensor& logits, const TaskBatch& b, int64_t R) {
+  const int64_t B = b.tokens.size(0);
+  const torch::Tensor d = logits.gather(1, b.correct.repeat({R}).unsqueeze(1)).squeeze(1) -
+                          logits.gather(1, b.alternative.repeat({R}).unsqueeze(1)).squeeze(1);
+  return d.view({R, B}).to(torch::kCPU, torch::kFloat32);
+}
+
+}  // namespace
+
+// The sets are compared with a base set, the per-node median of the M sets (for
+// 0/1 sets: the majority). Set m agrees with the base on every site below its
+// first differing stage d_m (a layer, or n_layer for final_resid alone), so its
+// residual stream entering layer d_m is the base's: the base runs once per
+// batch up to the largest d_m, and each group of sets with the same d_m runs
+// stacked along the batch from the base's residual at d_m. Sets equal to the
+// base take the base's logits. Discretization's top-k sets differ at layer 0
+// and gain nothing; one-node changes of a circuit (refinement, importances)
+// skip on average half the layers.
 torch::Tensor AblationEvaluator::LogitDiffsMany(const torch::Tensor& keeps) const {
   CIRCUIT_CHECK(keeps.dim() == 2 && keeps.size(1) == index_.total());
   const int64_t M = keeps.size(0);
@@ -141,27 +167,84 @@ torch::Tensor AblationEvaluator::LogitDiffsMany(const torch::Tensor& keeps) cons
     return rows.empty() ? torch::zeros({0, n_examples_}) : torch::stack(rows);
   }
   torch::NoGradGuard no_grad;
-  const torch::Tensor k = keeps.to(torch::kCPU, torch::kFloat32);
-  std::vector<torch::Tensor> set_gates(index_.num_sites());  // (M, 1, width) or undefined
-  for (int s = 0; s < index_.num_sites(); ++s) {
-    const torch::Tensor g = k.narrow(1, index_.site_offset(s), index_.site_width(s));
-    if (g.min().item<float>() < 1.0f) set_gates[s] = g.unsqueeze(1).to(model_.device());
+  const int n_layer = index_.n_layer();
+  const int n_sites = index_.num_sites();
+  const torch::Tensor k = keeps.to(torch::kCPU, torch::kFloat32).contiguous();
+  const torch::Tensor base = std::get<0>(k.median(0));  // (N)
+  auto stage_of = [](int site) { return site / kNumLayerLocations; };  // final_resid: n_layer
+  std::vector<int> first(M, n_layer + 1);  // n_layer + 1: equal to the base
+  std::vector<torch::Tensor> base_gates(n_sites);
+  for (int s = 0; s < n_sites; ++s) {
+    const torch::Tensor b = base.narrow(0, index_.site_offset(s), index_.site_width(s));
+    if (b.min().item<float>() < 1.0f) base_gates[s] = b.to(model_.device());
+    const torch::Tensor differs =
+        (k.narrow(1, index_.site_offset(s), index_.site_width(s)) != b.unsqueeze(0)).any(1);
+    const bool* d = differs.contiguous().data_ptr<bool>();
+    for (int64_t m = 0; m < M; ++m) {
+      if (d[m]) first[m] = std::min(first[m], stage_of(s));
+    }
   }
-  // The gate tap blends with a (M * B, 1, width) gate: row m * B + i is prompt i under set m.
-  std::vector<torch::Tensor> gates(index_.num_sites());
-  Taps taps(index_.n_layer());
+  // Groups of sets by first differing stage, each with its gates per site:
+  // (width) where the group agrees, (G, 1, width) where it does not.
+  struct Group {
+    std::vector<int64_t> rows;
+    std::vector<torch::Tensor> gates;  // per site; stacked ones get repeated per batch
+    std::vector<bool> stacked;
+  };
+  std::map<int, Group> groups;
+  for (int64_t m = 0; m < M; ++m) groups[first[m]].rows.push_back(m);
+  int base_layers = 0;  // layers the base runs
+  for (auto& [d, g] : groups) {
+    base_layers = std::max(base_layers, std::min(d, n_layer));
+    if (d > n_layer) continue;
+    const torch::Tensor rows = torch::tensor(g.rows, torch::kInt64);
+    const torch::Tensor gk = k.index_select(0, rows);  // (G, N)
+    g.gates.assign(n_sites, torch::Tensor());
+    g.stacked.assign(n_sites, false);
+    for (int s = 0; s < n_sites; ++s) {
+      if (stage_of(s) < d) continue;  // shared with the base
+      const torch::Tensor gs = gk.narrow(1, index_.site_offset(s), index_.site_width(s));
+      if ((gs != gs[0].unsqueeze(0)).any().item<bool>()) {
+        g.gates[s] = gs.unsqueeze(1).to(model_.device());  // (G, 1, width)
+        g.stacked[s] = true;
+      } else if (gs[0].min().item<float>() < 1.0f) {
+        g.gates[s] = gs[0].to(model_.device());
+      }
+    }
+  }
+
+  Taps base_taps(n_layer);
+  base_taps.Add(GateTap(&base_gates, &means_, ablation_));
+  std::vector<torch::Tensor> gates(n_sites);
+  Taps taps(n_layer);
   taps.Add(GateTap(&gates, &means_, ablation_));
-  std::vector<torch::Tensor> diffs;
+  std::vector<torch::Tensor> diffs;  // (M, B) per batch
   for (const TaskBatch& b : batches_) {
     const int64_t B = b.tokens.size(0);
-    for (int s = 0; s < index_.num_sites(); ++s) {
-      gates[s] = set_gates[s].defined() ? set_gates[s].repeat_interleave(B, 0) : torch::Tensor();
+    torch::Tensor out = torch::empty({M, B}, torch::kFloat32);
+    std::vector<torch::Tensor> xs = {model_.Embed(b.tokens)};  // residual entering each layer
+    for (int l = 0; l < base_layers; ++l) {
+      xs.push_back(model_.Layers(xs.back(), l, l + 1, &base_taps, b.last));
     }
-    const torch::Tensor logits =
-        model_.ForwardAt(b.tokens.repeat({M, 1}), b.last.repeat({M}), &taps);  // (M * B, V)
-    const torch::Tensor d = logits.gather(1, b.correct.repeat({M}).unsqueeze(1)).squeeze(1) -
-                            logits.gather(1, b.alternative.repeat({M}).unsqueeze(1)).squeeze(1);
-    diffs.push_back(d.view({M, B}).to(torch::kCPU, torch::kFloat32));
+    for (const auto& [d, g] : groups) {
+      const int64_t G = static_cast<int64_t>(g.rows.size());
+      torch::Tensor d_rows;
+      if (d > n_layer) {
+        d_rows = DiffsOf(model_.HeadAt(xs[n_layer], b.tokens, b.last, &base_taps), b, 1)
+                     .expand({G, B});
+      } else {
+        for (int s = 0; s < n_sites; ++s) {
+          gates[s] = g.stacked[s] ? g.gates[s].repeat_interleave(B, 0) : g.gates[s];
+        }
+        // Row c * B + i is prompt i under the group's set c.
+        const torch::Tensor tokens = b.tokens.repeat({G, 1}), last = b.last.repeat({G});
+        torch::Tensor x = xs[d].repeat({G, 1, 1});
+        x = model_.Layers(x, d, n_layer, &taps, last);
+        d_rows = DiffsOf(model_.HeadAt(x, tokens, last, &taps), b, G);
+      }
+      out.index_copy_(0, torch::tensor(g.rows, torch::kInt64), d_rows);
+    }
+    diffs.push_back(out);
     forward_passes_ += M;
   }
   if (diffs.empty()) return torch::zeros({M, 0});

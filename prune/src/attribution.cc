@@ -30,7 +30,10 @@ absl::StatusOr<torch::Tensor> AttributionScores(const Model& model, const NodeIn
     const int64_t end = std::min(n, start + step);
     std::vector<TaskExample> chunk(examples.begin() + start, examples.begin() + end);
     const TaskBatch batch = MakeTaskBatch(chunk, model.device());
-    torch::Tensor logits = model.ForwardAt(batch.tokens, batch.last, &taps);  // (B, V)
+    // Resample donors must come from the same positions: the whole last layer.
+    torch::Tensor logits = options.ablation == Ablation::kResample
+                               ? model.ForwardAt(batch.tokens, batch.last, &taps)
+                               : model.AnswerLogits(batch.tokens, batch.last, &taps);  // (B, V)
     // Weighted so that the accumulated gradient is that of the mean over all prompts.
     torch::Tensor loss = TaskLoss(logits, batch) * (static_cast<double>(end - start) / n);
     loss.backward();

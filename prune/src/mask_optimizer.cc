@@ -153,7 +153,10 @@ absl::StatusOr<MaskTrainResult> TrainMasks(const Model& model, const NodeIndex& 
       std::vector<torch::Tensor> site_gates = SplitBySite(gates, index);
       Taps taps(index.n_layer());
       taps.Add(GateTap(&site_gates, &means, options.ablation));
-      torch::Tensor logits = model.ForwardAt(batch.tokens, batch.last, &taps);  // (B, V)
+      // Resample donors must come from the same positions: the whole last layer.
+      torch::Tensor logits = options.ablation == Ablation::kResample
+                                 ? model.ForwardAt(batch.tokens, batch.last, &taps)
+                                 : model.AnswerLogits(batch.tokens, batch.last, &taps);  // (B, V)
       torch::Tensor task_loss = TaskLoss(logits, batch);
       torch::Tensor k = gates.sum();
       torch::Tensor penalty = options.penalty == Penalty::kLog ? coef * torch::log1p(k) : coef * k;

@@ -177,6 +177,80 @@ TEST(AblationTest, ScoreStandardErrorIsOverTwinPairs) {
   EXPECT_EQ(AblationEvaluator::ScoreDiffs(torch::tensor({0.0f, 1.0f})).loss_std_error, 0.0);
 }
 
+// Prompts of lengths 3..10 in twin pairs, tokens from a fixed generator.
+std::vector<TaskExample> VariedPrompts(int pairs, int vocab) {
+  auto gen = at::detail::createCPUGenerator(5);
+  std::vector<TaskExample> out;
+  for (int p = 0; p < pairs; ++p) {
+    const int64_t len = 3 + p % 8;
+    const torch::Tensor t = torch::randint(0, vocab, {len}, gen, torch::kInt64);
+    for (int twin = 0; twin < 2; ++twin) {
+      TaskExample ex;
+      for (int64_t j = 0; j < len; ++j) ex.tokens.push_back(static_cast<int32_t>(t[j].item<int64_t>()));
+      ex.tokens[0] = twin;
+      ex.correct = twin == 0 ? 5 : 6;
+      ex.alternative = twin == 0 ? 6 : 5;
+      out.push_back(ex);
+    }
+  }
+  return out;
+}
+
+// AnswerLogits computes the last layer only at the answer positions; with gate
+// taps at every site it matches ForwardAt, with positions added or concatenated.
+TEST(AnswerLogitsTest, MatchesForwardAtUnderGateTaps) {
+  for (int p : {0, 8}) {
+    const Model model = *Model::Create(Config(p), /*seed=*/3);
+    const NodeIndex index(model.config());
+    auto gen = at::detail::createCPUGenerator(6);
+    const torch::Tensor keep = (torch::rand({index.total()}, gen) < 0.6).to(torch::kFloat32);
+    std::vector<torch::Tensor> means(index.num_sites());
+    for (int s = 0; s < index.num_sites(); ++s) means[s] = torch::randn({index.site_width(s)}, gen);
+    std::vector<torch::Tensor> gates = SplitBySite(keep, index);
+    Taps taps(index.n_layer());
+    taps.Add(GateTap(&gates, &means, Ablation::kMean));
+    const torch::Tensor tokens = torch::randint(0, model.config().vocab_size, {3, 9}, gen, torch::kInt64);
+    const torch::Tensor pos = torch::tensor({8, 0, 4}, torch::kInt64);
+    torch::NoGradGuard no_grad;
+    const torch::Tensor want = model.ForwardAt(tokens, pos, &taps);
+    EXPECT_TRUE(torch::allclose(model.AnswerLogits(tokens, pos, &taps), want, 1e-5, 1e-5)) << p;
+    // In stages, split after layer 1.
+    torch::Tensor x = model.Layers(model.Embed(tokens), 0, 1, &taps, pos);
+    x = model.Layers(x, 1, model.config().n_layer, &taps, pos);
+    EXPECT_TRUE(torch::allclose(model.HeadAt(x, tokens, pos, &taps), want, 1e-5, 1e-5)) << p;
+  }
+}
+
+// Stacked sets share the layers below their first difference from the base
+// set (the per-node median); every kind of set scores as it does alone.
+TEST(AblationTest, StackedSetsSharingPrefixesMatchOneAtATime) {
+  const Model model = *Model::Create(Config(0), /*seed=*/4);
+  const NodeIndex index(model.config());
+  auto gen = at::detail::createCPUGenerator(7);
+  std::vector<torch::Tensor> means(index.num_sites());
+  for (int s = 0; s < index.num_sites(); ++s) means[s] = torch::randn({index.site_width(s)}, gen);
+  const std::vector<TaskExample> examples = VariedPrompts(9, model.config().vocab_size);
+  for (Ablation ablation : {Ablation::kMean, Ablation::kZero}) {
+    AblationEvaluator eval(model, index, means, ablation, examples, /*batch_prompts=*/6);
+    const torch::Tensor circuit = (torch::rand({index.total()}, gen) < 0.5).to(torch::kFloat32);
+    std::vector<torch::Tensor> keeps = {circuit, circuit.clone()};  // two equal to the base
+    for (const Node& n : {Node{0, NodeLocation::kAttnQ, 2}, Node{1, NodeLocation::kMlpPostAct, 7},
+                          Node{2, NodeLocation::kAttnV, 1}, Node{2, NodeLocation::kMlpPostAct, 0},
+                          Node{3, NodeLocation::kFinalResid, 5}}) {
+      torch::Tensor k = circuit.clone();
+      k[index.Flat(n)] = 1 - k[index.Flat(n)];  // one node flipped, at layers 0..2 and final
+      keeps.push_back(k);
+    }
+    keeps.push_back(torch::ones({index.total()}));  // the full model
+    const torch::Tensor stacked = torch::stack(keeps);
+    const torch::Tensor many = eval.LogitDiffsMany(stacked);
+    ASSERT_EQ(many.sizes().vec(), (std::vector<int64_t>{stacked.size(0), 18}));
+    for (int64_t m = 0; m < stacked.size(0); ++m) {
+      EXPECT_TRUE(torch::allclose(many[m], eval.LogitDiffs(stacked[m]), 1e-4, 1e-5)) << m;
+    }
+  }
+}
+
 TEST(DiscretizerTest, ConfidenceBoundAsksForMoreUnits) {
   // Mean 2/(1+k) meets 0.15 from k = 13; a standard error of 0.02 at z = 1.645
   // adds 0.0329, so the bound meets it only where 2/(1+k) <= 0.1171, k >= 17.

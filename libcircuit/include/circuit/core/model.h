@@ -114,6 +114,25 @@ class Model {
   // Same, but only the logits at positions (B) int64: (B, vocab). Cheaper for tasks.
   torch::Tensor ForwardAt(const torch::Tensor& tokens, const torch::Tensor& positions,
                           const Taps* taps = nullptr) const;
+  // The logits at positions (B) int64 like ForwardAt, for scoring: the last
+  // layer computes keys and values at every position and everything else only
+  // at `positions`, so taps at its sites after attn.act_in, attn.k and attn.v
+  // (and at final_resid) see (B, 1, width). Equal to ForwardAt up to float
+  // rounding; use ForwardAt when taps must see every position (recording).
+  torch::Tensor AnswerLogits(const torch::Tensor& tokens, const torch::Tensor& positions,
+                             const Taps* taps = nullptr) const;
+  // AnswerLogits in stages, so that a caller can run a shared prefix of the
+  // layers once and repeat the residual stream for several ablations:
+  //   Embed(tokens)                        (B, T, d_model) before layer 0
+  //   Layers(x, begin, end, taps, pos)     layers [begin, end); the last layer
+  //                                        returns (B, 1, d_model) at pos
+  //   HeadAt(x, tokens, pos, taps)         x (B, 1, d_model) after the last
+  //                                        layer -> final_resid, ln_f, logits (B, V)
+  torch::Tensor Embed(const torch::Tensor& tokens) const;
+  torch::Tensor Layers(torch::Tensor x, int begin, int end, const Taps* taps,
+                       const torch::Tensor& positions) const;
+  torch::Tensor HeadAt(torch::Tensor x, const torch::Tensor& tokens,
+                       const torch::Tensor& positions, const Taps* taps) const;
   // Mean next-token cross-entropy of tokens[:, 1:] given tokens[:, :-1].
   torch::Tensor Loss(const torch::Tensor& tokens, const Taps* taps = nullptr) const;
 
@@ -138,6 +157,10 @@ class Model {
   Model(ModelConfig config, std::vector<NamedTensor> params, torch::Device device);
   void BindViews();  // points the typed fields at params_
   torch::Tensor Trunk(const torch::Tensor& tokens, const Taps* taps) const;  // (B, T, d_model) after ln_f
+  // Layer l on the residual stream x (B, T, d_model); with `answer` (B) defined,
+  // only the answer positions after the keys and values: returns (B, 1, d_model).
+  torch::Tensor Block(int l, const torch::Tensor& x, const Taps* taps,
+                      const torch::Tensor& answer) const;
   torch::Tensor Site(const Taps* taps, int layer, NodeLocation loc, torch::Tensor x) const;
   torch::Tensor Sparsify(NodeLocation loc, const torch::Tensor& x) const;
 
