@@ -36,7 +36,8 @@ std::string ToJson(const UnitResult& r) {
                       {"random_baseline_loss", r.random_baseline_loss},
                       {"accuracy", r.accuracy},    {"seconds", r.seconds},
                       {"prune_seconds", r.prune_seconds}, {"rank", r.rank},
-                      {"met_target", r.met_target}};
+                      {"met_target", r.met_target}, {"cpr", r.cpr}, {"cmd", r.cmd},
+                      {"jaccard", r.jaccard}, {"control_ratio", r.control_ratio}};
   // An error message may quote a file name that is not UTF-8.
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
@@ -63,6 +64,12 @@ UnitResult FromJson(const std::string& text, const WorkUnit& unit) {
   r.prune_seconds = j["prune_seconds"];
   r.rank = j["rank"];
   r.met_target = j["met_target"];
+  // The audit's figures: NaN (not audited) travels as null; absent from older peers.
+  for (auto [key, field] : {std::pair{"cpr", &r.cpr}, std::pair{"cmd", &r.cmd},
+                            std::pair{"jaccard", &r.jaccard},
+                            std::pair{"control_ratio", &r.control_ratio}}) {
+    if (j.contains(key) && j[key].is_number()) *field = j[key].get<double>();
+  }
   return r;
 }
 
