@@ -124,6 +124,7 @@ double RefineCandidate(const Model& model, const NodeIndex& index, const MaskUni
                        const ProgressFn& progress, Candidate* c, ExtractStats* stats) {
   const double nan = std::nan("");
   if (!c->disc.met_target) return nan;
+  if (options.nodes_only && !options.refine) return nan;  // minimality is not read
   const int64_t n = static_cast<int64_t>(c->flat.size());
   if (options.refine_limit > 0 && n > options.refine_limit) {
     AddNote(stats, absl::StrCat(options.refine ? "refinement and minimality" : "minimality",
