@@ -135,6 +135,8 @@ absl::StatusOr<AuditResult> AuditCircuit(const AuditInputs& in, const AuditOptio
     o.random_draws = 0;
     o.location_importance = false;
     o.nodes_only = true;
+    // Refined as the circuit was: the file records whether refinement ran.
+    o.refine = circuit.refined;
     if (&m == in.model) o.means = shared_means;
     if (same_test) o.full_test_loss = a.full_loss;
     Run run;
@@ -349,7 +351,7 @@ std::string VerdictLine(const AuditResult& a, double target_loss) {
                              shuffled ? static_cast<double>(shuffled->n_nodes) / n : 0.0);
     }
     for (const ControlResult& c : a.controls) {
-      if (c.name == "constant" && c.met_target && c.n_nodes >= n) {
+      if (c.name == "constant" && c.met_target && n >= c.n_nodes) {
         head += absl::StrFormat(" (but it is no smaller than the constant-answer control's %d nodes)",
                                 c.n_nodes);
       }

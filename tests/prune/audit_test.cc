@@ -69,6 +69,30 @@ TEST(AuditHelpersTest, ControlTasksKeepPromptsAndChangeAnswers) {
   for (const TaskExample& ex : constant.test) EXPECT_EQ(ex.correct, task.train[0].correct);
 }
 
+// The verdict's rule (docs/faithfulness.md) on hand-made figures.
+TEST(AuditHelpersTest, VerdictFollowsTheDocumentedRule) {
+  AuditResult a;
+  a.circuit_nodes = 40;
+  a.circuit_loss = 0.1;
+  a.controls = {{"shuffled", 5760, 0, 2.0, false}, {"random_init", 5760, 0, 0.7, false},
+                {"constant", 800, 0, 0.1, true}};
+  // The constant control needs more nodes than the circuit: no caveat.
+  EXPECT_EQ(VerdictLine(a, 0.15),
+            "distinguishable from controls: the shuffled control needs 144x more nodes and misses "
+            "the target, as does the random-init model");
+  EXPECT_EQ(ControlRatio(a), 144.0);
+  a.controls[2].n_nodes = 30;  // ... fewer: the circuit is no smaller than the trivial one
+  EXPECT_THAT(VerdictLine(a, 0.15),
+              ::testing::HasSubstr("(but it is no smaller than the constant-answer control's 30 nodes)"));
+  a.controls[0] = {"shuffled", 60, 0, 0.12, true};
+  EXPECT_EQ(VerdictLine(a, 0.15),
+            "NOT distinguishable: the shuffled control reaches the target with 60 nodes (circuit: 40) "
+            "(but it is no smaller than the constant-answer control's 30 nodes)");
+  EXPECT_EQ(ControlRatio(a), 1.5);
+  a.circuit_loss = 0.2;
+  EXPECT_THAT(VerdictLine(a, 0.15), ::testing::StartsWith("NOT a circuit for the task"));
+}
+
 class PlantedAuditTest : public ::testing::Test {
  protected:
   PlantedAuditTest()
