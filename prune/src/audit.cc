@@ -351,7 +351,8 @@ std::string VerdictLine(const AuditResult& a, double target_loss) {
                              shuffled ? static_cast<double>(shuffled->n_nodes) / n : 0.0);
     }
     for (const ControlResult& c : a.controls) {
-      if (c.name == "constant" && c.met_target && n >= c.n_nodes) {
+      // 0 nodes: the all-ablated model already gives the constant answer; no comparison.
+      if (c.name == "constant" && c.met_target && c.n_nodes > 0 && n >= c.n_nodes) {
         head += absl::StrFormat(" (but it is no smaller than the constant-answer control's %d nodes)",
                                 c.n_nodes);
       }

@@ -84,6 +84,9 @@ TEST(AuditHelpersTest, VerdictFollowsTheDocumentedRule) {
   a.controls[2].n_nodes = 30;  // ... fewer: the circuit is no smaller than the trivial one
   EXPECT_THAT(VerdictLine(a, 0.15),
               ::testing::HasSubstr("(but it is no smaller than the constant-answer control's 30 nodes)"));
+  a.controls[2].n_nodes = 0;  // the all-ablated model answers the constant: no caveat
+  EXPECT_THAT(VerdictLine(a, 0.15), ::testing::Not(::testing::HasSubstr("constant")));
+  a.controls[2].n_nodes = 30;
   a.controls[0] = {"shuffled", 60, 0, 0.12, true};
   EXPECT_EQ(VerdictLine(a, 0.15),
             "NOT distinguishable: the shuffled control reaches the target with 60 nodes (circuit: 40) "
