@@ -9,7 +9,9 @@
 #include <filesystem>
 #include <iostream>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
 #include "args.h"
 #include "circuit/core/checkpoint.h"
@@ -77,10 +79,12 @@ nlohmann::json AuditJson(const std::string& circuit_path, const Circuit& c,
     j["controls"][r.name] = {{"n_nodes", r.n_nodes}, {"n_edges", r.n_edges},
                              {"circuit_loss", Num(r.circuit_loss)}, {"met_target", r.met_target}};
   }
+  j["control_ratio"] = Num(prune::ControlRatio(a));
   j["completeness"] = {{"subsets", a.completeness.subsets}, {"mean", Num(a.completeness.mean)},
                        {"max", Num(a.completeness.max)}};
   if (a.stability.runs > 0) {
     j["stability"] = {{"runs", a.stability.runs}, {"seeds", o.seeds}, {"resamples", o.seeds},
+                      {"joint", a.stability.joint},
                       {"mean_jaccard", Num(a.stability.mean_jaccard)},
                       {"min_jaccard", Num(a.stability.min_jaccard)},
                       {"core", a.stability.core}, {"run_nodes", a.stability.run_nodes}};
@@ -100,10 +104,17 @@ nlohmann::json AuditJson(const std::string& circuit_path, const Circuit& c,
     j["transfer"] = nullptr;
     j["transfer_note"] = a.transfer.note;
   }
+  if (!a.transfer.other_task.empty()) {
+    j["other_task"] = {{"task", a.transfer.other_task},
+                       {"circuit_loss", Num(a.transfer.other_task_loss)},
+                       {"full_model_loss", Num(a.transfer.full_model_other_task_loss)}};
+  }
   j["verdict"] = a.verdict;
   j["evaluations"] = a.evaluations;
   j["extractions"] = a.extractions;
   j["time_seconds"] = a.seconds;
+  j["time_parts"] = nlohmann::json::object();
+  for (const auto& [name, seconds] : a.part_seconds) j["time_parts"][name] = seconds;
   return j;
 }
 
@@ -133,13 +144,23 @@ void PrintReport(const Circuit& c, const prune::AuditResult& a, const std::strin
         a.transfer.held_out, a.transfer.held_out_loss, a.transfer.full_model_held_out_loss,
         a.transfer.in_family_loss, a.transfer.full_model_in_family_loss, a.transfer.n_nodes);
   }
-  if (a.stability.runs > 0) {
-    std::cout << absl::StrFormat("  stability    %d runs: Jaccard mean %.3f, min %.3f; %d core nodes\n",
-                                 a.stability.runs, a.stability.mean_jaccard,
-                                 a.stability.min_jaccard, a.stability.core.size());
+  if (!a.transfer.other_task.empty()) {
+    std::cout << absl::StrFormat("  other task   %s: circuit %.4f (full model %.4f)\n",
+                                 a.transfer.other_task, a.transfer.other_task_loss,
+                                 a.transfer.full_model_other_task_loss);
   }
-  std::cout << absl::StrFormat("  time         %.1f s (%d evaluations, %d extractions)\n", a.seconds,
+  if (a.stability.runs > 0) {
+    std::cout << absl::StrFormat(
+        "  stability    %d runs (%s): Jaccard mean %.3f, min %.3f; %d core nodes\n",
+        a.stability.runs, a.stability.joint ? "seed and resample varied together" : "seeds, then resamples",
+        a.stability.mean_jaccard, a.stability.min_jaccard, a.stability.core.size());
+  }
+  std::cout << absl::StrFormat("  time         %.1f s (%d evaluations, %d extractions):", a.seconds,
                                a.evaluations, a.extractions);
+  for (const auto& [name, seconds] : a.part_seconds) {
+    std::cout << absl::StrFormat(" %s %.0f s,", name, seconds);
+  }
+  std::cout << "\n";
   std::cout << "  verdict      " << a.verdict << "\n";
   std::cout << "  wrote        " << written << "\n";
 }
@@ -160,6 +181,12 @@ int RunAudit(int argc, char** argv) {
   parser.Option("seeds", "stability: extraction seeds (the circuit is the first) and as many "
                 "resamples of the train prompts; 0: skip", &o.seeds);
   parser.Flag("json", "print the audit.json object instead of the report", &json);
+  bool separate = false;
+  parser.Flag("separate-stability", "stability: seeds and resamples as separate runs (twice the "
+              "extractions) instead of varying both in each run", &separate);
+  std::string task_name;
+  parser.Option("task", "also score the circuit on this task's test split (same candidate "
+                "tokens; e.g. single_double_quote@print)", &task_name);
   if (int rc = parser.Parse(argc, argv); rc >= 0) return rc;
   if (circuit_path.empty()) return Fail("audit", "--circuit is required", kExitUsage);
   if (o.seeds < 0 || o.seeds > 100) {
@@ -191,6 +218,20 @@ int RunAudit(int argc, char** argv) {
                                       "work on pairs)"),
                 kExitUsage);
   }
+  absl::StatusOr<TaskData> other;
+  if (!task_name.empty()) {
+    // Another task: its candidates must be the circuit's, or the scores mean nothing.
+    other = BuildTask(task_name, file->tokenizer, *task_options);
+    if (!other.ok()) return usage_error(other.status());
+    if (other->candidates != task->candidates) {
+      return Fail("audit",
+                  absl::StrFormat("--task %s: its candidates (%s) are not the circuit's task's (%s)",
+                                  task_name, absl::CEscape(absl::StrJoin(other->candidates, " vs ")),
+                                  absl::CEscape(absl::StrJoin(task->candidates, " vs "))),
+                  kExitUsage);
+    }
+  }
+  o.joint_stability = !separate;
   extract->means_cache = prune::MeansPathFor(file->path);
   o.seed = circuit->seed;
 
@@ -203,6 +244,7 @@ int RunAudit(int argc, char** argv) {
   in.extract = *extract;
   in.tokenizer = &file->tokenizer;
   in.task_options = *task_options;
+  if (!task_name.empty()) in.other_task = &*other;
   prune::ProgressFn progress = nullptr;
   if (isatty(fileno(stderr))) {
     progress = [](const std::string& stage, double f) {

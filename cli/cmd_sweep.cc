@@ -24,6 +24,7 @@
 #include "circuit/core/task.h"
 #include "circuit/core/trainer.h"
 #include "circuit/export/circuit_file.h"
+#include "circuit/prune/audit.h"
 #include "circuit/prune/pruner.h"
 #include "circuit/prune/settings.h"
 #include "circuit/sweep/scheduler.h"
@@ -139,6 +140,35 @@ class PruningUnitRunner {
     result->necessity_loss = circuit.necessity_loss;
     result->random_baseline_loss = circuit.random_baseline_loss;
     result->accuracy = circuit.accuracy;
+    if (spec_.audit) CIRCUIT_RETURN_IF_ERROR(Audit(*file, circuit, task, task_options, o, result));
+    return absl::OkStatus();
+  }
+
+  // The unit's audit (spec key "audit"): its figures into the row, audit.json
+  // beside nothing (the row holds what the report shows). Transfer is left out:
+  // it is one more extraction per unit and not in the row.
+  absl::Status Audit(const ModelFile& file, const Circuit& circuit, const TaskData& task,
+                     const TaskOptions& task_options, const prune::ExtractOptions& extract,
+                     UnitResult* result) {
+    prune::AuditInputs in;
+    in.model = &file.model;
+    in.model_file = circuit.model_file;
+    in.model_digest = file.digest;
+    in.circuit = &circuit;
+    in.task = &task;
+    in.extract = extract;
+    in.extract.means_cache = prune::MeansPathFor(file.path);
+    in.tokenizer = &file.tokenizer;
+    in.task_options = task_options;
+    prune::AuditOptions ao;
+    ao.seeds = spec_.audit_seeds;
+    ao.transfer = false;
+    ao.seed = circuit.seed;
+    CIRCUIT_ASSIGN_OR_RETURN(prune::AuditResult a, prune::AuditCircuit(in, ao));
+    result->cpr = a.curves.front().cpr;
+    result->cmd = a.curves.front().cmd;
+    result->jaccard = a.stability.runs > 1 ? a.stability.mean_jaccard : kNoFigure;
+    result->control_ratio = prune::ControlRatio(a);
     return absl::OkStatus();
   }
 

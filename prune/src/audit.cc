@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <random>
 
@@ -123,12 +124,21 @@ absl::StatusOr<AuditResult> AuditCircuit(const AuditInputs& in, const AuditOptio
 
   // Every re-run extraction: the circuit's settings, no importances and no
   // random baseline (only the node set and the losses are read).
+  // Nodes only (no verification pass), the audited model's means resolved once;
+  // refinement as the circuit was extracted (docs/faithfulness.md).
+  const MeanCache* shared_means = nullptr;
   auto extract = [&](const Model& m, const std::string& digest, const TaskData& t,
-                     ExtractOptions o, uint64_t seed, const std::string& what) -> absl::StatusOr<Run> {
+                     ExtractOptions o, uint64_t seed, const std::string& what,
+                     bool same_test = false) -> absl::StatusOr<Run> {
     o.seed = seed;
     o.node_importance = false;
     o.random_draws = 0;
     o.location_importance = false;
+    o.nodes_only = true;
+    // Refined as the circuit was: the file records whether refinement ran.
+    o.refine = circuit.refined;
+    if (&m == in.model) o.means = shared_means;
+    if (same_test) o.full_test_loss = a.full_loss;
     Run run;
     CIRCUIT_ASSIGN_OR_RETURN(run.circuit, ExtractCircuitFromModel(m, in.model_file, digest, t, o,
                                                                   stage(what), &run.stats));
@@ -136,27 +146,38 @@ absl::StatusOr<AuditResult> AuditCircuit(const AuditInputs& in, const AuditOptio
     return run;
   };
 
+  Clock::time_point part = Clock::now();
+  auto lap = [&](const std::string& name) {
+    const Clock::time_point now = Clock::now();
+    a.part_seconds.emplace_back(name, std::chrono::duration<double>(now - part).count());
+    part = now;
+  };
   CIRCUIT_ASSIGN_OR_RETURN(MeanCache cache, ResolveMeans(model, in.model_digest, task, in.extract));
+  shared_means = &cache;
   const AblationEvaluator eval(model, index, cache.means, in.extract.ablation, task.test,
                                in.extract.eval_batch);
-  a.full_loss = eval.Score(torch::Tensor()).loss;
-  a.empty_loss = eval.Score(torch::zeros({index.total()})).loss;
-  FaithfulnessInputs fin{&eval, index.total(), flat};
+  FaithfulnessInputs fin{&eval, index.total(), flat, options.stack};
   {
-    torch::Tensor keep = torch::zeros({index.total()});
-    if (!flat.empty()) keep.index_fill_(0, torch::tensor(flat, torch::kInt64), 1.0);
-    a.circuit_loss = eval.Score(keep).loss;
+    // L(M), L(∅) and L(C) in one stacked pass.
+    std::vector<int64_t> all(index.total());
+    for (int64_t i = 0; i < index.total(); ++i) all[i] = i;
+    const std::vector<double> l = StackedLosses(eval, {all, {}, flat}, index.total(), 3,
+                                                &a.evaluations);
+    a.full_loss = l[0];
+    a.empty_loss = l[1];
+    a.circuit_loss = l[2];
   }
-  a.evaluations += 3;
+  lap("losses");
 
   // The circuit's own ranking: stored, or recomputed by the same extraction.
   std::vector<std::vector<int64_t>> runs;  // node sets for stability
   std::vector<float> own_scores = circuit.node_scores;
   if (static_cast<int64_t>(own_scores.size()) != index.total()) {
     CIRCUIT_ASSIGN_OR_RETURN(Run r, extract(model, in.model_digest, task, in.extract, circuit.seed,
-                                            "ranking"));
+                                            "ranking", /*same_test=*/true));
     own_scores = r.circuit.node_scores;
     a.ranking_recomputed = true;
+    lap("ranking");
   }
   runs.push_back(flat);
 
@@ -181,11 +202,14 @@ absl::StatusOr<AuditResult> AuditCircuit(const AuditInputs& in, const AuditOptio
                                                              stage("masks")));
       rankings.emplace_back("masks", RankNodes(NodeScores(r.tau, units)));
     }
+    lap("other method");
   }
   CIRCUIT_ASSIGN_OR_RETURN(a.curves, FaithfulnessCurves(fin, rankings, options.random_rankings,
                                                         options.seed, a.full_loss, a.empty_loss,
                                                         &a.evaluations, stage("")));
+  lap("curves");
   a.completeness = CompletenessGap(fin, options.completeness_subsets, options.seed, &a.evaluations);
+  lap("completeness");
 
   if (options.controls) {
     auto add = [&](const std::string& name, const Run& r) {
@@ -214,22 +238,34 @@ absl::StatusOr<AuditResult> AuditCircuit(const AuditInputs& in, const AuditOptio
     CIRCUIT_ASSIGN_OR_RETURN(Run k, extract(model, in.model_digest, ConstantTarget(task),
                                             in.extract, circuit.seed, "control constant"));
     add("constant", k);
+    lap("controls");
   }
 
   if (options.seeds > 0) {
+    // Joint: run i varies the seed and the train pairs at once (each figure
+    // then bounds the spread from either source). Separate: the seeds on the
+    // circuit's own pairs, then the resamples with the circuit's seed.
+    auto resampled = [&](int i) {
+      TaskData t = task;
+      t.train = ResamplePairs(task.train, options.seed + 0x9e37 + i);
+      return t;
+    };
     for (int i = 1; i < options.seeds; ++i) {
-      CIRCUIT_ASSIGN_OR_RETURN(Run r, extract(model, in.model_digest, task, in.extract,
-                                              circuit.seed + i, absl::StrCat("stability seed ", i)));
+      const std::string what = options.joint_stability ? absl::StrCat("stability run ", i)
+                                                       : absl::StrCat("stability seed ", i);
+      CIRCUIT_ASSIGN_OR_RETURN(
+          Run r, extract(model, in.model_digest, options.joint_stability ? resampled(i) : task,
+                         in.extract, circuit.seed + i, what, /*same_test=*/true));
       runs.push_back(FlatNodes(r.circuit, index));
     }
-    for (int i = 0; i < options.seeds; ++i) {
-      TaskData resampled = task;
-      resampled.train = ResamplePairs(task.train, options.seed + 0x9e37 + i);
-      CIRCUIT_ASSIGN_OR_RETURN(Run r, extract(model, in.model_digest, resampled, in.extract,
-                                              circuit.seed, absl::StrCat("stability resample ", i)));
+    for (int i = 0; !options.joint_stability && i < options.seeds; ++i) {
+      CIRCUIT_ASSIGN_OR_RETURN(Run r, extract(model, in.model_digest, resampled(i), in.extract,
+                                              circuit.seed, absl::StrCat("stability resample ", i),
+                                              /*same_test=*/true));
       runs.push_back(FlatNodes(r.circuit, index));
     }
     Stability& st = a.stability;
+    st.joint = options.joint_stability;
     st.runs = static_cast<int>(runs.size());
     double sum = 0.0;
     int pairs = 0;
@@ -251,6 +287,7 @@ absl::StatusOr<AuditResult> AuditCircuit(const AuditInputs& in, const AuditOptio
     for (const auto& [node, k] : count) {
       if (k >= 0.8 * runs.size()) st.core.push_back(NodeLabel(index.At(node)));
     }
+    lap("stability");
   }
 
   if (options.transfer) {
@@ -261,13 +298,25 @@ absl::StatusOr<AuditResult> AuditCircuit(const AuditInputs& in, const AuditOptio
       return r.circuit;
     };
     CIRCUIT_ASSIGN_OR_RETURN(a.transfer, internal::TransferAcrossFamilies(in, cache, fn));
+    lap("transfer");
   } else {
     a.transfer.note = "not computed: switched off";
+    internal::ScoreOnOtherTask(in, cache, &a.transfer);
   }
 
   a.verdict = VerdictLine(a, circuit.target_loss);
   a.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return a;
+}
+
+double ControlRatio(const AuditResult& a) {
+  double ratio = std::numeric_limits<double>::quiet_NaN();
+  for (const ControlResult& c : a.controls) {
+    if (c.name != "shuffled" && c.name != "random_init") continue;
+    const double r = static_cast<double>(c.n_nodes) / std::max<int64_t>(1, a.circuit_nodes);
+    if (!(r >= ratio)) ratio = r;  // NaN-safe min
+  }
+  return ratio;
 }
 
 std::string VerdictLine(const AuditResult& a, double target_loss) {
@@ -302,7 +351,8 @@ std::string VerdictLine(const AuditResult& a, double target_loss) {
                              shuffled ? static_cast<double>(shuffled->n_nodes) / n : 0.0);
     }
     for (const ControlResult& c : a.controls) {
-      if (c.name == "constant" && c.met_target && c.n_nodes >= n) {
+      // 0 nodes: the all-ablated model already gives the constant answer; no comparison.
+      if (c.name == "constant" && c.met_target && c.n_nodes > 0 && n >= c.n_nodes) {
         head += absl::StrFormat(" (but it is no smaller than the constant-answer control's %d nodes)",
                                 c.n_nodes);
       }

@@ -144,6 +144,7 @@ double RefineCandidate(const Model& model, const NodeIndex& index, const MaskUni
                        const ProgressFn& progress, Candidate* c, ExtractStats* stats) {
   const double nan = std::nan("");
   if (!c->disc.met_target) return nan;
+  if (options.nodes_only && !options.refine) return nan;  // minimality is not read
   const int64_t n = static_cast<int64_t>(c->flat.size());
   if (options.refine_limit > 0 && n > options.refine_limit) {
     AddNote(stats, absl::StrCat(options.refine ? "refinement and minimality" : "minimality",
@@ -198,6 +199,48 @@ double RefineCandidate(const Model& model, const NodeIndex& index, const MaskUni
     c->edges = CircuitEdges(model, nodes);
   }
   return r.minimality;
+}
+
+// The circuit of a nodes-only re-extraction (ExtractOptions::nodes_only): the
+// node set, its edges and scores, its test loss from one pass; no verification.
+Circuit NodesOnlyCircuit(const Model& model, const NodeIndex& index,
+                         const std::vector<torch::Tensor>& means, const TaskData& task,
+                         const ExtractOptions& options, const Candidate& c, const MaskUnits& units) {
+  const AblationEvaluator test(model, index, means, options.ablation, task.test,
+                               options.eval_batch);
+  torch::Tensor keep = torch::zeros({index.total()});
+  if (!c.flat.empty()) keep.index_fill_(0, torch::tensor(c.flat, torch::kInt64), 1.0);
+  const LogitCalibration* cal = options.calibrate ? &c.calibration : nullptr;
+  constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+  Circuit circuit;
+  circuit.task = task.name;
+  circuit.method = MethodName(options.method);
+  circuit.seed = options.seed;
+  circuit.n_layer = model.config().n_layer;
+  circuit.target_loss = options.target_loss;
+  circuit.circuit_loss = test.Score(keep, cal).loss;
+  circuit.full_model_loss = std::isnan(options.full_test_loss)
+                                ? test.Score(torch::Tensor(), cal).loss
+                                : options.full_test_loss;
+  circuit.necessity_loss = kNaN;
+  circuit.random_baseline_loss = kNaN;
+  circuit.accuracy = kNaN;
+  circuit.total_nodes = index.total();
+  const torch::Tensor score = c.unit_score.to(torch::kCPU, torch::kFloat32).contiguous();
+  const float* unit_score = score.data_ptr<float>();
+  for (int64_t i : c.flat) {
+    CircuitNode n;
+    n.node = index.At(i);
+    n.mask_logit = unit_score[units.node_unit[i]];
+    n.importance = std::numeric_limits<float>::quiet_NaN();
+    circuit.nodes.push_back(n);
+  }
+  circuit.edges = c.edges;
+  circuit.node_scores.resize(index.total());
+  for (int64_t i = 0; i < index.total(); ++i) circuit.node_scores[i] = unit_score[units.node_unit[i]];
+  circuit.tied_nodes = c.tied_nodes;
+  circuit.tie_note = c.tie_note;
+  return circuit;
 }
 
 absl::Status CheckTask(const TaskData& task) {
@@ -313,13 +356,22 @@ absl::StatusOr<Circuit> ExtractCircuitFromModel(const Model& model, const std::s
 
   Clock::time_point t = Clock::now();
   if (progress) progress("means", 0.0);
-  CIRCUIT_ASSIGN_OR_RETURN(MeanCache cache, ResolveMeans(model, model_digest, task, options, &stats));
-  const std::vector<torch::Tensor>& means = cache.means;
+  MeanCache resolved;
+  if (options.means == nullptr) {
+    CIRCUIT_ASSIGN_OR_RETURN(resolved, ResolveMeans(model, model_digest, task, options, &stats));
+  } else {
+    stats.means_reused = true;
+    stats.means_source = options.means->source;
+  }
+  const std::vector<torch::Tensor>& means =
+      options.means != nullptr ? options.means->means : resolved.means;
   stats.means_seconds = Since(t);
 
   const AblationEvaluator val(model, index, means, options.ablation, task.validation,
                               options.eval_batch);
-  stats.full_validation_loss = val.Score(torch::Tensor()).loss;
+  // Read by reports only: a nodes-only re-extraction skips the pass.
+  stats.full_validation_loss =
+      options.nodes_only ? std::nan("") : val.Score(torch::Tensor()).loss;
 
   std::vector<Candidate> candidates;
   if (options.method == Method::kMasks) {
@@ -396,6 +448,15 @@ absl::StatusOr<Circuit> ExtractCircuitFromModel(const Model& model, const std::s
   stats.total_edges = TotalEdges(model);
 
   t = Clock::now();
+  if (options.nodes_only) {
+    Circuit circuit = NodesOnlyCircuit(model, index, means, task, options, c, units);
+    circuit.model_file = model_file;
+    circuit.model_digest = model_digest;
+    stats.verify_seconds = Since(t);
+    stats.seconds = Since(start);
+    if (stats_out != nullptr) *stats_out = stats;
+    return circuit;
+  }
   VerifyOptions v;
   v.ablation = options.ablation;
   v.batch_prompts = options.eval_batch;

@@ -33,9 +33,22 @@ std::string HeldOutFamily(const std::string& task, uint64_t seed, std::vector<st
 
 namespace internal {
 
+void ScoreOnOtherTask(const AuditInputs& in, const MeanCache& means, Transfer* t) {
+  if (in.other_task == nullptr) return;
+  const NodeIndex index(in.model->config());
+  torch::Tensor keep = torch::zeros({index.total()});
+  for (const CircuitNode& n : in.circuit->nodes) keep[index.Flat(n.node)] = 1.0;
+  const AblationEvaluator eval(*in.model, index, means.means, in.extract.ablation,
+                               in.other_task->test, in.extract.eval_batch);
+  t->other_task = in.other_task->name;
+  t->other_task_loss = eval.Score(keep).loss;
+  t->full_model_other_task_loss = eval.Score(torch::Tensor()).loss;
+}
+
 absl::StatusOr<Transfer> TransferAcrossFamilies(const AuditInputs& in, const MeanCache& means,
                                                 const ExtractFn& extract) {
   Transfer t;
+  ScoreOnOtherTask(in, means, &t);
   const Circuit& circuit = *in.circuit;
   if (in.tokenizer == nullptr) {
     t.note = "not computed: no tokenizer given";

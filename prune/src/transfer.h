@@ -16,6 +16,10 @@ namespace circuit::prune::internal {
 using ExtractFn = std::function<absl::StatusOr<Circuit>(const TaskData& task,
                                                         const std::string& what, bool* met_target)>;
 
+// Fills t->other_task* when in.other_task is set: the circuit on that task's test split.
+void ScoreOnOtherTask(const AuditInputs& in, const MeanCache& means, Transfer* t);
+
+// Calls ScoreOnOtherTask, then extracts on all families but one and scores the held-out one.
 absl::StatusOr<Transfer> TransferAcrossFamilies(const AuditInputs& in, const MeanCache& means,
                                                 const ExtractFn& extract);
 

@@ -38,6 +38,25 @@ std::string XmlEscape(const std::string& s) {
   return out;
 }
 
+// Mean over the audited units of {cpr, cmd, jaccard, control_ratio}, each over
+// its finite values; empty when no unit was audited.
+std::vector<double> AuditMeans(const std::vector<const UnitResult*>& units) {
+  std::vector<double> sum(4, 0.0), n(4, 0.0);
+  bool any = false;
+  for (const UnitResult* u : units) {
+    const double f[4] = {u->cpr, u->cmd, u->jaccard, u->control_ratio};
+    for (int i = 0; i < 4; ++i) {
+      if (!std::isfinite(f[i])) continue;
+      sum[i] += f[i];
+      n[i] += 1;
+      any = true;
+    }
+  }
+  if (!any) return {};
+  for (int i = 0; i < 4; ++i) sum[i] = n[i] > 0 ? sum[i] / n[i] : kNoFigure;
+  return sum;
+}
+
 double GeoMean(const std::vector<double>& xs) {
   if (xs.empty()) return 0;
   double log_sum = 0;
@@ -140,7 +159,7 @@ absl::StatusOr<SweepReport> BuildSweepReport(const std::string& sweep_dir) {
   std::map<std::string, std::string> latest_digest;
   for (const UnitResult& r : rows) latest_digest[r.unit.model] = r.unit.model_digest;
   std::map<std::string, ReportGroup> groups;
-  std::map<std::string, std::map<std::string, std::vector<const UnitResult*>>> by_task;
+  std::map<std::string, std::map<std::string, std::vector<const UnitResult*>>> by_task, audited;
   for (const UnitResult& r : rows) {
     if (r.unit.study != "extract") continue;
     if (r.unit.model_digest != latest_digest[r.unit.model]) continue;
@@ -162,6 +181,8 @@ absl::StatusOr<SweepReport> BuildSweepReport(const std::string& sweep_dir) {
       ++g.failed;
       continue;
     }
+    // Audited rows count whether or not they met the target (the audit says so).
+    if (std::isfinite(r.cpr)) audited[key][r.unit.task].push_back(&r);
     if (!r.met_target) {
       ++g.not_met;
       continue;
@@ -169,7 +190,7 @@ absl::StatusOr<SweepReport> BuildSweepReport(const std::string& sweep_dir) {
     by_task[key][r.unit.task].push_back(&r);
   }
   SweepReport report;
-  report.csv = "model,dense,setting,task,edges,circuit_loss,units\n";
+  report.csv = "model,dense,setting,task,edges,circuit_loss,units,cpr,cmd,jaccard,control_ratio\n";
   for (auto& [key, g] : groups) {
     std::vector<double> per_task;
     for (const auto& [task, units] : by_task[key]) {
@@ -181,10 +202,17 @@ absl::StatusOr<SweepReport> BuildSweepReport(const std::string& sweep_dir) {
       g.edges_by_task[task] = edges / units.size();
       g.loss_by_task[task] = loss / units.size();
       per_task.push_back(g.edges_by_task[task]);
-      absl::StrAppendFormat(&report.csv, "%s,%d,\"%s\",%s,%.2f,%.5f,%d\n", g.model, g.dense,
+      const std::vector<double> audit = AuditMeans(units);
+      std::string audit_csv;
+      for (size_t i = 0; i < 4; ++i) {
+        const double v = audit.empty() ? kNoFigure : audit[i];
+        absl::StrAppend(&audit_csv, ",", std::isfinite(v) ? absl::StrFormat("%.4f", v) : "");
+      }
+      absl::StrAppendFormat(&report.csv, "%s,%d,\"%s\",%s,%.2f,%.5f,%d%s\n", g.model, g.dense,
                             g.setting, task, g.edges_by_task[task], g.loss_by_task[task],
-                            units.size());
+                            units.size(), audit_csv);
     }
+    for (const auto& [task, units] : audited[key]) g.audit_by_task[task] = AuditMeans(units);
     g.geomean_edges = GeoMean(per_task);
     report.groups.push_back(g);
   }
@@ -231,6 +259,12 @@ absl::StatusOr<SweepReport> BuildSweepReport(const std::string& sweep_dir) {
     if (g.failed > 0) absl::StrAppendFormat(&tasks, "%s%d failed", tasks.empty() ? "" : "; ", g.failed);
     absl::StrAppendFormat(&t, "%-18s %-6s %-40s %10.1f  %s\n", g.model, g.dense ? "dense" : "sparse",
                           g.setting, g.geomean_edges, tasks);
+  }
+  for (const ReportGroup& g : report.groups) {
+    for (const auto& [task, f] : g.audit_by_task) {
+      absl::StrAppendFormat(&t, "audit %s %s, %s: CPR %.3f, CMD %.3f, Jaccard %.2f, control ratio %.1f\n",
+                            g.model, g.setting, task, f[0], f[1], f[2], f[3]);
+    }
   }
   for (const auto& [setting, ratios] : report.dense_over_sparse) {
     for (const DenseSparseRatio& r : ratios) {

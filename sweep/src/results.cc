@@ -31,7 +31,7 @@ struct DoubleColumn {
   const char* name;
   double UnitResult::*field = nullptr;
   double WorkUnit::*unit_field = nullptr;
-  bool optional = false;  // added later: absent in older files, read as 0
+  bool optional = false;  // added later: absent in older files, read as the field's default
 };
 struct IntColumn {
   const char* name;
@@ -56,6 +56,11 @@ const DoubleColumn kDoubles[] = {
     {"accuracy", &UnitResult::accuracy, nullptr},
     {"seconds", &UnitResult::seconds, nullptr},
     {"prune_seconds", &UnitResult::prune_seconds, nullptr, /*optional=*/true},
+    // Audit figures (NaN when the unit was not audited; absent in older files).
+    {"cpr", &UnitResult::cpr, nullptr, /*optional=*/true},
+    {"cmd", &UnitResult::cmd, nullptr, /*optional=*/true},
+    {"jaccard", &UnitResult::jaccard, nullptr, /*optional=*/true},
+    {"control_ratio", &UnitResult::control_ratio, nullptr, /*optional=*/true},
 };
 const IntColumn kInts[] = {
     {"n_nodes", &UnitResult::n_nodes},

@@ -27,7 +27,10 @@ constexpr int kTagStop = 3;
 // What a worker sends back: the row, or (should it not parse) a failed row.
 UnitResult FromWorker(const std::string& payload, const WorkUnit& unit, int worker) {
   absl::StatusOr<UnitResult> r = ResultFromJson(payload);
-  if (r.ok() && r->unit.id == unit.id) return *std::move(r);
+  if (r.ok() && r->unit.id == unit.id) {
+    r->unit = unit;  // rank 0's copy, with the settings that rows do not store
+    return *std::move(r);
+  }
   UnitResult failed{unit, false};
   failed.rank = worker;
   failed.error = absl::StrCat("rank ", worker, " sent a malformed result: ",

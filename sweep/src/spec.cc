@@ -108,7 +108,8 @@ absl::StatusOr<SweepSpec> ParseSweepSpec(const std::string& json_text, const std
   static const char* kKnown[] = {"name",      "studies",       "models",  "tasks",
                                  "target_losses", "ablations", "penalties", "penalty_coefs",
                                  "methods",   "seeds",         "epochs",  "lr",      "batch",   "confidence", "search",
-                                 "random_draws", "n_train",    "n_validation", "n_test"};
+                                 "random_draws", "n_train",    "n_validation", "n_test",
+                                 "audit",     "audit_seeds"};
   for (const auto& [key, value] : j.items()) {
     bool known = false;
     for (const char* k : kKnown) known = known || key == k;
@@ -165,6 +166,11 @@ absl::StatusOr<SweepSpec> ParseSweepSpec(const std::string& json_text, const std
   CIRCUIT_RETURN_IF_ERROR(Integer(j, origin, "n_train", &spec.n_train, 0, 1000000));
   CIRCUIT_RETURN_IF_ERROR(Integer(j, origin, "n_validation", &spec.n_validation, 0, 1000000));
   CIRCUIT_RETURN_IF_ERROR(Integer(j, origin, "n_test", &spec.n_test, 0, 1000000));
+  if (j.contains("audit")) {
+    if (!j["audit"].is_boolean()) return FieldError(origin, "audit", "expected true or false");
+    spec.audit = j["audit"].get<bool>();
+  }
+  CIRCUIT_RETURN_IF_ERROR(Integer(j, origin, "audit_seeds", &spec.audit_seeds, 0, 100));
   // Bound the work a spec can ask for before anything enumerates it: a 1 KB
   // spec of long lists multiplies out to 10^10 units.
   double units = 1;
@@ -224,6 +230,7 @@ std::vector<WorkUnit> EnumerateUnits(const SweepSpec& spec) {
                         spec.lr > 0 ? absl::StrCat("|lr", spec.lr) : "",
                         spec.batch > 0 ? absl::StrCat("|batch", spec.batch) : "",
                         spec.confidence > 0 ? absl::StrCat("|conf", spec.confidence) : "",
+                        spec.audit ? absl::StrCat("|audit", spec.audit_seeds) : "",
                         // The model's content, not only its name: a model changed
                         // in place is a different unit.
                         digest.empty() ? "" : absl::StrCat("|weights", digest));

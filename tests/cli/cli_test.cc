@@ -390,7 +390,12 @@ TEST_F(CliTest, AuditWritesEveryKey) {
   EXPECT_EQ(j["completeness"]["subsets"], 32);
   EXPECT_TRUE(j["completeness"]["mean"].is_number());
   EXPECT_TRUE(j["completeness"]["max"].is_number());
-  EXPECT_EQ(j["stability"]["runs"], 4);  // the circuit, one more seed, two resamples
+  EXPECT_EQ(j["stability"]["runs"], 2);  // the circuit and one run with another seed and pairs
+  EXPECT_EQ(j["stability"]["joint"], true);
+  EXPECT_TRUE(j["control_ratio"].is_number());
+  for (const char* part : {"losses", "curves", "completeness", "controls", "stability", "transfer"}) {
+    EXPECT_TRUE(j["time_parts"][part].is_number()) << part;
+  }
   EXPECT_TRUE(j["stability"]["mean_jaccard"].is_number());
   EXPECT_TRUE(j["stability"]["min_jaccard"].is_number());
   EXPECT_TRUE(j["stability"]["core"].is_array());
@@ -403,11 +408,22 @@ TEST_F(CliTest, AuditWritesEveryKey) {
   EXPECT_TRUE(t["full_model_held_out_loss"].is_number());
   EXPECT_FALSE(j["verdict"].get<std::string>().empty());
 
-  // The short report says the same.
+  // The short report says the same; --task scores the circuit on another task
+  // with the same candidates, and refuses one with other candidates.
   r = RunCommand(CircuitBinary() + " audit --seeds 0 --threads 1 --model " + model_ + " --circuit " +
-                 out + "/circuit.h5");
+                 out + "/circuit.h5 --task single_double_quote@print");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("verdict"));
+  EXPECT_THAT(r.out, HasSubstr("other task   single_double_quote@print: circuit"));
+  EXPECT_THAT(r.out, HasSubstr("time "));
+  std::ifstream again(out + "/audit.json");
+  const nlohmann::json o = nlohmann::json::parse(again);
+  EXPECT_EQ(o["other_task"]["task"], "single_double_quote@print");
+  EXPECT_TRUE(o["other_task"]["circuit_loss"].is_number());
+  EXPECT_TRUE(o["other_task"]["full_model_loss"].is_number());
+  ExpectOneLineError(RunCommand(CircuitBinary() + " audit --seeds 0 --task bracket_brace --model " +
+                                model_ + " --circuit " + out + "/circuit.h5"),
+                     "audit");
 
   RunResult other = InitTinyModel(dir_->File("other_audit.h5"), /*seed=*/3);
   ASSERT_EQ(other.exit_code, 0) << other.err;

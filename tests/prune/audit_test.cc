@@ -69,6 +69,33 @@ TEST(AuditHelpersTest, ControlTasksKeepPromptsAndChangeAnswers) {
   for (const TaskExample& ex : constant.test) EXPECT_EQ(ex.correct, task.train[0].correct);
 }
 
+// The verdict's rule (docs/faithfulness.md) on hand-made figures.
+TEST(AuditHelpersTest, VerdictFollowsTheDocumentedRule) {
+  AuditResult a;
+  a.circuit_nodes = 40;
+  a.circuit_loss = 0.1;
+  a.controls = {{"shuffled", 5760, 0, 2.0, false}, {"random_init", 5760, 0, 0.7, false},
+                {"constant", 800, 0, 0.1, true}};
+  // The constant control needs more nodes than the circuit: no caveat.
+  EXPECT_EQ(VerdictLine(a, 0.15),
+            "distinguishable from controls: the shuffled control needs 144x more nodes and misses "
+            "the target, as does the random-init model");
+  EXPECT_EQ(ControlRatio(a), 144.0);
+  a.controls[2].n_nodes = 30;  // ... fewer: the circuit is no smaller than the trivial one
+  EXPECT_THAT(VerdictLine(a, 0.15),
+              ::testing::HasSubstr("(but it is no smaller than the constant-answer control's 30 nodes)"));
+  a.controls[2].n_nodes = 0;  // the all-ablated model answers the constant: no caveat
+  EXPECT_THAT(VerdictLine(a, 0.15), ::testing::Not(::testing::HasSubstr("constant")));
+  a.controls[2].n_nodes = 30;
+  a.controls[0] = {"shuffled", 60, 0, 0.12, true};
+  EXPECT_EQ(VerdictLine(a, 0.15),
+            "NOT distinguishable: the shuffled control reaches the target with 60 nodes (circuit: 40) "
+            "(but it is no smaller than the constant-answer control's 30 nodes)");
+  EXPECT_EQ(ControlRatio(a), 1.5);
+  a.circuit_loss = 0.2;
+  EXPECT_THAT(VerdictLine(a, 0.15), ::testing::StartsWith("NOT a circuit for the task"));
+}
+
 class PlantedAuditTest : public ::testing::Test {
  protected:
   PlantedAuditTest()
@@ -110,6 +137,7 @@ TEST_F(PlantedAuditTest, PlantedCircuitPassesTheAudit) {
   AuditOptions o;
   o.seeds = 3;
   o.seed = 7;
+  o.joint_stability = false;  // seeds and resamples apart (the joint runs: below)
   absl::StatusOr<AuditResult> a = AuditCircuit(in, o);
   ASSERT_THAT(a, IsOk());
 
@@ -149,6 +177,72 @@ TEST_F(PlantedAuditTest, PlantedCircuitPassesTheAudit) {
   EXPECT_GE(a->completeness.max, a->completeness.mean);
   EXPECT_THAT(a->verdict, ::testing::StartsWith("distinguishable from controls"));
   EXPECT_GT(a->extractions, 0);
+  // The shuffled control kept every node (it missed the target): the ratio says so.
+  EXPECT_EQ(ControlRatio(*a), 60.0 / circuit->nodes.size());
+  std::set<std::string> parts;
+  for (const auto& [name, seconds] : a->part_seconds) {
+    parts.insert(name);
+    EXPECT_GE(seconds, 0.0) << name;
+  }
+  for (const char* part : {"losses", "curves", "completeness", "controls", "stability"}) {
+    EXPECT_TRUE(parts.count(part)) << part;
+  }
+
+  // Joint stability: 3 runs in all, each varying the seed and the train pairs.
+  o.joint_stability = true;
+  o.controls = false;
+  o.other_method = false;
+  absl::StatusOr<AuditResult> joint = AuditCircuit(in, o);
+  ASSERT_THAT(joint, IsOk());
+  EXPECT_TRUE(joint->stability.joint);
+  EXPECT_EQ(joint->stability.runs, 3);
+  EXPECT_EQ(joint->stability.mean_jaccard, 1.0);
+  EXPECT_EQ(joint->extractions, 2);
+  EXPECT_TRUE(std::isnan(ControlRatio(*joint)));
+}
+
+// A nodes-only re-extraction (the audit's) chooses the same nodes as the full
+// one, with the same test loss, from means handed in.
+TEST_F(PlantedAuditTest, NodesOnlyExtractionKeepsTheNodeSet) {
+  ExtractStats full_stats, fast_stats;
+  absl::StatusOr<Circuit> full =
+      ExtractCircuitFromModel(model_, "planted.h5", "d1", task_, options_, nullptr, &full_stats);
+  ASSERT_THAT(full, IsOk());
+  absl::StatusOr<MeanCache> means = ResolveMeans(model_, "d1", task_, options_);
+  ASSERT_THAT(means, IsOk());
+  ExtractOptions fast = options_;
+  fast.nodes_only = true;
+  fast.means = &*means;
+  absl::StatusOr<Circuit> c =
+      ExtractCircuitFromModel(model_, "planted.h5", "d1", task_, fast, nullptr, &fast_stats);
+  ASSERT_THAT(c, IsOk());
+  ASSERT_EQ(c->nodes.size(), full->nodes.size());
+  for (size_t i = 0; i < c->nodes.size(); ++i) EXPECT_EQ(c->nodes[i].node, full->nodes[i].node);
+  EXPECT_EQ(c->edges.size(), full->edges.size());
+  EXPECT_EQ(fast_stats.met_target, full_stats.met_target);
+  EXPECT_NEAR(c->circuit_loss, full->circuit_loss, 1e-5);
+  EXPECT_NEAR(c->full_model_loss, full->full_model_loss, 1e-5);
+  EXPECT_TRUE(std::isnan(c->necessity_loss));
+  EXPECT_TRUE(std::isnan(c->nodes[0].importance));
+  EXPECT_EQ(c->node_scores, full->node_scores);
+}
+
+// Stacked evaluation (the curves' and completeness's) gives each set's own loss.
+TEST_F(PlantedAuditTest, StackedLossesMatchOneByOne) {
+  absl::StatusOr<MeanCache> means = ResolveMeans(model_, "d1", task_, options_);
+  ASSERT_THAT(means, IsOk());
+  const NodeIndex index(model_.config());
+  const AblationEvaluator eval(model_, index, means->means, Ablation::kMean, task_.test, 32);
+  const std::vector<std::vector<int64_t>> sets = {{}, {0, 5, 17}, {1, 2, 3, 4, 40, 59}, {7}, {}};
+  int64_t evaluations = 0;
+  const std::vector<double> stacked = StackedLosses(eval, sets, index.total(), 2, &evaluations);
+  ASSERT_EQ(stacked.size(), sets.size());
+  EXPECT_EQ(evaluations, 5);
+  for (size_t i = 0; i < sets.size(); ++i) {
+    torch::Tensor keep = torch::zeros({index.total()});
+    for (int64_t n : sets[i]) keep[n] = 1.0;
+    EXPECT_NEAR(stacked[i], eval.Score(keep).loss, 1e-5) << i;
+  }
 }
 
 }  // namespace

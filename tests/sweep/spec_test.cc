@@ -5,6 +5,7 @@
 #include <limits>
 #include <filesystem>
 #include <fstream>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "circuit/core/h5.h"
@@ -70,6 +71,16 @@ TEST(SweepSpec, MaskSettingsChangeTheIdsOnlyWhenSet) {
   EXPECT_EQ(tuned->confidence, 0.5);
   EXPECT_NE(EnumerateUnits(*plain)[0].id, EnumerateUnits(*tuned)[0].id);
   EXPECT_EQ(EnumerateUnits(*plain)[0].id, EnumerateUnits(*zero)[0].id);  // 0 = the defaults
+  // Auditing is off by default; switched on, it is a different unit.
+  absl::StatusOr<SweepSpec> audited =
+      ParseSweepSpec(base + R"(, "audit": true, "audit_seeds": 2})", "s");
+  ASSERT_THAT(audited, testing::IsOk());
+  EXPECT_FALSE(plain->audit);
+  EXPECT_TRUE(audited->audit);
+  EXPECT_EQ(audited->audit_seeds, 2);
+  EXPECT_NE(EnumerateUnits(*plain)[0].id, EnumerateUnits(*audited)[0].id);
+  EXPECT_EQ(EnumerateUnits(*plain)[0].id,
+            EnumerateUnits(*ParseSweepSpec(base + R"(, "audit": false})", "s"))[0].id);
 }
 
 TEST(SweepSpec, TheModelsWeightsDigestIsPartOfTheId) {
@@ -120,6 +131,8 @@ TEST(SweepSpec, RejectsBadSpecsNamingTheField) {
       {R"({"models": ["m"], "tasks": ["x"], "lr": "fast"})", "lr: expected a number in [0, 10]"},
       {R"({"models": ["m"], "tasks": ["x"], "batch": -2})", "batch: expected an integer"},
       {R"({"models": ["m"], "tasks": ["x"], "confidence": 0.2})", "confidence: expected 0"},
+      {R"({"models": ["m"], "tasks": ["x"], "audit": 1})", "audit: expected true or false"},
+      {R"({"models": ["m"], "tasks": ["x"], "audit_seeds": -1})", "audit_seeds: expected an integer"},
   };
   for (const Case& c : cases) {
     EXPECT_THAT(ParseSweepSpec(c.json, "spec.json"),
@@ -154,6 +167,8 @@ TEST(ResultsFile, AppendsAtomicallyAndReopens) {
   EXPECT_TRUE(row.met_target);
   EXPECT_FALSE(again->rows()[1].met_target);
   EXPECT_DOUBLE_EQ(row.prune_seconds, 1.25);
+  EXPECT_TRUE(std::isnan(row.cpr));  // not audited
+  EXPECT_TRUE(std::isnan(row.control_ratio));
   EXPECT_EQ(again->rows()[1].error, "task 'x': unknown");
   // Retrying a failure replaces its row instead of adding one.
   again->ForgetFailures();
@@ -315,7 +330,10 @@ void WriteModelStub(const std::string& path, bool dense) {
 // edges[i] is the circuit size of the i-th unit (sparse t1, sparse t2, dense t1,
 // dense t2): -1 for a failed unit, -2 for one that missed the target (and so kept
 // the whole model, 1000 edges).
-absl::StatusOr<SweepReport> ReportOf(const testing::TempDir& dir, const std::vector<int>& edges) {
+// audit[i]: the i-th unit's {cpr, cmd, jaccard, control_ratio} (none: not audited).
+using AuditFigures = std::tuple<double, double, double, double>;
+absl::StatusOr<SweepReport> ReportOf(const testing::TempDir& dir, const std::vector<int>& edges,
+                                     const std::vector<AuditFigures>& audit = {}) {
   WriteModelStub(dir.File("sparse.h5"), false);
   WriteModelStub(dir.File("dense.h5"), true);
   const std::string spec_json = absl::StrCat(R"({"models": [")", dir.File("sparse.h5"), R"(", ")",
@@ -331,9 +349,31 @@ absl::StatusOr<SweepReport> ReportOf(const testing::TempDir& dir, const std::vec
     r.n_edges = r.met_target ? edges[i] : r.ok ? 1000 : 0;
     r.circuit_loss = r.met_target ? 0.1 : 0.4;
     if (!r.ok) r.error = "model file: no such file";
+    if (i < audit.size()) std::tie(r.cpr, r.cmd, r.jaccard, r.control_ratio) = audit[i];
     CIRCUIT_RETURN_IF_ERROR(results.Append(r));
   }
   return BuildSweepReport(dir.path());
+}
+
+// Audited rows: their figures in the table and the CSV, by task; NaN (a
+// stability-less audit's Jaccard) is left out, rows without an audit add nothing.
+TEST(SweepReport, AuditFiguresPerTask) {
+  testing::TempDir dir;
+  const double nan = kNoFigure;
+  absl::StatusOr<SweepReport> report =
+      ReportOf(dir, {4, 16, 32, -2},
+               {{0.61, 0.29, 0.75, 12.5}, {nan, nan, nan, nan}, {0.4, 0.5, nan, 1.5},
+                {0.1, 0.8, 0.2, 1.0}});
+  ASSERT_THAT(report, testing::IsOk());
+  EXPECT_THAT(report->table, HasSubstr("audit sparse target 0.15, mean, log, masks, t1: CPR 0.610, "
+                                       "CMD 0.290, Jaccard 0.75, control ratio 12.5"));
+  EXPECT_THAT(report->table, ::testing::Not(HasSubstr("masks, t2: CPR nan")));
+  EXPECT_THAT(report->table, HasSubstr("masks, t1: CPR 0.400, CMD 0.500, Jaccard nan"));
+  // The dense t2 unit missed the target; its audit still shows.
+  EXPECT_THAT(report->table, HasSubstr("masks, t2: CPR 0.100, CMD 0.800, Jaccard 0.20"));
+  EXPECT_THAT(report->csv, HasSubstr("t1,4.00,0.10000,1,0.6100,0.2900,0.7500,12.5000\n"));
+  EXPECT_THAT(report->csv, HasSubstr("t2,16.00,0.10000,1,,,,\n"));
+  EXPECT_THAT(report->csv, HasSubstr("t1,32.00,0.10000,1,0.4000,0.5000,,1.5000\n"));
 }
 
 // Rows of a model's earlier weights (the file changed in place, the sweep ran

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -114,6 +115,9 @@ void ExpectAllOk(const std::string& spec_path, const std::string& out_dir) {
     EXPECT_LE(r.n_nodes, r.total_nodes);
     EXPECT_GT(r.prune_seconds, 0.0);
     EXPECT_LE(r.prune_seconds, r.seconds);
+    // Not audited (the spec's "audit" is off by default): no audit figures.
+    EXPECT_TRUE(std::isnan(r.cpr) && std::isnan(r.cmd) && std::isnan(r.jaccard) &&
+                std::isnan(r.control_ratio)) << u.id;
   }
 }
 
@@ -345,6 +349,36 @@ void ExpectMpiSweepRuns(const TempDir& tmp, const std::string& model, int n_trai
 }
 
 TEST_F(SweepCliTest, TwoMpiRanksOnATinyModel) { ExpectMpiSweepRuns(tmp_, model_, /*n_train=*/16); }
+
+// "audit": true audits every unit: its row gains CPR, CMD, the stability
+// Jaccard and the control ratio, and `circuit report` shows them.
+TEST_F(SweepCliTest, AuditedSweepRowsCarryTheAuditFigures) {
+  if (!std::filesystem::exists(kMpirun)) CIRCUIT_SKIP_UNLESS_CI() << kMpirun << " is not installed";
+  std::string json = SpecJson({model_}, {"single_double_quote"});
+  json.back() = ',';
+  json += " \"audit\": true, \"audit_seeds\": 2}";
+  const std::string spec = tmp_.File("spec.json");
+  WriteFile(spec, json);
+  const std::string out = tmp_.File("out");
+  RunResult r = RunCommand(std::string(kMpirun) + " --allow-run-as-root --oversubscribe -np 2 " +
+                           CircuitBinary() + " sweep " + spec + " --out " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(ParseSummary(r.out).failed, 0) << r.err;
+  std::map<std::string, UnitResult> rows = RowsById(out + "/results.h5");
+  ASSERT_EQ(rows.size(), 1u);
+  const UnitResult& row = rows.begin()->second;
+  ASSERT_TRUE(row.ok) << row.error;
+  EXPECT_TRUE(std::isfinite(row.cpr)) << row.cpr;
+  EXPECT_TRUE(std::isfinite(row.cmd)) << row.cmd;
+  EXPECT_GE(row.jaccard, 0.0);
+  EXPECT_LE(row.jaccard, 1.0);
+  EXPECT_GT(row.control_ratio, 0.0);
+  RunResult report = RunCommand(CircuitBinary() + " report " + out);
+  ASSERT_EQ(report.exit_code, 0) << report.err;
+  EXPECT_THAT(report.out, HasSubstr("single_double_quote: CPR "));
+  EXPECT_THAT(report.out, HasSubstr("control ratio"));
+  EXPECT_THAT(ReadText(out + "/report.csv"), HasSubstr(",cpr,cmd,jaccard,control_ratio"));
+}
 
 TEST_F(SweepCliTest, TwoMpiRanksOnTheBundledModel) {
   const std::string model = SourceDir() + "/data/models/default.h5";

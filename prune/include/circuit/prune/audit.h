@@ -82,7 +82,8 @@ struct Completeness {
 };
 
 struct Stability {
-  int runs = 0;               // the circuit itself, seeds − 1 new seeds, `seeds` resamples
+  int runs = 0;               // the circuit itself and the re-extractions (AuditOptions::seeds)
+  bool joint = true;          // AuditOptions::joint_stability
   double mean_jaccard = 0.0;  // over all pairs of runs' node sets
   double min_jaccard = 0.0;
   std::vector<std::string> core;  // NodeLabel of nodes in >= 80 % of runs
@@ -103,10 +104,20 @@ struct Transfer {
   double held_out_loss = 0.0;            // ... and on the held-out family
   double full_model_in_family_loss = 0.0;
   double full_model_held_out_loss = 0.0;
+  // --task T: the audited circuit itself (no re-extraction) on another task's
+  // test split (same candidate tokens); other_task "" when not asked.
+  std::string other_task;
+  double other_task_loss = 0.0;
+  double full_model_other_task_loss = 0.0;
 };
 
 struct AuditOptions {
   int seeds = 5;              // stability: seeds (the circuit is the first) and resamples; 0: skip
+  // true: `seeds` runs in all, run i > 0 with seed + i AND the i-th resample of
+  // the train pairs (the circuit is run 0); false: seeds - 1 seed runs, then
+  // `seeds` resample runs (twice the extractions). docs/faithfulness.md.
+  bool joint_stability = true;
+  int stack = 8;              // kept-node sets per stacked forward pass (curves, completeness)
   int random_rankings = 4;    // random rankings averaged into the random curve
   int completeness_subsets = 32;
   bool other_method = true;   // the curve of the method the circuit did not use
@@ -126,6 +137,7 @@ struct AuditInputs {
   // with (TaskOptionsFor). No tokenizer: no transfer.
   const Tokenizer* tokenizer = nullptr;
   TaskOptions task_options;
+  const TaskData* other_task = nullptr;  // --task T: also score the circuit on T (Transfer)
 };
 
 struct AuditResult {
@@ -144,6 +156,9 @@ struct AuditResult {
   int64_t evaluations = 0;   // ablated test-split evaluations
   int64_t extractions = 0;   // extractions re-run (controls, stability)
   double seconds = 0.0;
+  // Wall time of each part, in the order run ("losses", "ranking", "other
+  // method", "curves", "completeness", "controls", "stability", "transfer").
+  std::vector<std::pair<std::string, double>> part_seconds;
 };
 
 // Runs the audit. Errors: missing inputs, a circuit node outside the model, a
@@ -156,6 +171,11 @@ absl::StatusOr<AuditResult> AuditCircuit(const AuditInputs& inputs, const AuditO
 // the task has no families.
 std::string HeldOutFamily(const std::string& task, uint64_t seed,
                           std::vector<std::string>* others);
+
+// The fewest nodes a nonsense control (shuffled, random_init) kept, over the
+// circuit's node count (a control that missed the target kept every node);
+// NaN when no control ran. Below ~2: the controls are as cheap as the circuit.
+double ControlRatio(const AuditResult& a);
 
 // The verdict line from the figures (the rule is in docs/faithfulness.md).
 std::string VerdictLine(const AuditResult& a, double target_loss);
@@ -179,7 +199,14 @@ struct FaithfulnessInputs {
   const AblationEvaluator* eval = nullptr;  // the test split
   int64_t total_nodes = 0;
   std::vector<int64_t> circuit;             // flat, ascending
+  int stack = 8;                            // kept-node sets per stacked forward pass
 };
+// Test losses of kept-node sets (flat indices), `stack` sets per
+// AblationEvaluator::LogitDiffsMany pass; adds the sets to *evaluations.
+std::vector<double> StackedLosses(const AblationEvaluator& eval,
+                                  const std::vector<std::vector<int64_t>>& sets, int64_t total,
+                                  int stack, int64_t* evaluations,
+                                  const ProgressFn& progress = nullptr);
 absl::StatusOr<std::vector<FaithfulnessCurve>> FaithfulnessCurves(
     const FaithfulnessInputs& in, const std::vector<std::pair<std::string, std::vector<int64_t>>>& rankings,
     int random_rankings, uint64_t seed, double full_loss, double empty_loss, int64_t* evaluations,

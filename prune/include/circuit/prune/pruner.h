@@ -86,6 +86,18 @@ struct ExtractOptions {
   // MeansPathFor(file.path) when `means_cache_auto` is set.
   std::string means_cache;
   bool means_cache_auto = true;
+
+  // Re-extractions that read only the node set, the edges and met_target (the
+  // audit's controls, seeds and transfer): no verification pass (no
+  // importances, no random baseline, no necessity loss; those are NaN),
+  // circuit_loss is the chosen nodes' test loss from one pass, full_model_loss
+  // is `full_test_loss` when given (else one pass). The scores and refinement
+  // are the normal ones.
+  bool nodes_only = false;
+  double full_test_loss = std::numeric_limits<double>::quiet_NaN();
+  // Means already resolved for this model (the audit's): used instead of
+  // ResolveMeans when set. Borrowed; must outlive the call.
+  const MeanCache* means = nullptr;
 };
 
 // Where the time went and what was decided; all optional reading.

@@ -28,6 +28,9 @@ struct ReportGroup {
   double geomean_edges = 0;  // over tasks with a circuit; 0 when none
   int failed = 0;
   int not_met = 0;  // units that ran but missed the target (whole model kept; no size)
+  // Audited units only (spec key "audit"): mean over seeds of the audit's
+  // figures {cpr, cmd, jaccard, control_ratio} per task (NaN figures skipped).
+  std::map<std::string, std::vector<double>> audit_by_task;
 };
 
 // The paper's headline: how much larger a dense model's circuits are than the

@@ -14,6 +14,7 @@
 #ifndef CIRCUIT_SWEEP_RESULTS_H_
 #define CIRCUIT_SWEEP_RESULTS_H_
 
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -24,6 +25,7 @@
 namespace circuit {
 
 inline constexpr int64_t kSweepFormatVersion = 1;
+inline constexpr double kNoFigure = std::numeric_limits<double>::quiet_NaN();
 
 struct UnitResult {
   WorkUnit unit;
@@ -39,6 +41,12 @@ struct UnitResult {
   // The circuit met the target loss on the validation split. When it did not, the
   // pruner kept every node: the row is finished (ok) but is no circuit to compare.
   bool met_target = false;
+  // The unit's audit (spec key "audit"; docs/faithfulness.md), NaN when not
+  // audited: CPR and CMD of the circuit's own ranking, the mean pairwise
+  // Jaccard of the stability runs, and control_ratio = the fewest nodes a
+  // nonsense control (shuffled answers, random-init model) kept / the circuit's
+  // nodes (a control that misses the target keeps every node).
+  double cpr = kNoFigure, cmd = kNoFigure, jaccard = kNoFigure, control_ratio = kNoFigure;
 };
 
 class ResultsFile {

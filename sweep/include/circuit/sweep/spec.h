@@ -44,6 +44,10 @@ struct SweepSpec {
   int search = 0;          // pruning settings tried per unit (--search)
   int random_draws = 8;
   int n_train = 0, n_validation = 0, n_test = 0;  // task datapoints per split; 0: default
+  // Audit every unit's circuit (`circuit audit`, docs/faithfulness.md) with
+  // `audit_seeds` stability runs (0: no stability runs); off by default.
+  bool audit = false;
+  int audit_seeds = 5;
   std::string source;      // the spec's JSON text, stored in results.h5
   // Weights digest of each model (parallel to `models`), filled by the program
   // that can load them (`circuit sweep`); "" or absent: unknown (a model that
