@@ -48,7 +48,6 @@ chroot "$target" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root L
 status=${PIPESTATUS[0]}
 end=$(date +%s.%N)
 awk -v total="$(awk "BEGIN {print $end - $start}")" '
-  /bootstrap: installing/ && !p { p = $1 }
   /Building|Linking|\[[0-9]+\/[0-9]+\]/ && !b { b = $1 }
   /== the bundled model/ && !r { r = $1 }
   /== extracting/ { x = $1 } /== its core/ { y = $1 }

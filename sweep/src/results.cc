@@ -7,7 +7,6 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <limits>
 
 #include <nlohmann/json.hpp>
 
@@ -158,7 +157,7 @@ absl::StatusOr<UnitResult> ResultFromJson(const std::string& text) {
     const auto it = j.find(c.name);
     if (it == j.end() && c.optional) continue;
     if (it != j.end() && it->is_null()) {
-      Get(row, c) = std::numeric_limits<double>::quiet_NaN();
+      Get(row, c) = kNoFigure;
       continue;
     }
     if (it == j.end() || !it->is_number()) return missing(c.name, "a number");
