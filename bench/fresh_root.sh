@@ -12,7 +12,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/bench/workdir.sh"
-bench_workdir "${1:-}"
+bench_workdir ${1:+"$1"}
 mirror=${MIRROR:-http://deb.debian.org/debian}
 target="$work/root"
 command -v debootstrap >/dev/null || { echo "fresh_root: needs debootstrap (apt-get install debootstrap)" >&2; exit 2; }

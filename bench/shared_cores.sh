@@ -1,47 +1,57 @@
 #!/usr/bin/env bash
 # What one competing process costs an extraction (docs/performance.md, "Shared
 # cores"): the quickstart extraction (bundled model, single_double_quote, the
-# default preset, 2 threads) alone and beside one busy process, with libgomp's
-# default (active, spinning) waiting and with the passive waiting `circuit` sets
-# for itself. Runs are interleaved so that drift of the machine hits every
-# setting alike. Prints each run's wall time and the slowdown ratios.
+# default preset) alone and beside one busy process, in three settings:
+#   default   circuit's own: passive OpenMP waiting, auto threads (--threads 0)
+#   passive2  passive waiting, 2 threads fixed (what auto threads adds)
+#   active2   libgomp's default (active, spinning waits), 2 threads fixed
+# Runs are interleaved so that drift of the machine hits every setting alike.
+# Prints each run's wall time and the slowdown ratios. Extra extract options
+# (e.g. a shorter run: EXTRACT_ARGS="--pairs 128 --no-refine") apply to every run.
 #
 #   bench/shared_cores.sh [WORKDIR] [REPEATS]   # default: a fresh temp dir, 1 repeat
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 circuit=${BUILD_DIR:-$root/build}/bin/circuit
 source "$root/bench/workdir.sh"
-bench_workdir "${1:-}"
+bench_workdir ${1:+"$1"}
 repeats=${2:-1}
+read -r -a extra <<<"${EXTRACT_ARGS:-}"
 declare -A total
-extract() {  # label, competitor (0/1), policy ("" = circuit's own: passive)
-  local label=$1 competitor=$2 policy=$3 burner="" start end
+extract() {  # setting (default / passive2 / active2), competitor (0/1)
+  local setting=$1 competitor=$2 label burner="" start end s
+  label="${setting}_$([ "$competitor" = 1 ] && echo competing || echo alone)"
+  local -a env_args=(env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT -u OMP_NUM_THREADS -u CIRCUIT_THREADS)
+  local -a threads=(--threads 0)
+  case "$setting" in
+    passive2) env_args+=(OMP_WAIT_POLICY=passive); threads=(--threads 2) ;;
+    active2) env_args+=(OMP_WAIT_POLICY=active); threads=(--threads 2) ;;
+  esac
   if [ "$competitor" = 1 ]; then
     (while :; do :; done) &
     burner=$!
+    sleep 1  # let the burner show in /proc/stat before auto threads look
   fi
   start=$(date +%s.%N)
-  if [ -n "$policy" ]; then
-    OMP_WAIT_POLICY=$policy "$circuit" extract --task single_double_quote --threads 2 \
-      --out "$work/$label" >/dev/null 2>&1
-  else
-    env -u OMP_WAIT_POLICY "$circuit" extract --task single_double_quote --threads 2 \
-      --out "$work/$label" >/dev/null 2>&1
-  fi
+  "${env_args[@]}" "$circuit" extract --task single_double_quote "${threads[@]}" "${extra[@]}" \
+    --out "$work/$label" >/dev/null 2>"$work/$label.log"
   end=$(date +%s.%N)
-  [ -n "$burner" ] && kill "$burner" && wait "$burner" 2>/dev/null || true
-  local s
+  if [ -n "$burner" ]; then kill "$burner"; wait "$burner" 2>/dev/null || true; fi
   s=$(awk "BEGIN {print $end - $start}")
   total[$label]=$(awk "BEGIN {print ${total[$label]:-0} + $s}")
-  printf '%-22s %8.1f s\n' "$label" "$s"
+  local stages
+  stages=$(grep -o '([0-9]* threads\?)' "$work/$label.log" | sort | uniq -c | tr -s ' \n' ' ' || true)
+  printf '%-20s %8.1f s   stages on: %s\n' "$label" "$s" "${stages:-${threads[1]} threads (fixed)}"
 }
+echo "extract --task single_double_quote ${extra[*]}; $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for ((i = 0; i < repeats; i++)); do
-  extract passive_alone 0 ""
-  extract passive_competing 1 ""
-  extract active_alone 0 active
-  extract active_competing 1 active
+  for setting in default passive2 active2; do
+    extract "$setting" 0
+    extract "$setting" 1
+  done
 done
 ratio() { awk "BEGIN {printf \"%.2f\", ${total[$1]} / ${total[$2]}}"; }
-echo "slowdown beside one busy process: passive (circuit's default) $(ratio passive_competing passive_alone)x," \
-  "active (libgomp's default) $(ratio active_competing active_alone)x"
-echo "passive vs active alone: $(ratio passive_alone active_alone)x"
+echo "slowdown beside one busy process: default (passive, auto threads) $(ratio default_competing default_alone)x," \
+  "passive with 2 threads $(ratio passive2_competing passive2_alone)x," \
+  "active with 2 threads (libgomp's default) $(ratio active2_competing active2_alone)x"
+echo "alone, default vs libgomp's default: $(ratio default_alone active2_alone)x"

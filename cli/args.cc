@@ -194,7 +194,7 @@ void AddCommonOptions(ArgParser& parser, CommonOptions* options, bool with_model
     (void)absl::SimpleAtoi(env, &options->threads);
   }
   parser.Option("device", std::string(kDeviceHelp) + "; env CIRCUIT_DEVICE", &options->device);
-  parser.Option("threads", "CPU threads, 0 = all cores; env CIRCUIT_THREADS", &options->threads);
+  parser.Option("threads", "CPU threads; 0 = auto: the cores other processes leave idle, measured again at each stage (OMP_NUM_THREADS when set); env CIRCUIT_THREADS", &options->threads);
   parser.Option("seed", "random seed", &options->seed);
 }
 

@@ -54,7 +54,7 @@ absl::Status WriteSummary(const std::string& path, const Circuit& c, const graph
       {"calibration", {{"enabled", o.calibrate}, {"scale", s.calibration.scale},
                        {"shift", s.calibration.shift}}},
       {"preset", preset},
-      {"runtime", {{"threads", torch::get_num_threads()},
+      {"runtime", {{"threads", torch::get_num_threads()}, {"threads_auto", AutoThreads()},
                    {"omp_wait_policy", std::getenv("OMP_WAIT_POLICY") != nullptr
                                            ? std::getenv("OMP_WAIT_POLICY") : "libgomp default"}}},
       {"tie_qk", o.tie_qk},

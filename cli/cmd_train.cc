@@ -124,7 +124,7 @@ int RunTrain(int argc, char** argv) {
   parser.Option("val-windows", "validation windows (evenly spaced over val.bin)", &o.val_windows);
   parser.Option("stop-after", "stop after this many steps of the schedule, saving model and state "
                 "(--resume continues); the model is usable as it is", &o.stop_after);
-  parser.Option("threads", "CPU threads (0: all cores)", &threads);
+  parser.Option("threads", "CPU threads (0: auto, the cores other processes leave idle)", &threads);
   parser.Option("seed", "initialisation and batch-sampling seed", &o.seed);
   parser.Option("device", kDeviceHelp, &device);
   if (int rc = parser.Parse(argc, argv); rc >= 0) return rc;

@@ -6,26 +6,33 @@
 #include <cstdio>
 #include <memory>
 
+#include "circuit/core/runtime.h"
+
 namespace circuit::cli {
 
 prune::ProgressFn StageProgress(const std::string& command) {
   const auto start = std::chrono::steady_clock::now();
-  if (isatty(fileno(stderr))) {
-    return [](const std::string& stage, double fraction) {
+  const bool terminal = isatty(fileno(stderr));
+  auto last = std::make_shared<std::string>();
+  return [command, start, last, terminal](const std::string& stage, double fraction) {
+    const bool new_stage = stage != *last;
+    int threads = 0;
+    if (new_stage) {
+      *last = stage;
+      threads = AdaptThreads();  // auto threads: other work may have started or ended
+    }
+    if (terminal) {
       const int width = 30, filled = static_cast<int>(fraction * width + 0.5);
       std::fprintf(stderr, "\r  %-24s [%s%s] %3.0f%%", stage.c_str(),
                    std::string(filled, '#').c_str(), std::string(width - filled, '.').c_str(),
                    100.0 * fraction);
-      std::fflush(stderr);
-    };
-  }
-  auto last = std::make_shared<std::string>();
-  return [command, start, last](const std::string& stage, double) {
-    if (stage == *last) return;
-    *last = stage;
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::fprintf(stderr, "circuit %s: [%7.1f s] %s\n", command.c_str(), seconds, stage.c_str());
+    } else if (new_stage) {
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::fprintf(stderr, "circuit %s: [%7.1f s] %s", command.c_str(), seconds, stage.c_str());
+      if (AutoThreads()) std::fprintf(stderr, " (%d thread%s)", threads, threads == 1 ? "" : "s");
+      std::fputc('\n', stderr);
+    }
     std::fflush(stderr);
   };
 }

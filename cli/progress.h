@@ -1,10 +1,13 @@
 // Progress of long commands on stderr. On a terminal a bar is redrawn in place;
 // elsewhere (a log, a pipe, a cluster job) one line per stage with the time
-// since the start, so that a log shows where a run is:
+// since the start, so that a log shows where a run is, and with auto threads
+// (--threads 0, the default) how many threads the stage runs on:
 //
-//   circuit extract: [    0.0 s] means
-//   circuit extract: [    1.9 s] masks
-//   circuit extract: [   36.4 s] discretize
+//   circuit extract: [    0.0 s] means (2 threads)
+//   circuit extract: [    1.9 s] masks (2 threads)
+//   circuit extract: [   36.4 s] discretize (1 thread)
+//
+// At every new stage it calls AdaptThreads() (circuit/core/runtime.h).
 #ifndef CIRCUIT_CLI_PROGRESS_H_
 #define CIRCUIT_CLI_PROGRESS_H_
 

@@ -490,7 +490,7 @@ PYBIND11_MODULE(circuit, m) {
   m.doc() = "Weight-sparse transformers and their circuits (Gao et al., 2025): the C++ engine "
             "from Python. See docs/python.md.";
   m.def("set_threads", [](int threads) { circuit::ConfigureRuntime(threads); }, py::arg("threads") = 0,
-        "Sets torch's intra-op threads (0: all cores), as the CLI's --threads.");
+        "Sets torch's intra-op threads (0: auto, the cores other processes leave idle), as the CLI's --threads.");
   BindModel(m);
   BindTokenizer(m);
   BindTasks(m);

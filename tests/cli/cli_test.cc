@@ -185,12 +185,17 @@ TEST_F(CliTest, ExtractPresetProgressAndWaitPolicy) {
   EXPECT_EQ(summary["extract"]["runtime"]["omp_wait_policy"], "passive");
   EXPECT_THAT(r.out, HasSubstr("preset small (auto: "));
 
-  r = RunCommand("OMP_WAIT_POLICY=active " + CircuitBinary() + args + " --preset paper");
+  EXPECT_EQ(summary["extract"]["runtime"]["threads_auto"], false);
+
+  // Auto threads (--threads 0): each stage line says how many threads it runs on.
+  r = RunCommand("OMP_WAIT_POLICY=active " + CircuitBinary() + args + " --preset paper --threads 0");
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, ::testing::ContainsRegex("] masks \\([0-9]+ threads?\\)\n")) << r.err;
   summary = nlohmann::json::parse(std::ifstream(out + "/summary.json"));
   EXPECT_EQ(summary["extract"]["preset"], "paper");
   EXPECT_EQ(summary["penalty"], "log");
   EXPECT_EQ(summary["extract"]["runtime"]["omp_wait_policy"], "active");
+  EXPECT_EQ(summary["extract"]["runtime"]["threads_auto"], true);
 
   // A flag given beside a preset wins over the preset's value.
   r = RunCommand(CircuitBinary() + args + " --preset paper --penalty linear");

@@ -2,6 +2,7 @@
 // sparse one at its densities and over the quote-task bar, the dense one dense,
 // both within the 25 MB budget for bundled files.
 #include <filesystem>
+#include <fstream>
 #include <regex>
 #include <string>
 
@@ -50,6 +51,27 @@ TEST(BundledModels, DenseBaselineIsDenseAndHasMeans) {
   EXPECT_THAT(r.out, HasSubstr("seed 0, dense"));
   EXPECT_THAT(r.out, ::testing::ContainsRegex(R"(all parameters\s+1\.0000)"));
   EXPECT_THAT(r.out, HasSubstr("started from dense-stage3.h5"));
+}
+
+// Auto threads (--threads 0) may run a stage on fewer threads when other work
+// shares the cores; that must not change the circuit. The bundled model's
+// products are big enough for torch to split them across threads.
+TEST(BundledModels, ExtractionDoesNotDependOnTheThreadCount) {
+  testing::TempDir dir;
+  nlohmann::json summary[2];
+  for (int threads : {1, 2}) {
+    const std::string out = dir.File("t" + std::to_string(threads));
+    testing::RunResult r = RunCommand(
+        CircuitBinary() + " extract --task single_double_quote --pairs 16 --epochs 1 --no-importance " +
+        "--no-refine --no-explain --model " + Bundled("default.h5") +
+        " --threads " + std::to_string(threads) + " --out " + out);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    summary[threads - 1] = nlohmann::json::parse(std::ifstream(out + "/summary.json"));
+    ASSERT_EQ(summary[threads - 1]["extract"]["runtime"]["threads"], threads);
+  }
+  for (const char* key : {"nodes", "edges", "figures"}) {
+    EXPECT_EQ(summary[0][key], summary[1][key]) << key;
+  }
 }
 
 }  // namespace

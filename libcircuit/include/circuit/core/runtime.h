@@ -1,7 +1,15 @@
 // Process-wide set-up for computing commands: torch threads, and a one-time
 // warning when Debian's slow reference BLAS is the libblas.so.3 in use.
 //
-//   ConfigureRuntime(/*threads=*/0);   // 0: all cores
+//   ConfigureRuntime(/*threads=*/0);   // 0: auto, the cores other work leaves idle
+//   AdaptThreads();                    // at a stage boundary: measure again (auto only)
+//
+// Auto threads: on shared cores a parallel region waits for its slowest thread,
+// so a thread that shares its core with another busy process slows every region
+// (docs/performance.md, "Shared cores"). Auto mode counts the cores of this
+// process's CPU set that other processes kept busy over a short window (time at
+// a positive nice value does not count: such processes yield) and uses the rest,
+// at least one. Results do not depend on the thread count (tests/core).
 #ifndef CIRCUIT_CORE_RUNTIME_H_
 #define CIRCUIT_CORE_RUNTIME_H_
 
@@ -9,10 +17,37 @@
 
 namespace circuit {
 
-// Sets torch's intra-op threads (0 = all cores), keeps freed memory in the
-// process (KeepFreedMemory), and warns once on stderr when
-// the reference BLAS is loaded (30x slower than OpenBLAS for these products).
+// Sets torch's intra-op threads (0 = auto: OMP_NUM_THREADS when set, otherwise
+// IdleCores()), keeps freed memory in the process (KeepFreedMemory), and warns
+// once on stderr when the reference BLAS is loaded (30x slower than OpenBLAS
+// for these products).
 void ConfigureRuntime(int threads);
+
+// In auto mode, measures IdleCores() again and sets torch's threads to it;
+// otherwise nothing. Returns the threads in use. Takes `window` seconds.
+int AdaptThreads(double window = 0.1);
+
+// Whether the last ConfigureRuntime chose the threads itself (auto mode).
+bool AutoThreads();
+
+// Time counters, in clock ticks, of the CPUs this process may run on
+// (/proc/stat's per-CPU lines) and of this process (/proc/self/stat).
+struct CpuSample {
+  int cpus = 0;                 // CPUs in this process's affinity set
+  unsigned long long busy = 0;  // user + system + irq + softirq + steal (not nice)
+  unsigned long long total = 0; // busy + nice + idle + iowait
+  unsigned long long self = 0;  // this process's user + system time, counted in busy
+};
+
+// Reads both; cpus == 0 when /proc cannot be read.
+CpuSample SampleCpus();
+
+// Cores that processes other than this one kept busy between two samples.
+double OtherBusyCores(const CpuSample& before, const CpuSample& after);
+
+// The CPUs of this process's affinity set minus OtherBusyCores over `window`
+// seconds, rounded, at least 1 (all of them when /proc cannot be read).
+int IdleCores(double window = 0.1);
 
 // The path of the libblas.so.3 this process loaded, or "" when none is mapped.
 std::string LoadedBlasPath();
