@@ -57,7 +57,7 @@ absl::StatusOr<Transfer> TransferAcrossFamilies(const AuditInputs& in, const Mea
   t.held_out = HeldOutFamily(circuit.task, circuit.seed, &t.extracted_on);
   if (t.held_out.empty()) {
     t.note = absl::StrCat("not computed: task ", circuit.task,
-                          " is not split into template families (only single_double_quote is, so far)");
+                          " has fewer than two template families (user task files have none)");
     return t;
   }
   CIRCUIT_ASSIGN_OR_RETURN(TaskData rest, BuildTask(absl::StrCat(circuit.task, "@!", t.held_out),

@@ -59,7 +59,29 @@ TEST_F(TasksCliTest, TasksListsEveryTaskWithAnExample) {
     EXPECT_TRUE(task["candidates"].is_array());
     EXPECT_TRUE(task["example"]["prompt"].is_string());
     EXPECT_NE(task["example"]["prompt"], task["example"]["twin"]);
+    EXPECT_GE(task["families"].size(), 3u) << task["name"];
   }
+}
+
+// Every task lists its template families, and --dump builds one of them.
+TEST_F(TasksCliTest, TasksListsFamiliesAndDumpsOne) {
+  RunResult r = RunCommand(CircuitBinary() + " tasks");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("families    if_return, if_assign, after_elif (NAME@FAMILY"));
+  r = RunCommand(CircuitBinary() + " tasks --dump else_elif@after_elif --pairs 8 --split test " +
+                 "--model " + model_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::vector<std::string> lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 16u);  // at least 8 test pairs, two prompts each
+  for (const std::string& line : lines) {
+    const nlohmann::json j = nlohmann::json::parse(line);
+    EXPECT_EQ(j["task"], "else_elif@after_elif");
+    // The family: an `elif` branch comes before the else/elif being predicted.
+    EXPECT_THAT(j["text"].get<std::string>(), HasSubstr("\n    elif "));
+  }
+  r = RunCommand(CircuitBinary() + " tasks --dump else_elif@nope --model " + model_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("families: if_return, if_assign, after_elif"));
 }
 
 TEST_F(TasksCliTest, EvalPrintsExactlyOneJsonObject) {

@@ -30,16 +30,24 @@ std::vector<std::string> Elements(TextRng& rng, int count) {
   return out;
 }
 
-// The text before the literal: filler, maybe a function, then `name = ` or `return `.
-std::string LiteralContext(TextRng& rng) {
+// Both tasks' template families, by the statement that holds the literal:
+// an assignment at module level, an assignment in a function, a return.
+const std::vector<std::string> kLiteralFamilies = {"module_assign", "local_assign", "return"};
+
+// The text before the literal: filler, maybe a function, then `name = ` or
+// `return `; *family says which (kLiteralFamilies).
+std::string LiteralContext(TextRng& rng, std::string* family) {
   std::string text = Filler(rng);
   if (rng.Chance(0.6)) {
     const std::string arg = ShortName(rng);
     text += FunctionHeader(rng, Identifier(rng), {arg});
     text += BodyLines(rng, 4, 3, FillerOptions{}, {arg});
-    text += rng.Chance(0.4) ? "    return " : absl::StrCat("    ", Identifier(rng), " = ");
+    const bool returns = rng.Chance(0.4);
+    text += returns ? "    return " : absl::StrCat("    ", Identifier(rng), " = ");
+    *family = returns ? "return" : "local_assign";
   } else {
     text += absl::StrCat(Identifier(rng), " = ");
+    *family = "module_assign";
   }
   return text;
 }
@@ -47,7 +55,8 @@ std::string LiteralContext(TextRng& rng) {
 // fixed = {nested closer, flat closer}. The nested literal has rows
 // `[[a, b], [c, d` and the flat twin holds the same elements `[a, b, c, d`.
 TaskPair BracketCounting(TextRng& rng, const std::vector<std::string>& fixed) {
-  const std::string head = LiteralContext(rng);
+  TaskPair p;
+  const std::string head = LiteralContext(rng, &p.family);
   const int rows = rng.Between(1, 4);
   const int width = rng.Between(1, 4);
   const std::vector<std::string> elements = Elements(rng, rows * width);
@@ -56,7 +65,6 @@ TaskPair BracketCounting(TextRng& rng, const std::vector<std::string>& fixed) {
     std::vector<std::string> row(elements.begin() + r * width, elements.begin() + (r + 1) * width);
     row_texts.push_back(absl::StrJoin(row, ", "));
   }
-  TaskPair p;
   p.prompt = absl::StrCat(head, "[[", absl::StrJoin(row_texts, "], ["));
   p.twin = absl::StrCat(head, "[", absl::StrJoin(elements, ", "));
   p.correct = fixed[0];
@@ -70,9 +78,9 @@ TaskPair BracketCounting(TextRng& rng, const std::vector<std::string>& fixed) {
 
 // fixed = {list closer, set closer}: the twins differ only in the opener.
 TaskPair BracketBrace(TextRng& rng, const std::vector<std::string>& fixed) {
-  const std::string head = LiteralContext(rng);
-  const std::string elements = absl::StrJoin(Elements(rng, rng.Between(1, 7)), ", ");
   TaskPair p;
+  const std::string head = LiteralContext(rng, &p.family);
+  const std::string elements = absl::StrJoin(Elements(rng, rng.Between(1, 7)), ", ");
   p.prompt = absl::StrCat(head, "[", elements);
   p.twin = absl::StrCat(head, "{", elements);
   p.correct = fixed[0];
@@ -90,11 +98,13 @@ void AddBracketTasks(std::vector<TaskSpec>* specs) {
   specs->push_back({"bracket_counting",
                     "close a list literal: ]] after a nested list vs ] after a flat one",
                     {{"]]\n", "]\n"}, {"]]", "]"}},
-                    BracketCounting});
+                    BracketCounting,
+                    kLiteralFamilies});
   specs->push_back({"bracket_brace",
                     "close a literal with the bracket that opened it: ] for a list vs } for a set",
                     {{"]\n", "}\n"}, {"]", "}"}},
-                    BracketBrace});
+                    BracketBrace,
+                    kLiteralFamilies});
 }
 
 }  // namespace circuit::internal

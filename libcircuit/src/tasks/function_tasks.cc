@@ -19,6 +19,7 @@ void MaybeSwapRoles(TextRng& rng, TaskPair* p) {
 }
 
 // Code before the task's line, at top level ("") or inside a function ("    ").
+// The task's families say which (with more detail where the task has it).
 std::string Surroundings(TextRng& rng, const std::vector<std::string>& avoid, std::string* pad) {
   std::string text = Filler(rng);
   *pad = "";
@@ -50,6 +51,8 @@ TaskPair LambdaFunc(TextRng& rng, const std::vector<std::string>& fixed) {
   const std::string params = absl::StrJoin(args, ", ");
   TaskPair p{absl::StrCat(text, pad, name, " = lambda ", params),
              absl::StrCat(text, pad, "def ", name, "(", params), fixed[0], fixed[1]};
+  p.family = absl::StrCat(pad.empty() ? "module" : "function",
+                          args.size() == 1 ? "_one_arg" : "_two_args");
   MaybeSwapRoles(rng, &p);
   return p;
 }
@@ -60,9 +63,11 @@ TaskPair EnumerateRange(TextRng& rng, const std::vector<std::string>& fixed) {
   const auto [index, item] = TwoShortNames(rng);
   std::string pad;
   std::string text = Surroundings(rng, {index, item}, &pad);
-  if (rng.Chance(0.3)) text += absl::StrCat(pad, "# ", Words(rng, 2, 6), "\n");
+  const bool comment = rng.Chance(0.3);
+  if (comment) text += absl::StrCat(pad, "# ", Words(rng, 2, 6), "\n");
   TaskPair p{absl::StrCat(text, pad, "for ", index, ", ", item, " in"),
              absl::StrCat(text, pad, "for ", index, " in"), fixed[0], fixed[1]};
+  p.family = comment ? "after_comment" : pad.empty() ? "module" : "function";
   MaybeSwapRoles(rng, &p);
   return p;
 }
@@ -71,10 +76,12 @@ TaskPair EnumerateRange(TextRng& rng, const std::vector<std::string>& fixed) {
 
 void AddFunctionTasks(std::vector<TaskSpec>* specs) {
   specs->push_back({"lambda_func", "`f = lambda x` continues with :, `def f(x` with the closing )",
-                    {{":", "):\n"}, {":", ")"}}, LambdaFunc});
+                    {{":", "):\n"}, {":", ")"}}, LambdaFunc,
+                    {"module_one_arg", "module_two_args", "function_one_arg", "function_two_args"}});
   specs->push_back({"enumerate_range",
                     "`for i, x in` unpacks enumerate, `for i in` counts with range",
-                    {{" enumerate", " range"}}, EnumerateRange});
+                    {{" enumerate", " range"}}, EnumerateRange,
+                    {"module", "function", "after_comment"}});
 }
 
 }  // namespace circuit::internal

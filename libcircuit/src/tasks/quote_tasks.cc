@@ -43,6 +43,7 @@ struct Opener {
 
 // single_double_quote's template families, by the statement around the string.
 // With the merged candidates only the calls (print, raise, log, append) occur.
+// fstring_brace has the same families, all of which occur.
 const std::vector<std::string> kQuoteFamilies = {"print", "return", "assign", "raise",
                                                  "log",   "append", "compare", "index"};
 
@@ -107,10 +108,12 @@ TaskPair SingleDoubleQuote(TextRng& rng, const std::vector<std::string>& fixed) 
 // plain twin (no `f` prefix) is closed after a space, ready for `+ str(x)`.
 TaskPair FstringBrace(TextRng& rng, const std::vector<std::string>& fixed) {
   const Context c = FunctionContext(rng);
-  const std::string head = c.text + c.pad + StringOpener(rng, c).text;
+  const Opener opener = StringOpener(rng, c);
+  const std::string head = c.text + c.pad + opener.text;
   const std::string q = Quote(rng);
   const std::string contents = Words(rng, 1, 4);
   TaskPair p;
+  p.family = opener.family;
   p.prompt = absl::StrCat(head, "f", q, contents);
   p.twin = absl::StrCat(head, q, contents);
   p.correct = fixed[0];
@@ -133,7 +136,8 @@ void AddQuoteTasks(std::vector<TaskSpec>* specs) {
   specs->push_back({"fstring_brace",
                     "after words inside a string: ' {' in an f-string vs closing ' \"' in a plain one",
                     {{" {", ""}},
-                    FstringBrace});
+                    FstringBrace,
+                    kQuoteFamilies});
 }
 
 }  // namespace circuit::internal

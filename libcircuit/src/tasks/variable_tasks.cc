@@ -19,6 +19,10 @@ void MaybeSwapRoles(TextRng& rng, Pair* p) {
   }
 }
 
+// set_or_string's template families, by the accumulator initialised before
+// `var`: none, a set() or a string.
+const std::vector<std::string> kAccumulatorFamilies = {"alone", "after_set", "after_string"};
+
 // A loop that accumulates into `var`, initialised as set() or "": the twins
 // differ only in the initialiser. Sometimes another accumulator (either type)
 // comes first, so the answer depends on which variable the loop extends.
@@ -31,6 +35,7 @@ TaskPair SetOrString(TextRng& rng, const std::vector<std::string>& fixed, const 
   text += BodyLines(rng, 4, 2, FillerOptions{}, {var, item, items});
   std::string other;
   const bool distractor = rng.Chance(0.5), other_is_set = rng.Chance(0.5);
+  const std::string family = !distractor ? "alone" : other_is_set ? "after_set" : "after_string";
   if (distractor) {
     do other = Identifier(rng); while (other == var || other == items);
   }
@@ -51,6 +56,7 @@ TaskPair SetOrString(TextRng& rng, const std::vector<std::string>& fixed, const 
   p.prompt = program(/*is_set=*/true);
   rng = fork;
   p.twin = program(/*is_set=*/false);
+  p.family = family;
   p.correct = fixed[0];
   p.alternative = fixed[1];
   MaybeSwapRoles(rng, &p);
@@ -61,9 +67,11 @@ TaskPair SetOrString(TextRng& rng, const std::vector<std::string>& fixed, const 
 TaskPair VarSwap(TextRng& rng, const std::vector<std::string>&) {
   const auto [a, b] = TwoShortNames(rng);
   std::string text = Filler(rng) + FunctionHeader(rng, Identifier(rng), {a, b});
-  text += BodyLines(rng, 4, 3, FillerOptions{}, {a, b});
-  std::string pad = "    ";
+  const std::string lines = BodyLines(rng, 4, 3, FillerOptions{}, {a, b});
+  text += lines;
+  std::string pad = "    ", family = lines.empty() ? "first_line" : "after_lines";
   if (rng.Chance(0.5)) {
+    family = "in_if";
     text += absl::StrCat("    if ", rng.Chance(0.5) ? a : b, rng.Chance(0.5) ? " > " : " < ",
                          rng.Chance(0.5) ? (rng.Chance(0.5) ? b : a) : SmallNumber(rng), ":\n");
     pad = "        ";
@@ -73,6 +81,7 @@ TaskPair VarSwap(TextRng& rng, const std::vector<std::string>&) {
   p.twin = absl::StrCat(text, pad, b, ", ", a, " = ", a, ",");
   p.correct = " " + a;
   p.alternative = " " + b;
+  p.family = family;
   MaybeSwapRoles(rng, &p);
   return p;
 }
@@ -85,9 +94,13 @@ TaskPair VarIf(TextRng& rng, const std::vector<std::string>&) {
   const std::string call = rng.Chance(0.5) ? absl::StrCat(Identifier(rng), "(") : absl::StrCat(
       rng.Chance(0.5) ? "self." : "", Identifier(rng), "(");
   const std::string tail = rng.Chance(0.5) ? ")" : absl::StrCat(", ", SmallNumber(rng), ")");
+  const std::string family = call.rfind("self.", 0) == 0 ? "method"
+                             : tail == ")"                ? "call"
+                                                          : "call_two_args";
   TaskPair p;
   p.prompt = absl::StrCat(text, "    ", a, " = ", call, b, tail, "\n    if");
   p.twin = absl::StrCat(text, "    ", b, " = ", call, a, tail, "\n    if");
+  p.family = family;
   p.correct = " " + a;
   p.alternative = " " + b;
   MaybeSwapRoles(rng, &p);
@@ -105,9 +118,12 @@ TaskPair ClassInit(TextRng& rng, const std::vector<std::string>&) {
   std::string text = Filler(rng) + absl::StrCat("class ", ClassName(rng), ":\n");
   if (rng.Chance(0.4)) text += absl::StrCat("    \"\"\"", Words(rng, 2, 6), ".\"\"\"\n\n");
   text += absl::StrCat("    def __init__(self, ", params[0], ", ", params[1], ", ", params[2], "):\n");
-  if (rng.Chance(0.6)) text += absl::StrCat("        self.", c, " = ", c, "\n");
-  if (rng.Chance(0.3)) text += absl::StrCat("        self.", Identifier(rng), " = None\n");
+  const bool stored = rng.Chance(0.6);
+  if (stored) text += absl::StrCat("        self.", c, " = ", c, "\n");
+  const bool defaulted = rng.Chance(0.3);
+  if (defaulted) text += absl::StrCat("        self.", Identifier(rng), " = None\n");
   TaskPair p;
+  p.family = defaulted ? "after_none" : stored ? "after_param" : "first_line";
   p.prompt = absl::StrCat(text, "        self.", a, " =");
   p.twin = absl::StrCat(text, "        self.", b, " =");
   p.correct = " " + a;
@@ -125,21 +141,24 @@ void AddVariableTasks(std::vector<TaskSpec>* specs) {
                     [](TextRng& rng, const std::vector<std::string>& fixed) {
                       std::string var = Identifier(rng);
                       return SetOrString(rng, fixed, var);
-                    }});
+                    },
+                    kAccumulatorFamilies});
   specs->push_back({"set_or_string_fixedvarname",
                     "set_or_string with the variable always named current",
                     {{".add", " +="}},
                     [](TextRng& rng, const std::vector<std::string>& fixed) {
                       return SetOrString(rng, fixed, "current");
-                    }});
+                    },
+                    kAccumulatorFamilies});
   specs->push_back({"var_swap", "the swap idiom: after `a, b = b,` comes a (names vary)", {{"", ""}},
-                    VarSwap});
+                    VarSwap, {"first_line", "after_lines", "in_if"}});
   specs->push_back({"var_if", "after `a = f(b)` the next if tests a, not b (names vary)", {{"", ""}},
-                    VarIf});
+                    VarIf, {"call", "call_two_args", "method"}});
   specs->push_back({"class_init",
                     "in __init__, `self.a =` takes the parameter a, not b (names vary)",
                     {{"", ""}},
-                    ClassInit});
+                    ClassInit,
+                    {"first_line", "after_param", "after_none"}});
 }
 
 }  // namespace circuit::internal
