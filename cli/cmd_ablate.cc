@@ -7,17 +7,15 @@
 #include <limits>
 #include <numeric>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
 #include "args.h"
-#include "circuit/core/checkpoint.h"
 #include "circuit/core/runtime.h"
 #include "circuit/core/task.h"
 #include "circuit/core/trainer.h"
 #include "circuit/export/circuit_file.h"
+#include "circuit/prune/circuit_context.h"
+#include "circuit/prune/mean_cache.h"
 #include "circuit/prune/pruner.h"
-#include "circuit/prune/settings.h"
 #include "circuit/prune/verify.h"
 #include "command.h"
 #include "nlohmann/json.hpp"
@@ -59,27 +57,17 @@ int RunAblate(int argc, char** argv) {
   KeepFreedMemory();
   absl::StatusOr<torch::Device> device = ParseDevice(common.device);
   if (!device.ok()) return usage_error(device.status());
-  absl::StatusOr<ModelFile> file =
-      prune::LoadCircuitModel(*circuit, circuit_path, common.model, *device);
-  if (!file.ok()) return usage_error(file.status());
   // The circuit's own splits (recorded by extract); --pairs overrides the size.
-  absl::StatusOr<TaskOptions> task_options = prune::TaskOptionsFor(*circuit, file->model.config().n_ctx, pairs);
-  if (!task_options.ok()) return usage_error(task_options.status());
-  absl::StatusOr<TaskData> task = BuildTask(circuit->task, file->tokenizer, *task_options);
-  if (!task.ok()) return usage_error(task.status());
+  absl::StatusOr<prune::CircuitContext> context =
+      prune::LoadCircuitContext(*circuit, circuit_path, common.model, *device, pairs);
+  if (!context.ok()) return usage_error(context.status());
   if (!task_name.empty() && task_name != circuit->task) {
-    // Another task: its candidates must be the circuit's, or the scores mean nothing.
-    absl::StatusOr<TaskData> other = BuildTask(task_name, file->tokenizer, *task_options);
+    absl::StatusOr<TaskData> other = prune::BuildOtherTask(task_name, *context);
     if (!other.ok()) return usage_error(other.status());
-    if (other->candidates != task->candidates) {
-      return Fail("ablate",
-                  absl::StrFormat("--task %s: its candidates (%s) are not the circuit's task's (%s)",
-                                  task_name, absl::CEscape(absl::StrJoin(other->candidates, " vs ")),
-                                  absl::CEscape(absl::StrJoin(task->candidates, " vs "))),
-                  kExitUsage);
-    }
-    task = std::move(other);
+    context->task = *std::move(other);
   }
+  const ModelFile* file = &context->file;
+  const TaskData* task = &context->task;
   if (absl::Status s = RequireTwins(*task); !s.ok()) return usage_error(s);
 
   prune::ExtractOptions means_options;

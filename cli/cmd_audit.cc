@@ -4,119 +4,24 @@
 // --json, the same object).
 #include <unistd.h>
 
-#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
 #include "args.h"
-#include "circuit/core/checkpoint.h"
 #include "circuit/core/file_util.h"
 #include "circuit/core/runtime.h"
-#include "circuit/core/task.h"
 #include "circuit/core/trainer.h"
 #include "circuit/export/circuit_file.h"
 #include "circuit/prune/audit.h"
-#include "circuit/prune/settings.h"
+#include "circuit/prune/audit_json.h"
+#include "circuit/prune/audit_run.h"
 #include "command.h"
-#include "nlohmann/json.hpp"
 
 namespace circuit::cli {
 namespace {
-
-constexpr char kDefinition[] =
-    "f = (L(empty) - L(C_n)) / (L(empty) - L(M)) on the test split (per-prompt task loss, "
-    "nats, uncalibrated; L(empty): every node ablated; L(M): the full model), C_n = the top "
-    "n = floor(fraction * total_nodes) nodes of the ranking. CPR = trapezoidal area under f "
-    "and CMD = trapezoidal area under |1 - f|, both over the linear fraction axis at MIB's "
-    "grid {0.001, ..., 0.5, 1} (x = the requested fraction), as MIB's evaluation.py "
-    "computes area_under and area_from_1; the point at the circuit's own size is shown but "
-    "not integrated.";
-
-// NaN -> null, so that the JSON never holds a number that is not one.
-nlohmann::json Num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
-
-// Non-UTF-8 bytes from a file (a task or path name) are replaced, not fatal.
-std::string Dump(const nlohmann::json& j) {
-  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-nlohmann::json CurveJson(const prune::FaithfulnessCurve& c) {
-  nlohmann::json points = nlohmann::json::array();
-  for (const prune::CurvePoint& p : c.points) {
-    points.push_back({{"fraction", p.fraction}, {"nodes", p.nodes}, {"loss", Num(p.loss)},
-                      {"f", Num(p.f)}, {"on_grid", p.on_grid}});
-  }
-  return {{"ranking", c.ranking}, {"curve", points}, {"cpr", Num(c.cpr)}, {"cmd", Num(c.cmd)}};
-}
-
-nlohmann::json AuditJson(const std::string& circuit_path, const Circuit& c,
-                         const prune::AuditResult& a, const prune::AuditOptions& o) {
-  nlohmann::json j;
-  j["circuit"] = circuit_path;
-  j["task"] = c.task;
-  j["model"] = c.model_file;
-  j["model_digest"] = c.model_digest;
-  j["method"] = c.method;
-  j["n_nodes"] = a.circuit_nodes;
-  j["total_nodes"] = a.total_nodes;
-  j["target_loss"] = c.target_loss;
-  j["loss"] = {{"full_model", Num(a.full_loss)}, {"empty", Num(a.empty_loss)},
-               {"circuit", Num(a.circuit_loss)}};
-  nlohmann::json f = CurveJson(a.curves.front());
-  f["definition"] = kDefinition;
-  f["ranking_recomputed"] = a.ranking_recomputed;
-  f["random_draws"] = o.random_rankings;
-  f["by_ranking"] = nlohmann::json::object();
-  for (const prune::FaithfulnessCurve& curve : a.curves) f["by_ranking"][curve.ranking] = CurveJson(curve);
-  j["faithfulness"] = f;
-  j["controls"] = nlohmann::json::object();
-  for (const prune::ControlResult& r : a.controls) {
-    j["controls"][r.name] = {{"n_nodes", r.n_nodes}, {"n_edges", r.n_edges},
-                             {"circuit_loss", Num(r.circuit_loss)}, {"met_target", r.met_target}};
-  }
-  j["control_ratio"] = Num(prune::ControlRatio(a));
-  j["completeness"] = {{"subsets", a.completeness.subsets}, {"mean", Num(a.completeness.mean)},
-                       {"max", Num(a.completeness.max)}};
-  if (a.stability.runs > 0) {
-    j["stability"] = {{"runs", a.stability.runs}, {"seeds", o.seeds}, {"resamples", o.seeds},
-                      {"joint", a.stability.joint},
-                      {"mean_jaccard", Num(a.stability.mean_jaccard)},
-                      {"min_jaccard", Num(a.stability.min_jaccard)},
-                      {"core", a.stability.core}, {"run_nodes", a.stability.run_nodes}};
-  } else {
-    j["stability"] = nullptr;
-  }
-  if (a.transfer.computed) {
-    const prune::Transfer& t = a.transfer;
-    j["transfer"] = {{"families", {{"extracted_on", t.extracted_on}, {"held_out", nlohmann::json::array({t.held_out})}}},
-                     {"n_nodes", t.n_nodes},
-                     {"met_target", t.met_target},
-                     {"in_family_loss", Num(t.in_family_loss)},
-                     {"held_out_loss", Num(t.held_out_loss)},
-                     {"full_model_in_family_loss", Num(t.full_model_in_family_loss)},
-                     {"full_model_held_out_loss", Num(t.full_model_held_out_loss)}};
-  } else {
-    j["transfer"] = nullptr;
-    j["transfer_note"] = a.transfer.note;
-  }
-  if (!a.transfer.other_task.empty()) {
-    j["other_task"] = {{"task", a.transfer.other_task},
-                       {"circuit_loss", Num(a.transfer.other_task_loss)},
-                       {"full_model_loss", Num(a.transfer.full_model_other_task_loss)}};
-  }
-  j["verdict"] = a.verdict;
-  j["evaluations"] = a.evaluations;
-  j["extractions"] = a.extractions;
-  j["time_seconds"] = a.seconds;
-  j["time_parts"] = nlohmann::json::object();
-  for (const auto& [name, seconds] : a.part_seconds) j["time_parts"][name] = seconds;
-  return j;
-}
 
 void PrintReport(const Circuit& c, const prune::AuditResult& a, const std::string& written) {
   std::cout << absl::StrFormat("audit of the %s circuit (%d of %d nodes, %s) in %s\n", c.task,
@@ -175,7 +80,8 @@ int RunAudit(int argc, char** argv) {
   CommonOptions common;
   AddCommonOptions(parser, &common);
   std::string circuit_path;
-  prune::AuditOptions o;
+  prune::AuditRequest request;
+  prune::AuditOptions& o = request.options;
   bool json = false;
   parser.Option("circuit", "circuit file written by circuit extract", &circuit_path);
   parser.Option("seeds", "stability: extraction seeds (the circuit is the first) and as many "
@@ -184,9 +90,8 @@ int RunAudit(int argc, char** argv) {
   bool separate = false;
   parser.Flag("separate-stability", "stability: seeds and resamples as separate runs (twice the "
               "extractions) instead of varying both in each run", &separate);
-  std::string task_name;
   parser.Option("task", "also score the circuit on this task's test split (same candidate "
-                "tokens; e.g. single_double_quote@print)", &task_name);
+                "tokens; e.g. single_double_quote@print)", &request.other_task);
   if (int rc = parser.Parse(argc, argv); rc >= 0) return rc;
   if (circuit_path.empty()) return Fail("audit", "--circuit is required", kExitUsage);
   if (o.seeds < 0 || o.seeds > 100) {
@@ -197,54 +102,18 @@ int RunAudit(int argc, char** argv) {
   };
   absl::StatusOr<Circuit> circuit = ReadCircuitFile(circuit_path);
   if (!circuit.ok()) return usage_error(circuit.status());
-  absl::StatusOr<prune::ExtractOptions> extract = prune::ExtractOptionsFor(*circuit);
-  if (!extract.ok()) return usage_error(extract.status());
 
   ConfigureRuntime(common.threads);
   KeepFreedMemory();
   absl::StatusOr<torch::Device> device = ParseDevice(common.device);
   if (!device.ok()) return usage_error(device.status());
-  absl::StatusOr<ModelFile> file =
-      prune::LoadCircuitModel(*circuit, circuit_path, common.model, *device);
-  if (!file.ok()) return usage_error(file.status());
-  absl::StatusOr<TaskOptions> task_options =
-      prune::TaskOptionsFor(*circuit, file->model.config().n_ctx);
-  if (!task_options.ok()) return usage_error(task_options.status());
-  absl::StatusOr<TaskData> task = BuildTask(circuit->task, file->tokenizer, *task_options);
-  if (!task.ok()) return usage_error(task.status());
-  if (!task->paired) {
-    return Fail("audit", absl::StrCat("task ", circuit->task,
-                                      ": every line needs a twin (shuffled answers and resampling "
-                                      "work on pairs)"),
-                kExitUsage);
-  }
-  absl::StatusOr<TaskData> other;
-  if (!task_name.empty()) {
-    // Another task: its candidates must be the circuit's, or the scores mean nothing.
-    other = BuildTask(task_name, file->tokenizer, *task_options);
-    if (!other.ok()) return usage_error(other.status());
-    if (other->candidates != task->candidates) {
-      return Fail("audit",
-                  absl::StrFormat("--task %s: its candidates (%s) are not the circuit's task's (%s)",
-                                  task_name, absl::CEscape(absl::StrJoin(other->candidates, " vs ")),
-                                  absl::CEscape(absl::StrJoin(task->candidates, " vs "))),
-                  kExitUsage);
-    }
-  }
+  request.device = *device;
+  request.model_path = common.model;
   o.joint_stability = !separate;
-  extract->means_cache = prune::MeansPathFor(file->path);
-  o.seed = circuit->seed;
+  absl::StatusOr<prune::PreparedAudit> prepared =
+      prune::PrepareAudit(*std::move(circuit), circuit_path, request);
+  if (!prepared.ok()) return usage_error(prepared.status());
 
-  prune::AuditInputs in;
-  in.model = &file->model;
-  in.model_file = circuit->model_file;
-  in.model_digest = file->digest;
-  in.circuit = &*circuit;
-  in.task = &*task;
-  in.extract = *extract;
-  in.tokenizer = &file->tokenizer;
-  in.task_options = *task_options;
-  if (!task_name.empty()) in.other_task = &*other;
   prune::ProgressFn progress = nullptr;
   if (isatty(fileno(stderr))) {
     progress = [](const std::string& stage, double f) {
@@ -252,20 +121,20 @@ int RunAudit(int argc, char** argv) {
       std::fflush(stderr);
     };
   }
-  absl::StatusOr<prune::AuditResult> a = prune::AuditCircuit(in, o, progress);
+  absl::StatusOr<prune::AuditResult> a = prune::RunPreparedAudit(*prepared, progress);
   if (progress) std::fprintf(stderr, "\r%50s\r", "");
   if (!a.ok()) return Fail("audit", std::string(a.status().message()), kExitFailure);
 
-  const nlohmann::json j = AuditJson(circuit_path, *circuit, *a, o);
+  const std::string j = prune::AuditJson(circuit_path, prepared->circuit, *a, prepared->options);
   const std::string out =
       (std::filesystem::path(circuit_path).parent_path() / "audit.json").string();
-  if (absl::Status s = WriteFileAtomically(out, Dump(j) + "\n"); !s.ok()) {
+  if (absl::Status s = WriteFileAtomically(out, j + "\n"); !s.ok()) {
     return Fail("audit", std::string(s.message()), kExitFailure);
   }
   if (json) {
-    std::cout << Dump(j) << "\n";
+    std::cout << j << "\n";
   } else {
-    PrintReport(*circuit, *a, out);
+    PrintReport(prepared->circuit, *a, out);
   }
   return kExitOk;
 }

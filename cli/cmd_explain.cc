@@ -4,14 +4,12 @@
 
 #include "absl/strings/str_format.h"
 #include "args.h"
-#include "circuit/core/checkpoint.h"
 #include "circuit/core/runtime.h"
-#include "circuit/core/task.h"
 #include "circuit/export/circuit_file.h"
 #include "circuit/export/describe.h"
-#include "circuit/prune/settings.h"
+#include "circuit/prune/circuit_context.h"
+#include "circuit/prune/explain_run.h"
 #include "command.h"
-#include "explain_run.h"
 
 namespace circuit::cli {
 namespace {
@@ -27,7 +25,7 @@ int RunExplain(int argc, char** argv) {
   CommonOptions common;
   AddCommonOptions(parser, &common);
   std::string circuit_path, task_name;
-  ExplainRun run;
+  prune::ExplainRun run;
   int pairs = -1;
   parser.Option("circuit", "circuit file written by circuit extract (rewritten in place)", &circuit_path);
   parser.Option("corpus", "corpus folder from `circuit corpus build`; env CIRCUIT_CORPUS", &run.corpus_dir);
@@ -48,17 +46,12 @@ int RunExplain(int argc, char** argv) {
   ConfigureRuntime(common.threads);
   absl::StatusOr<torch::Device> device = ParseDevice(common.device);
   if (!device.ok()) return usage_error(device.status());
-  absl::StatusOr<ModelFile> file =
-      prune::LoadCircuitModel(*circuit, circuit_path, common.model, *device);
-  if (!file.ok()) return usage_error(file.status());
-  absl::StatusOr<TaskOptions> task_options = prune::TaskOptionsFor(*circuit, file->model.config().n_ctx, pairs);
-  if (!task_options.ok()) return usage_error(task_options.status());
-  absl::StatusOr<TaskData> task =
-      BuildTask(task_name.empty() ? circuit->task : task_name, file->tokenizer, *task_options);
-  if (!task.ok()) return usage_error(task.status());
+  absl::StatusOr<prune::CircuitContext> context =
+      prune::LoadCircuitContext(*circuit, circuit_path, common.model, *device, pairs, task_name);
+  if (!context.ok()) return usage_error(context.status());
 
   double seconds = 0.0;
-  if (absl::Status s = ExplainCircuit(*file, *task, run, &*circuit, &seconds); !s.ok()) {
+  if (absl::Status s = prune::ExplainCircuit(context->file, context->task, run, &*circuit, &seconds); !s.ok()) {
     return Fail("explain", std::string(s.message()), absl::IsNotFound(s) ? kExitUsage : kExitFailure);
   }
   if (absl::Status s = WriteCircuitFile(circuit_path, *circuit); !s.ok()) {

@@ -23,13 +23,13 @@
 #include "circuit/export/json.h"
 #include "circuit/graph/circuit_graph.h"
 #include "circuit/prune/discretizer.h"
+#include "circuit/prune/explain_run.h"
 #include "circuit/prune/node_index.h"
 #include "circuit/prune/pruner.h"
 #include "circuit/prune/search.h"
 #include "circuit/prune/settings.h"
 #include "command.h"
 #include "progress.h"
-#include "explain_run.h"
 #include "nlohmann/json.hpp"
 
 namespace circuit::cli {
@@ -288,10 +288,10 @@ int RunExtract(int argc, char** argv) {
     explained = absl::StrFormat("skipped: %d nodes, more than %d (circuit explain does it)",
                                 circuit->nodes.size(), kExplainLimit);
   } else if (explain) {
-    ExplainRun run;
+    prune::ExplainRun run;
     if (!corpus.empty()) run.corpus_dir = corpus;
     double seconds = 0.0;
-    const absl::Status s = ExplainCircuit(*file, *task, run, &*circuit, &seconds);
+    const absl::Status s = prune::ExplainCircuit(*file, *task, run, &*circuit, &seconds);
     explained = s.ok() ? absl::StrFormat("%d nodes in %.1f s (circuit inspect %s/circuit.h5 lists them)",
                                          circuit->nodes.size(), seconds, out_dir)
                        : absl::StrCat("skipped: ", s.message());

@@ -1,6 +1,7 @@
-// What the two translation units of the Python module share: the wrapped
-// model, the wrapped task, and the one place where absl::Status becomes a
-// Python exception. Private to python/ (circuit::python).
+// What the translation units of the Python module share: the wrapped model,
+// task and circuit, the one place where absl::Status becomes a Python
+// exception, and progress callbacks that Ctrl-C interrupts. Private to
+// python/ (circuit::python).
 #ifndef CIRCUIT_PYTHON_BINDINGS_H_
 #define CIRCUIT_PYTHON_BINDINGS_H_
 
@@ -14,7 +15,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "circuit/core/checkpoint.h"
+#include "circuit/core/circuit.h"
 #include "circuit/core/task.h"
+#include "circuit/prune/progress.h"
 
 namespace circuit::python {
 
@@ -34,6 +37,15 @@ struct PyTask {
   TaskOptions options;
 };
 
+// A circuit, and the d_head of its model when known (groups q/k/v channels by
+// head in the diagram; 0: one group per attention layer).
+struct PyCircuit {
+  Circuit circuit;
+  int d_head = 0;
+  py::dict stats;    // ExtractStats of the run that made it; empty when read from a file
+  std::string path;  // the file it was read from or last written to; "" for a fresh extraction
+};
+
 // User errors (InvalidArgument, NotFound, OutOfRange, FailedPrecondition,
 // AlreadyExists) raise ValueError; the rest RuntimeError. The message is the
 // Status message, unchanged: the one line the CLI prints.
@@ -51,11 +63,38 @@ T ValueOrThrow(absl::StatusOr<T> value) {
 // or the callback itself raised; carries the Python error back to the caller.
 struct Interrupted {};
 
+// A ProgressFn for the engine, called without the GIL: takes the GIL, checks
+// for Ctrl-C and calls `callback(stage, fraction)` unless it is None; either
+// may end the run with Interrupted.
+prune::ProgressFn PythonProgress(const py::object& callback);
+
+// Runs f() with the GIL released; an Interrupted from PythonProgress becomes
+// the pending Python error (KeyboardInterrupt, or what the callback raised).
+template <typename F>
+auto WithoutGil(F&& f) -> decltype(f()) {
+  py::gil_scoped_release release;
+  try {
+    return f();
+  } catch (const Interrupted&) {
+    py::gil_scoped_acquire gil;
+    throw py::error_already_set();
+  }
+}
+
+// A str from arbitrary bytes (a token may hold half a UTF-8 character): invalid
+// sequences become U+FFFD.
+py::str Text(const std::string& bytes);
+
+// The circuit's explanations as Python data (docs/python.md), None when it has none.
+py::object ExplanationsObject(const Circuit& circuit);
+
 // "0.attn.q", "3.mlp.post_act", "final_resid": the tap name of a site.
 std::string TapName(int site, int n_layer);
 
 // Registers extract, Circuit and means (circuit_bindings.cc).
 void BindCircuits(py::module_& m);
+// Registers audit and explain (audit_bindings.cc).
+void BindAudit(py::module_& m);
 
 }  // namespace circuit::python
 

@@ -26,14 +26,6 @@
 namespace circuit::python {
 namespace {
 
-// A circuit, and the d_head of its model when known (groups q/k/v channels by
-// head in the diagram; 0: one group per attention layer).
-struct PyCircuit {
-  Circuit circuit;
-  int d_head = 0;
-  py::dict stats;  // ExtractStats of the run that made it; empty when read from a file
-};
-
 template <typename T, typename F>
 py::array_t<T> Column(const std::vector<CircuitNode>& nodes, F field) {
   py::array_t<T> a(static_cast<py::ssize_t>(nodes.size()));
@@ -178,8 +170,24 @@ prune::ExtractOptions OptionsFromKeywords(const PyModel& model, const PyTask& ta
   return o;
 }
 
-// Progress for the engine: checks for Ctrl-C and calls the user's callback,
-// with the GIL held only for that. Either may end the run with Interrupted.
+PyCircuit Extract(const PyModel& model, const PyTask& task, const py::object& progress,
+                  const py::kwargs& kw) {
+  prune::ExtractOptions o = OptionsFromKeywords(model, task, kw);
+  ThrowIfError(RequireTwins(task.data));
+  prune::ExtractStats stats;
+  absl::StatusOr<Circuit> circuit;
+  const prune::ProgressFn report = PythonProgress(progress);
+  WithoutGil([&] {
+    torch::manual_seed(o.seed);  // as `circuit extract`, so the same seed gives the same circuit
+    circuit = prune::ExtractCircuit(*model.file, task.data, o, report, &stats);
+  });
+  Circuit c = ValueOrThrow(std::move(circuit));
+  prune::RecordTaskOptions(task.options, &c);
+  return PyCircuit{std::move(c), model.model().config().d_head, StatsDict(stats)};
+}
+
+}  // namespace
+
 prune::ProgressFn PythonProgress(const py::object& callback) {
   return [callback](const std::string& stage, double fraction) {
     py::gil_scoped_acquire gil;
@@ -194,35 +202,19 @@ prune::ProgressFn PythonProgress(const py::object& callback) {
   };
 }
 
-PyCircuit Extract(const PyModel& model, const PyTask& task, const py::object& progress,
-                  const py::kwargs& kw) {
-  prune::ExtractOptions o = OptionsFromKeywords(model, task, kw);
-  ThrowIfError(RequireTwins(task.data));
-  prune::ExtractStats stats;
-  absl::StatusOr<Circuit> circuit;
-  {
-    py::gil_scoped_release release;
-    torch::manual_seed(o.seed);  // as `circuit extract`, so the same seed gives the same circuit
-    try {
-      circuit = prune::ExtractCircuit(*model.file, task.data, o, PythonProgress(progress), &stats);
-    } catch (const Interrupted&) {
-      py::gil_scoped_acquire gil;
-      throw py::error_already_set();  // KeyboardInterrupt, or what the callback raised
-    }
-  }
-  Circuit c = ValueOrThrow(std::move(circuit));
-  prune::RecordTaskOptions(task.options, &c);
-  return PyCircuit{std::move(c), model.model().config().d_head, StatsDict(stats)};
-}
-
-}  // namespace
-
 void BindCircuits(py::module_& m) {
   py::class_<PyCircuit>(m, "Circuit", "An extracted circuit: nodes, edges and figures (circuit.extract, Circuit.read).")
-      .def_static("read", [](const std::string& path) { return PyCircuit{ValueOrThrow(ReadCircuitFile(path))}; },
+      .def_static("read",
+                  [](const std::string& path) { return PyCircuit{ValueOrThrow(ReadCircuitFile(path)), 0, {}, path}; },
                   py::arg("path"), "Reads a circuit file (circuit.h5); ValueError naming the problem.")
-      .def("write", [](const PyCircuit& c, const std::string& path) { ThrowIfError(WriteCircuitFile(path, c.circuit)); },
+      .def("write",
+           [](PyCircuit& c, const std::string& path) {
+             ThrowIfError(WriteCircuitFile(path, c.circuit));
+             c.path = path;
+           },
            py::arg("path"), "Writes the circuit file (atomically), as `circuit extract` does.")
+      .def_property_readonly("path", [](const PyCircuit& c) { return c.path; },
+                             "The file the circuit was read from or last written to; '' for a fresh extraction.")
       .def_property_readonly("nodes", [](const PyCircuit& c) { return Nodes(c.circuit); },
                              "{layer, location, index, mask_logit, importance, label} as numpy arrays, "
                              "one row per node, sorted by (layer, location, index); pandas.DataFrame(c.nodes) "
@@ -272,6 +264,11 @@ void BindCircuits(py::module_& m) {
                              "What the extraction run reported (time, validation losses, means); empty when read.")
       .def("summary", [](const PyCircuit& c) { return DescribeCircuit(c.circuit); },
            "The text `circuit inspect` prints: provenance, losses, size, locations, top nodes.")
+      .def_property_readonly("explanations", [](const PyCircuit& c) { return ExplanationsObject(c.circuit); },
+                             "What circuit.explain computed for the nodes (stored in the file's /explanations/), "
+                             "None when not explained; the layout is circuit.explain's.")
+      .def("describe_explanations", [](const PyCircuit& c) { return DescribeExplanations(c.circuit); },
+           "The lines `circuit explain` prints: a heading and one line per node ('' when not explained).")
       .def("svg", [](const PyCircuit& c, std::optional<int> d_head) { return Svg(c, d_head.value_or(c.d_head)); },
            py::arg("d_head") = py::none(),
            "The diagram as SVG text (Graphviz, as `circuit draw`). d_head groups q/k/v channels by head "

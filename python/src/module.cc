@@ -46,6 +46,11 @@ std::string TapName(int site, int n_layer) {
   return absl::StrCat(s.layer, ".", std::string(LocationName(s.location)));
 }
 
+py::str Text(const std::string& bytes) {
+  return py::reinterpret_steal<py::str>(
+      PyUnicode_DecodeUTF8(bytes.data(), static_cast<Py_ssize_t>(bytes.size()), "replace"));
+}
+
 namespace {
 
 // The bundled model: data/models/default.h5 of the source tree this module was
@@ -159,12 +164,6 @@ void CheckId(const Tokenizer& tokenizer, int32_t id) {
   if (id < 0 || id >= tokenizer.vocab_size()) {
     throw py::value_error(absl::StrFormat("token id %d is not in [0, %d)", id, tokenizer.vocab_size()));
   }
-}
-
-// Text of arbitrary bytes (a token may hold half a UTF-8 character).
-py::str Text(const std::string& bytes) {
-  return py::reinterpret_steal<py::str>(
-      PyUnicode_DecodeUTF8(bytes.data(), static_cast<Py_ssize_t>(bytes.size()), "replace"));
 }
 
 // Token ids from a list or a tensor, checked against the vocabulary.
@@ -495,4 +494,5 @@ PYBIND11_MODULE(circuit, m) {
   BindTokenizer(m);
   BindTasks(m);
   BindCircuits(m);
+  BindAudit(m);
 }

@@ -1,10 +1,11 @@
-// Node explanations as `circuit explain` and `circuit extract` compute them:
-// the corpus windows, the explanation pass, and the result put into the circuit.
+// Node explanations as `circuit explain`, `circuit extract` and the Python
+// module's circuit.explain compute them: the corpus windows, the explanation
+// pass (explain.h), and the result put into the circuit.
 //
 //   ExplainRun run;                       // corpus DefaultCorpusDir(), top 8, 128 windows
 //   CIRCUIT_RETURN_IF_ERROR(ExplainCircuit(model_file, task, run, &circuit, &seconds));
-#ifndef CIRCUIT_CLI_EXPLAIN_RUN_H_
-#define CIRCUIT_CLI_EXPLAIN_RUN_H_
+#ifndef CIRCUIT_PRUNE_EXPLAIN_RUN_H_
+#define CIRCUIT_PRUNE_EXPLAIN_RUN_H_
 
 #include <string>
 
@@ -13,7 +14,7 @@
 #include "circuit/core/circuit.h"
 #include "circuit/core/task.h"
 
-namespace circuit::cli {
+namespace circuit::prune {
 
 // The corpus the contexts come from: $CIRCUIT_CORPUS, else "corpus" (where
 // `circuit corpus build --out corpus` puts it, relative to the working directory).
@@ -33,6 +34,6 @@ struct ExplainRun {
 absl::Status ExplainCircuit(const ModelFile& file, const TaskData& task, const ExplainRun& run,
                             Circuit* circuit, double* seconds);
 
-}  // namespace circuit::cli
+}  // namespace circuit::prune
 
-#endif  // CIRCUIT_CLI_EXPLAIN_RUN_H_
+#endif  // CIRCUIT_PRUNE_EXPLAIN_RUN_H_

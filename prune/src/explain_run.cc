@@ -1,4 +1,4 @@
-#include "explain_run.h"
+#include "circuit/prune/explain_run.h"
 
 #include <chrono>
 #include <cstdlib>
@@ -7,7 +7,7 @@
 #include "circuit/core/status.h"
 #include "circuit/prune/explain.h"
 
-namespace circuit::cli {
+namespace circuit::prune {
 
 std::string DefaultCorpusDir() {
   if (const char* env = std::getenv("CIRCUIT_CORPUS"); env != nullptr && *env != '\0') return env;
@@ -19,16 +19,15 @@ absl::Status ExplainCircuit(const ModelFile& file, const TaskData& task, const E
   const auto start = std::chrono::steady_clock::now();
   std::string words;
   CIRCUIT_ASSIGN_OR_RETURN(torch::Tensor text,
-                           prune::ExplainWindows(run.corpus_dir, file.model.config(), run.windows, &words));
+                           ExplainWindows(run.corpus_dir, file.model.config(), run.windows, &words));
   std::vector<Node> nodes;
   for (const CircuitNode& n : circuit->nodes) nodes.push_back(n.node);
-  prune::ExplainOptions o;
+  ExplainOptions o;
   o.top = run.top;
   CIRCUIT_ASSIGN_OR_RETURN(circuit->explanations,
-                           prune::ExplainNodes(file.model, prune::TokenTexts(file.tokenizer), nodes, text,
-                                               words, task, o));
+                           ExplainNodes(file.model, TokenTexts(file.tokenizer), nodes, text, words, task, o));
   *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return absl::OkStatus();
 }
 
-}  // namespace circuit::cli
+}  // namespace circuit::prune
