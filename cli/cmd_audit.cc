@@ -2,8 +2,6 @@
 // stability and a verdict for an extracted circuit (docs/faithfulness.md).
 // Writes audit.json beside the circuit and prints a short report (or, with
 // --json, the same object).
-#include <unistd.h>
-
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -19,6 +17,7 @@
 #include "circuit/prune/audit_json.h"
 #include "circuit/prune/audit_run.h"
 #include "command.h"
+#include "progress.h"
 
 namespace circuit::cli {
 namespace {
@@ -114,15 +113,8 @@ int RunAudit(int argc, char** argv) {
       prune::PrepareAudit(*std::move(circuit), circuit_path, request);
   if (!prepared.ok()) return usage_error(prepared.status());
 
-  prune::ProgressFn progress = nullptr;
-  if (isatty(fileno(stderr))) {
-    progress = [](const std::string& stage, double f) {
-      std::fprintf(stderr, "\r  %-40.40s %3.0f%%", stage.c_str(), 100.0 * f);
-      std::fflush(stderr);
-    };
-  }
-  absl::StatusOr<prune::AuditResult> a = prune::RunPreparedAudit(*prepared, progress);
-  if (progress) std::fprintf(stderr, "\r%50s\r", "");
+  absl::StatusOr<prune::AuditResult> a = prune::RunPreparedAudit(*prepared, StageProgress("audit"));
+  ClearProgress();
   if (!a.ok()) return Fail("audit", std::string(a.status().message()), kExitFailure);
 
   const std::string j = prune::AuditJson(circuit_path, prepared->circuit, *a, prepared->options);
