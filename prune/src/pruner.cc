@@ -275,10 +275,12 @@ Circuit NodesOnlyCircuit(const Model& model, const NodeIndex& index,
   circuit.seed = options.seed;
   circuit.n_layer = model.config().n_layer;
   circuit.target_loss = options.target_loss;
-  circuit.circuit_loss = test.Score(keep, cal).loss;
-  circuit.full_model_loss = std::isnan(options.full_test_loss)
-                                ? test.Score(torch::Tensor(), cal).loss
-                                : options.full_test_loss;
+  // A set of every node is the full model (no site is gated): one pass for both.
+  const bool all = static_cast<int64_t>(c.flat.size()) == index.total();
+  circuit.circuit_loss = test.Score(all ? torch::Tensor() : keep, cal).loss;
+  circuit.full_model_loss = !std::isnan(options.full_test_loss) ? options.full_test_loss
+                            : all ? circuit.circuit_loss
+                                  : test.Score(torch::Tensor(), cal).loss;
   circuit.necessity_loss = kNaN;
   circuit.random_baseline_loss = kNaN;
   circuit.accuracy = kNaN;
