@@ -72,6 +72,39 @@ TapFn GateTap(const std::vector<torch::Tensor>* gates, const std::vector<torch::
   };
 }
 
+namespace {
+
+// Running lower bounds of each set's mean loss, and which sets are still scored (GiveUp).
+class Screen {
+ public:
+  Screen(const GiveUp* give_up, int64_t M, int64_t n)
+      : give_up_(give_up), sums_(M, 0.0), alive_(M, true), n_(n) {
+    if (give_up_ == nullptr) return;
+    CIRCUIT_CHECK(static_cast<int64_t>(give_up_->above.size()) == M);
+    signs_ = TwinSigns(n);
+  }
+  bool alive(int64_t m) const { return alive_[m]; }
+  // d: (B) differences of set m on the examples `rows` (indices, (B) int64).
+  void Add(int64_t m, const torch::Tensor& d, const torch::Tensor& rows) {
+    if (give_up_ == nullptr || !alive_[m] || std::isinf(give_up_->above[m])) return;
+    const LogitCalibration identity;
+    const LogitCalibration& c = give_up_->cal != nullptr ? *give_up_->cal : identity;
+    const torch::Tensor losses = CalibratedLoss(d, signs_.index_select(0, rows), c);
+    sums_[m] += losses.to(torch::kFloat64).sum().item<double>();
+    const double a = give_up_->above[m];
+    if (sums_[m] / n_ > a + 1e-6 * std::max(1.0, std::abs(a))) alive_[m] = false;
+  }
+
+ private:
+  const GiveUp* give_up_;
+  std::vector<double> sums_;
+  std::vector<bool> alive_;
+  int64_t n_;
+  torch::Tensor signs_;
+};
+
+}  // namespace
+
 AblationEvaluator::AblationEvaluator(const Model& model, const NodeIndex& index,
                                      const std::vector<torch::Tensor>& means, Ablation ablation,
                                      const std::vector<TaskExample>& examples, int batch_prompts)
@@ -104,7 +137,7 @@ AblationEvaluator::AblationEvaluator(const Model& model, const NodeIndex& index,
   n_examples_ = n;
 }
 
-torch::Tensor AblationEvaluator::LogitDiffs(const torch::Tensor& keep) const {
+torch::Tensor AblationEvaluator::LogitDiffs(const torch::Tensor& keep, const GiveUp* give_up) const {
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> gates(index_.num_sites());
   if (keep.defined()) {
@@ -121,7 +154,16 @@ torch::Tensor AblationEvaluator::LogitDiffs(const torch::Tensor& keep) const {
   if (any) taps.Add(GateTap(&gates, &means_, ablation_));
   std::vector<torch::Tensor> diffs;
   diffs.reserve(batches_.size());
+  Screen screen(give_up, 1, n_examples_);
+  int64_t offset = 0;
   for (const TaskBatch& b : batches_) {
+    const int64_t B = b.tokens.size(0);
+    const torch::Tensor rows = order_.narrow(0, offset, B);
+    offset += B;
+    if (!screen.alive(0)) {
+      diffs.push_back(torch::full({B}, std::nanf(""), torch::kFloat32));
+      continue;
+    }
     // Resample donors must come from the same positions: the whole last layer.
     torch::Tensor logits =
         ablation_ == Ablation::kResample
@@ -130,7 +172,9 @@ torch::Tensor AblationEvaluator::LogitDiffs(const torch::Tensor& keep) const {
     torch::Tensor d = logits.gather(1, b.correct.unsqueeze(1)).squeeze(1) -
                       logits.gather(1, b.alternative.unsqueeze(1)).squeeze(1);  // (B)
     diffs.push_back(d.to(torch::kCPU, torch::kFloat32));
+    screen.Add(0, diffs.back(), rows);
     ++forward_passes_;
+    rows_scored_ += B;
   }
   if (diffs.empty()) return torch::zeros({0});
   // Back to the order of the examples given.
@@ -158,12 +202,17 @@ torch::Tensor DiffsOf(const torch::Tensor& logits, const TaskBatch& b, int64_t R
 // base take the base's logits. Discretization's top-k sets differ at layer 0
 // and gain nothing; one-node changes of a circuit (refinement, importances)
 // skip on average half the layers.
-torch::Tensor AblationEvaluator::LogitDiffsMany(const torch::Tensor& keeps) const {
+torch::Tensor AblationEvaluator::LogitDiffsMany(const torch::Tensor& keeps,
+                                                const GiveUp* give_up) const {
   CIRCUIT_CHECK(keeps.dim() == 2 && keeps.size(1) == index_.total());
   const int64_t M = keeps.size(0);
   if (M <= 1 || ablation_ == Ablation::kResample) {
     std::vector<torch::Tensor> rows;
-    for (int64_t m = 0; m < M; ++m) rows.push_back(LogitDiffs(keeps[m]));
+    for (int64_t m = 0; m < M; ++m) {
+      GiveUp one;
+      if (give_up != nullptr) one = {{give_up->above[m]}, give_up->cal};
+      rows.push_back(LogitDiffs(keeps[m], give_up != nullptr ? &one : nullptr));
+    }
     return rows.empty() ? torch::zeros({0, n_examples_}) : torch::stack(rows);
   }
   torch::NoGradGuard no_grad;
@@ -219,33 +268,58 @@ torch::Tensor AblationEvaluator::LogitDiffsMany(const torch::Tensor& keeps) cons
   Taps taps(n_layer);
   taps.Add(GateTap(&gates, &means_, ablation_));
   std::vector<torch::Tensor> diffs;  // (M, B) per batch
+  Screen screen(give_up, M, n_examples_);
+  int64_t offset = 0;
   for (const TaskBatch& b : batches_) {
     const int64_t B = b.tokens.size(0);
-    torch::Tensor out = torch::empty({M, B}, torch::kFloat32);
+    const torch::Tensor examples = order_.narrow(0, offset, B);
+    offset += B;
+    torch::Tensor out = torch::full({M, B}, std::nanf(""), torch::kFloat32);
+    diffs.push_back(out);
+    // The sets still scored, per group (positions in g.rows); none: the batch is skipped.
+    std::map<int, std::vector<int64_t>> alive;
+    for (const auto& [d, g] : groups) {
+      for (size_t c = 0; c < g.rows.size(); ++c) {
+        if (screen.alive(g.rows[c])) alive[d].push_back(static_cast<int64_t>(c));
+      }
+    }
+    if (alive.empty()) continue;
     std::vector<torch::Tensor> xs = {model_.Embed(b.tokens)};  // residual entering each layer
     for (int l = 0; l < base_layers; ++l) {
       xs.push_back(model_.Layers(xs.back(), l, l + 1, &base_taps, b.last));
     }
     for (const auto& [d, g] : groups) {
-      const int64_t G = static_cast<int64_t>(g.rows.size());
+      if (!alive.count(d)) continue;
+      const std::vector<int64_t>& pos = alive[d];
+      const int64_t G = static_cast<int64_t>(pos.size());
+      const bool all = G == static_cast<int64_t>(g.rows.size());
+      const torch::Tensor p = torch::tensor(pos, torch::kInt64);
+      std::vector<int64_t> rows;
+      for (int64_t c : pos) rows.push_back(g.rows[c]);
       torch::Tensor d_rows;
       if (d > n_layer) {
         d_rows = DiffsOf(model_.HeadAt(xs[n_layer], b.tokens, b.last, &base_taps), b, 1)
                      .expand({G, B});
       } else {
         for (int s = 0; s < n_sites; ++s) {
-          gates[s] = g.stacked[s] ? g.gates[s].repeat_interleave(B, 0) : g.gates[s];
+          const torch::Tensor gs =
+              g.stacked[s] && !all ? g.gates[s].index_select(0, p.to(g.gates[s].device()))
+                                   : g.gates[s];
+          gates[s] = g.stacked[s] ? gs.repeat_interleave(B, 0) : gs;
         }
-        // Row c * B + i is prompt i under the group's set c.
+        // Row c * B + i is prompt i under the group's c-th set still scored.
         const torch::Tensor tokens = b.tokens.repeat({G, 1}), last = b.last.repeat({G});
         torch::Tensor x = xs[d].repeat({G, 1, 1});
         x = model_.Layers(x, d, n_layer, &taps, last);
         d_rows = DiffsOf(model_.HeadAt(x, tokens, last, &taps), b, G);
       }
-      out.index_copy_(0, torch::tensor(g.rows, torch::kInt64), d_rows);
+      out.index_copy_(0, torch::tensor(rows, torch::kInt64), d_rows);
+      forward_passes_ += G;
+      rows_scored_ += G * B;
     }
-    diffs.push_back(out);
-    forward_passes_ += M;
+    for (int64_t m = 0; m < M; ++m) {
+      if (screen.alive(m)) screen.Add(m, out[m], examples);
+    }
   }
   if (diffs.empty()) return torch::zeros({M, 0});
   return torch::zeros({M, n_examples_}, torch::kFloat32).index_copy_(1, order_, torch::cat(diffs, 1));
@@ -267,6 +341,20 @@ TaskScore AblationEvaluator::ScoreDiffs(const torch::Tensor& diffs, const LogitC
   // A calibrated prediction is right when the calibrated difference is positive.
   torch::Tensor calibrated = diffs * c.scale + sign * c.shift;
   score.accuracy = (calibrated > 0).to(torch::kFloat64).mean().item<double>();
+  return score;
+}
+
+TaskScore AblationEvaluator::ScreenedScore(const torch::Tensor& diffs,
+                                           const LogitCalibration* cal) {
+  const torch::Tensor missing = torch::isnan(diffs);
+  if (!missing.any().item<bool>()) return ScoreDiffs(diffs, cal);
+  const LogitCalibration identity;
+  const torch::Tensor losses =
+      CalibratedLoss(diffs, TwinSigns(diffs.size(0)), cal != nullptr ? *cal : identity);
+  TaskScore score;
+  score.loss = losses.masked_fill(missing, 0.0).to(torch::kFloat64).sum().item<double>() /
+               static_cast<double>(diffs.size(0));
+  score.accuracy = std::nan("");
   return score;
 }
 

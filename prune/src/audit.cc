@@ -119,7 +119,9 @@ absl::StatusOr<AuditResult> AuditCircuit(const AuditInputs& in, const AuditOptio
   const std::vector<int64_t> flat = FlatNodes(circuit, index);
   auto stage = [&](const std::string& name) -> ProgressFn {
     if (!progress) return nullptr;
-    return [&progress, name](const std::string& s, double f) { progress(name + " " + s, f); };
+    return [&progress, name](const std::string& s, double f) {
+      progress(name.empty() ? s : name + " " + s, f);
+    };
   };
 
   // Every re-run extraction: the circuit's settings, no importances and no
@@ -143,6 +145,12 @@ absl::StatusOr<AuditResult> AuditCircuit(const AuditInputs& in, const AuditOptio
     CIRCUIT_ASSIGN_OR_RETURN(run.circuit, ExtractCircuitFromModel(m, in.model_file, digest, t, o,
                                                                   stage(what), &run.stats));
     ++a.extractions;
+    const ExtractStats& st = run.stats;
+    a.extraction_times.push_back(
+        {what, st.seconds, st.tie_break_seconds, st.score_seconds, st.discretize_seconds,
+         st.refine_seconds, st.verify_seconds, st.evaluations,
+         st.refine_evaluations + st.refine_confirm_evaluations,
+         static_cast<int64_t>(run.circuit.nodes.size()), st.met_target});
     return run;
   };
 

@@ -95,6 +95,15 @@ std::string AuditJson(const std::string& circuit_path, const Circuit& c, const A
   j["time_seconds"] = a.seconds;
   j["time_parts"] = nlohmann::json::object();
   for (const auto& [name, seconds] : a.part_seconds) j["time_parts"][name] = seconds;
+  j["time_extractions"] = nlohmann::json::array();
+  for (const ExtractionTime& e : a.extraction_times) {
+    j["time_extractions"].push_back(
+        {{"what", e.what}, {"seconds", e.seconds}, {"tie_break", e.tie_break}, {"masks", e.masks},
+         {"discretize", e.discretize}, {"refine", e.refine}, {"test_loss", e.finish},
+         {"discretize_evaluations", e.discretize_evaluations},
+         {"refine_evaluations", e.refine_evaluations}, {"nodes", e.nodes},
+         {"met_target", e.met_target}});
+  }
   return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <map>
 
@@ -50,27 +51,76 @@ bool Better(const Candidate& a, const Candidate& b) {
   return a.flat.size() < b.flat.size();
 }
 
-// Ranks units by score (ties by `second` when defined) and finds the smallest k
-// meeting the target on `eval`.
+// The signal that breaks near-ties of the scores (RankUnits), computed on first
+// use; nullptr: no tie-break.
+using SecondFn = std::function<torch::Tensor()>;
+
+// Cuts of the tau-only ranking `order` that keep whole blocks of near-tied
+// units (RankUnits' blocks): boundary[k] is true when the top k units are the
+// same set whatever order the tie-break gives inside the blocks.
+std::vector<bool> BlockBoundaries(const torch::Tensor& scores, const std::vector<int64_t>& order) {
+  const int64_t n = static_cast<int64_t>(order.size());
+  std::vector<bool> boundary(n + 1, true);
+  const torch::Tensor s = scores.to(torch::kCPU, torch::kFloat64).contiguous();
+  const double* v = s.data_ptr<double>();
+  const double tol = TieTolerance(s);
+  int64_t begin = 0;
+  for (int64_t i = 1; i <= n; ++i) {
+    if (i == n || v[order[begin]] - v[order[i]] > tol) {
+      for (int64_t j = begin + 1; j < i; ++j) boundary[j] = false;
+      begin = i;
+    }
+  }
+  return boundary;
+}
+
+// Ranks units by score (near-ties by second() when given) and finds the
+// smallest k meeting the target on `eval`. The tie-break is computed only when
+// a cut that is evaluated, or the tie note at the chosen cut, passes through a
+// block of near-tied units: every other cut keeps the same set in either order.
 Candidate DiscretizeScores(const Model& model, const NodeIndex& index, const MaskUnits& units,
                            const AblationEvaluator& eval, torch::Tensor unit_score, int64_t hint,
-                           const ExtractOptions& options, const torch::Tensor& second = {}) {
+                           const ExtractOptions& options, const SecondFn& second_fn = nullptr) {
   Candidate c;
   c.unit_score = std::move(unit_score);
-  const std::vector<int64_t> order = RankUnits(c.unit_score, second);
+  torch::Tensor second;
+  std::vector<int64_t> order = RankUnits(c.unit_score);
+  const std::vector<bool> boundary = second_fn ? BlockBoundaries(c.unit_score, order)
+                                               : std::vector<bool>(units.n_units + 1, true);
   std::vector<int64_t> unit_rank(units.n_units);
   std::vector<int64_t> nodes_upto(units.n_units + 1, 0);  // nodes in the top-k units
-  for (int64_t r = 0; r < units.n_units; ++r) {
-    unit_rank[order[r]] = r;
-    nodes_upto[r + 1] = nodes_upto[r] + static_cast<int64_t>(units.unit_nodes[order[r]].size());
-  }
-  std::vector<int64_t> node_rank_v(index.total());
-  for (int64_t i = 0; i < index.total(); ++i) node_rank_v[i] = unit_rank[units.node_unit[i]];
-  const torch::Tensor node_rank = torch::tensor(node_rank_v, torch::kInt64);  // (N)
-  auto keep_top = [&](int64_t k) { return (node_rank < k).to(torch::kFloat32); };
+  torch::Tensor node_rank;                                // (N)
+  auto rank = [&] {
+    for (int64_t r = 0; r < units.n_units; ++r) {
+      unit_rank[order[r]] = r;
+      nodes_upto[r + 1] = nodes_upto[r] + static_cast<int64_t>(units.unit_nodes[order[r]].size());
+    }
+    std::vector<int64_t> node_rank_v(index.total());
+    for (int64_t i = 0; i < index.total(); ++i) node_rank_v[i] = unit_rank[units.node_unit[i]];
+    node_rank = torch::tensor(node_rank_v, torch::kInt64);
+  };
+  rank();
+  auto tie_break = [&] {
+    if (!second_fn || second.defined()) return;
+    second = second_fn();
+    order = RankUnits(c.unit_score, second);
+    rank();
+  };
+  auto keep_top = [&](int64_t k) {
+    if (!boundary[k]) tie_break();
+    return (node_rank < k).to(torch::kFloat32);
+  };
 
   std::map<int64_t, LogitCalibration> cals;
+  // A nodes-only run reads no loss-vs-k curve: a k that misses the target may
+  // stop early (GiveUp), except the full set (its loss is reported on a miss).
+  const bool give_up = options.give_up && options.nodes_only && !options.calibrate;
   auto loss_at = [&](int64_t k) {
+    GiveUp g{{options.target_loss}, nullptr};
+    if (give_up && k < units.n_units) {
+      const TaskScore s = AblationEvaluator::ScreenedScore(eval.LogitDiffs(keep_top(k), &g));
+      return LossEstimate{s.loss, s.loss_std_error};
+    }
     const torch::Tensor diffs = eval.LogitDiffs(keep_top(k));
     const LogitCalibration* cal = nullptr;
     if (options.calibrate) {
@@ -90,7 +140,13 @@ Candidate DiscretizeScores(const Model& model, const NodeIndex& index, const Mas
   if (c.disc.met_target) {
     std::vector<int64_t> unit_size(units.n_units);
     for (int64_t u = 0; u < units.n_units; ++u) unit_size[u] = units.unit_nodes[u].size();
-    const TieAtCut tie = FindTieAtCut(c.unit_score, order, c.disc.units, unit_size);
+    TieAtCut tie = FindTieAtCut(c.unit_score, order, c.disc.units, unit_size);
+    // A tie under the tau-only order is one under the tie-broken order too when
+    // its last kept unit is the block's lowest; the note needs the broken order.
+    if (tie.tied_kept > 0 && second_fn && !second.defined()) {
+      tie_break();
+      tie = FindTieAtCut(c.unit_score, order, c.disc.units, unit_size);
+    }
     c.tied_nodes = tie.tied_kept;
     if (tie.tied_kept > 0) {
       c.tie_note = absl::StrFormat(
@@ -161,6 +217,7 @@ double RefineCandidate(const Model& model, const NodeIndex& index, const MaskUni
   ro.z = ConfidenceZ(options.confidence);
   ro.stack = options.refine_stack;
   ro.remove = options.refine;
+  ro.give_up = options.give_up;
   const LogitCalibration* cal = options.calibrate ? &c->calibration : nullptr;
   const std::vector<TaskExample> prompts = SelectionPrompts(task, options);
   const AblationEvaluator sel(model, index, means, options.ablation, prompts, options.eval_batch);
@@ -218,10 +275,12 @@ Circuit NodesOnlyCircuit(const Model& model, const NodeIndex& index,
   circuit.seed = options.seed;
   circuit.n_layer = model.config().n_layer;
   circuit.target_loss = options.target_loss;
-  circuit.circuit_loss = test.Score(keep, cal).loss;
-  circuit.full_model_loss = std::isnan(options.full_test_loss)
-                                ? test.Score(torch::Tensor(), cal).loss
-                                : options.full_test_loss;
+  // A set of every node is the full model (no site is gated): one pass for both.
+  const bool all = static_cast<int64_t>(c.flat.size()) == index.total();
+  circuit.circuit_loss = test.Score(all ? torch::Tensor() : keep, cal).loss;
+  circuit.full_model_loss = !std::isnan(options.full_test_loss) ? options.full_test_loss
+                            : all ? circuit.circuit_loss
+                                  : test.Score(torch::Tensor(), cal).loss;
   circuit.necessity_loss = kNaN;
   circuit.random_baseline_loss = kNaN;
   circuit.accuracy = kNaN;
@@ -379,14 +438,22 @@ absl::StatusOr<Circuit> ExtractCircuitFromModel(const Model& model, const std::s
     centre.ablation = options.ablation;
     const std::vector<MaskTrainOptions> settings =
         SearchSettings(centre, std::max(1, options.search), options.seed);
-    torch::Tensor second;  // breaks tau ties
+    // Breaks tau ties: computed once, when a cut first needs it (DiscretizeScores).
+    torch::Tensor second;
+    absl::Status second_status;
+    SecondFn second_fn = nullptr;
     if (options.tie_break) {
-      t = Clock::now();
-      AttributionOptions a;
-      a.ablation = options.ablation;
-      a.batch_prompts = options.eval_batch;
-      CIRCUIT_ASSIGN_OR_RETURN(second, AttributionScores(model, index, units, means, task.train, a));
-      stats.tie_break_seconds = Since(t);
+      second_fn = [&]() -> torch::Tensor {
+        if (second.defined() || !second_status.ok()) return second;
+        const Clock::time_point t0 = Clock::now();
+        AttributionOptions a;
+        a.ablation = options.ablation;
+        a.batch_prompts = options.eval_batch;
+        absl::StatusOr<torch::Tensor> s = AttributionScores(model, index, units, means, task.train, a);
+        if (s.ok()) second = *s; else second_status = s.status();
+        stats.tie_break_seconds += Since(t0);
+        return second;
+      };
     }
     for (size_t i = 0; i < settings.size(); ++i) {
       const std::string prefix =
@@ -402,14 +469,16 @@ absl::StatusOr<Circuit> ExtractCircuitFromModel(const Model& model, const std::s
       stats.forward_seconds += r.forward_seconds;
       stats.backward_seconds += r.backward_seconds;
       t = Clock::now();
+      const double tie_before = stats.tie_break_seconds;
       if (sub) sub("discretize", 0.0);
       const int64_t active = (r.tau >= 0).sum().item<int64_t>();
-      Candidate c = DiscretizeScores(model, index, units, val, r.tau, active, options, second);
+      Candidate c = DiscretizeScores(model, index, units, val, r.tau, active, options, second_fn);
+      CIRCUIT_RETURN_IF_ERROR(second_status);
       c.active = active;
       c.setting = static_cast<int>(i);
       c.setting_text = DescribeSetting(settings[i]);
       stats.evaluations += c.disc.evaluations;
-      stats.discretize_seconds += Since(t);
+      stats.discretize_seconds += Since(t) - (stats.tie_break_seconds - tie_before);
       candidates.push_back(std::move(c));
     }
   } else {

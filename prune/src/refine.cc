@@ -5,19 +5,27 @@
 #include <algorithm>
 #include <chrono>
 #include <iterator>
+#include <limits>
 
 #include "circuit/core/status.h"
 
 namespace circuit::prune {
 
-BatchLossFn EvaluatorLoss(const AblationEvaluator& eval, const LogitCalibration* cal, int stack) {
-  return [&eval, cal, stack](const torch::Tensor& keeps) {
+BatchLossFn EvaluatorLoss(const AblationEvaluator& eval, const LogitCalibration* cal, int stack,
+                          bool give_up) {
+  return [&eval, cal, stack, give_up](const torch::Tensor& keeps,
+                                      const std::vector<double>& above) {
+    CIRCUIT_CHECK(above.empty() || static_cast<int64_t>(above.size()) == keeps.size(0));
+    const bool screen = give_up && !above.empty();
     std::vector<LossEstimate> out;
     for (int64_t start = 0; start < keeps.size(0); start += std::max(1, stack)) {
       const int64_t m = std::min<int64_t>(std::max(1, stack), keeps.size(0) - start);
-      const torch::Tensor diffs = eval.LogitDiffsMany(keeps.narrow(0, start, m));  // (m, n)
+      GiveUp g;
+      if (screen) g = {{above.begin() + start, above.begin() + start + m}, cal};
+      const torch::Tensor diffs =
+          eval.LogitDiffsMany(keeps.narrow(0, start, m), screen ? &g : nullptr);  // (m, n)
       for (int64_t i = 0; i < m; ++i) {
-        const TaskScore s = AblationEvaluator::ScoreDiffs(diffs[i], cal);
+        const TaskScore s = AblationEvaluator::ScreenedScore(diffs[i], cal);
         out.push_back({s.loss, s.loss_std_error});
       }
     }
@@ -49,9 +57,13 @@ class Refiner {
     return keep;
   }
 
-  std::vector<LossEstimate> Score(const std::vector<torch::Tensor>& keeps) {
+  // above: empty (every set in full), or per set the target when the set only
+  // needs to fail (RefineOptions::give_up) and +inf when its loss is read.
+  std::vector<LossEstimate> Score(const std::vector<torch::Tensor>& keeps,
+                                  std::vector<double> above = {}) {
     evaluations_ += static_cast<int64_t>(keeps.size());
-    std::vector<LossEstimate> out = loss_of_(torch::stack(keeps));
+    if (!o_.give_up) above.clear();
+    std::vector<LossEstimate> out = loss_of_(torch::stack(keeps), above);
     CIRCUIT_CHECK(out.size() == keeps.size());
     return out;
   }
@@ -68,12 +80,19 @@ class Refiner {
 // Scores every single removal from `kept` on the selection split (and, when
 // `with_set`, the set itself first); fills r->removal_bound and r->passes.
 std::vector<LossEstimate> Sweep(Refiner& rf, const std::vector<int64_t>& kept, bool with_set,
-                                RefineResult* r) {
+                                const RefineOptions& o, RefineResult* r) {
   std::vector<torch::Tensor> keeps;
-  if (with_set) keeps.push_back(rf.Keep(kept, {}, 0));
-  for (int64_t u : kept) keeps.push_back(rf.Keep(kept, {u}, 1));
+  std::vector<double> above;  // the set's loss is read; a removal only needs to fail
+  if (with_set) {
+    keeps.push_back(rf.Keep(kept, {}, 0));
+    above.push_back(std::numeric_limits<double>::infinity());
+  }
+  for (int64_t u : kept) {
+    keeps.push_back(rf.Keep(kept, {u}, 1));
+    above.push_back(o.target_loss);
+  }
   if (keeps.empty()) return {};
-  std::vector<LossEstimate> scored = rf.Score(keeps);
+  std::vector<LossEstimate> scored = rf.Score(keeps, above);
   if (with_set) {
     r->select_loss = scored.front();
     scored.erase(scored.begin());
@@ -115,7 +134,8 @@ void SelectPass(Refiner& rf, const std::vector<int64_t>& kept,
       lo_loss = single[cand[pos]];
     }
     auto probe = [&](size_t l) {
-      const LossEstimate e = rf.Score({rf.Keep(kept, trial, removed->size() + l)}).front();
+      const LossEstimate e =
+          rf.Score({rf.Keep(kept, trial, removed->size() + l)}, {o.target_loss}).front();
       if (!rf.Meets(e)) {
         hi = l;
         return false;
@@ -158,7 +178,7 @@ RefineResult RefineUnits(const BatchLossFn& select, const MaskUnits& units,
   bool first = true, scored_on_confirm = false;
   while (true) {
     if (progress) progress("refine", 0.0);
-    const std::vector<LossEstimate> single = Sweep(rf, kept, first, &r);
+    const std::vector<LossEstimate> single = Sweep(rf, kept, first, options, &r);
     first = false;
     if (kept.empty()) break;  // every unit went
     const size_t before = removal_order.size();
@@ -172,7 +192,9 @@ RefineResult RefineUnits(const BatchLossFn& select, const MaskUnits& units,
     // removal_order removed, p in [before, m]. p = before met the target on the
     // confirmation split (an earlier confirmation, or the input: discretization
     // chose it there); find the largest p that does, by bisection.
-    auto score = [&](size_t p) { return cf.Score({cf.Keep(input, removal_order, p)}).front(); };
+    auto score = [&](size_t p) {
+      return cf.Score({cf.Keep(input, removal_order, p)}, {options.target_loss}).front();
+    };
     size_t lo = before, hi = removal_order.size();
     const LossEstimate got = score(hi);
     if (cf.Meets(got)) {
@@ -198,7 +220,7 @@ RefineResult RefineUnits(const BatchLossFn& select, const MaskUnits& units,
     removal_order.resize(lo);
     kept = Without(input, removal_order);
     if (progress) progress("refine", 0.0);
-    Sweep(rf, kept, /*with_set=*/true, &r);  // minimality of the set kept
+    Sweep(rf, kept, /*with_set=*/true, options, &r);  // minimality of the set kept
     break;  // selection went further than the confirmation split allows: stop here
   }
   if (!scored_on_confirm) {

@@ -12,7 +12,7 @@ import circuit
 from conftest import run_cli
 from test_circuit import QUICK
 
-TIMES = ("time_seconds", "time_parts")  # wall time: the one thing two runs do not share
+TIMES = ("time_seconds", "time_parts", "time_extractions")  # wall time: the one thing two runs do not share
 
 
 @pytest.fixture(scope="module")

@@ -187,6 +187,15 @@ TEST_F(PlantedAuditTest, PlantedCircuitPassesTheAudit) {
   for (const char* part : {"losses", "curves", "completeness", "controls", "stability"}) {
     EXPECT_TRUE(parts.count(part)) << part;
   }
+  // Each re-extraction's time; the shuffled control missed: no refinement.
+  ASSERT_EQ(static_cast<int64_t>(a->extraction_times.size()), a->extractions);
+  EXPECT_EQ(a->extraction_times[0].what, "control shuffled");
+  EXPECT_FALSE(a->extraction_times[0].met_target);
+  EXPECT_EQ(a->extraction_times[0].nodes, 60);
+  EXPECT_EQ(a->extraction_times[0].refine_evaluations, 0);
+  for (const ExtractionTime& e : a->extraction_times) {
+    EXPECT_GE(e.seconds, e.masks + e.discretize + e.refine) << e.what;
+  }
 
   // Joint stability: 3 runs in all, each varying the seed and the train pairs.
   o.joint_stability = true;
@@ -225,6 +234,59 @@ TEST_F(PlantedAuditTest, NodesOnlyExtractionKeepsTheNodeSet) {
   EXPECT_TRUE(std::isnan(c->necessity_loss));
   EXPECT_TRUE(std::isnan(c->nodes[0].importance));
   EXPECT_EQ(c->node_scores, full->node_scores);
+}
+
+// Dropping sets that only need to miss the target (ExtractOptions::give_up)
+// changes nothing a nodes-only re-extraction reports: the same refined nodes,
+// edges and losses, in fewer scored prompts.
+TEST_F(PlantedAuditTest, GivingUpOnMissingSetsKeepsTheRefinedCircuit) {
+  absl::StatusOr<MeanCache> means = ResolveMeans(model_, "d1", task_, options_);
+  ASSERT_THAT(means, IsOk());
+  ExtractOptions fast = options_;
+  fast.nodes_only = true;
+  fast.means = &*means;
+  ASSERT_TRUE(fast.refine);
+  ExtractOptions slow = fast;
+  slow.give_up = false;
+  ExtractStats fast_stats, slow_stats;
+  absl::StatusOr<Circuit> a =
+      ExtractCircuitFromModel(model_, "planted.h5", "d1", task_, fast, nullptr, &fast_stats);
+  absl::StatusOr<Circuit> b =
+      ExtractCircuitFromModel(model_, "planted.h5", "d1", task_, slow, nullptr, &slow_stats);
+  ASSERT_THAT(a, IsOk());
+  ASSERT_THAT(b, IsOk());
+  ASSERT_EQ(a->nodes.size(), b->nodes.size());
+  for (size_t i = 0; i < a->nodes.size(); ++i) EXPECT_EQ(a->nodes[i].node, b->nodes[i].node);
+  EXPECT_EQ(a->edges.size(), b->edges.size());
+  EXPECT_EQ(a->circuit_loss, b->circuit_loss);
+  EXPECT_EQ(fast_stats.met_target, slow_stats.met_target);
+  EXPECT_EQ(fast_stats.validation_loss, slow_stats.validation_loss);
+  EXPECT_EQ(fast_stats.refine_removed_nodes, slow_stats.refine_removed_nodes);
+  EXPECT_EQ(fast_stats.refine_evaluations, slow_stats.refine_evaluations);
+}
+
+// A control that cannot meet the target stops at discretization: the active
+// units and then the full set miss, so it keeps every node, is not refined and
+// reports met_target false.
+TEST_F(PlantedAuditTest, AControlThatMissesStopsAfterTheFullSet) {
+  absl::StatusOr<MeanCache> means = ResolveMeans(model_, "d1", task_, options_);
+  ASSERT_THAT(means, IsOk());
+  ExtractOptions o = options_;
+  o.nodes_only = true;
+  o.means = &*means;
+  ExtractStats stats;
+  absl::StatusOr<Circuit> c = ExtractCircuitFromModel(
+      model_, "planted.h5", "d1", ShuffledAnswers(task_, 7 ^ 0x5bu), o, nullptr, &stats);
+  ASSERT_THAT(c, IsOk());
+  EXPECT_FALSE(stats.met_target);
+  EXPECT_EQ(static_cast<int64_t>(c->nodes.size()), c->total_nodes);
+  EXPECT_LE(stats.evaluations, 2);  // the active units, then every unit
+  EXPECT_FALSE(stats.refined);
+  EXPECT_EQ(stats.refine_evaluations, 0);
+  EXPECT_GT(c->circuit_loss, c->target_loss);
+  // Neither cut falls inside a block of near-tied tau: no tie-break pass.
+  EXPECT_TRUE(o.tie_break);
+  EXPECT_EQ(stats.tie_break_seconds, 0.0);
 }
 
 // Stacked evaluation (the curves' and completeness's) gives each set's own loss.

@@ -1,5 +1,6 @@
 // Node addressing, the Heaviside straight-through gate, task scores, discretization and calibration.
 #include <cmath>
+#include <limits>
 
 #include "circuit/core/model.h"
 #include "circuit/prune/ablation.h"
@@ -249,6 +250,56 @@ TEST(AblationTest, StackedSetsSharingPrefixesMatchOneAtATime) {
       EXPECT_TRUE(torch::allclose(many[m], eval.LogitDiffs(stacked[m]), 1e-4, 1e-5)) << m;
     }
   }
+}
+
+// GiveUp drops a set only once its loss is certain to exceed its threshold;
+// the sets it keeps score exactly as without it, and a dropped set's
+// ScreenedScore is a lower bound of its loss, above the threshold.
+TEST(AblationTest, GiveUpDropsOnlySetsCertainToMissAndKeepsTheOthersExact) {
+  const Model model = *Model::Create(Config(0), /*seed=*/4);
+  const NodeIndex index(model.config());
+  auto gen = at::detail::createCPUGenerator(8);
+  std::vector<torch::Tensor> means(index.num_sites());
+  for (int s = 0; s < index.num_sites(); ++s) means[s] = torch::randn({index.site_width(s)}, gen);
+  const std::vector<TaskExample> examples = VariedPrompts(9, model.config().vocab_size);
+  const AblationEvaluator eval(model, index, means, Ablation::kMean, examples, /*batch_prompts=*/6);
+  std::vector<torch::Tensor> keeps;
+  for (int m = 0; m < 6; ++m) keeps.push_back((torch::rand({index.total()}, gen) < 0.5).to(torch::kFloat32));
+  const torch::Tensor stacked = torch::stack(keeps);
+  const torch::Tensor full = eval.LogitDiffsMany(stacked);  // (6, 18)
+  GiveUp g;
+  std::vector<double> loss;
+  for (int m = 0; m < 6; ++m) {
+    loss.push_back(AblationEvaluator::ScoreDiffs(full[m]).loss);
+    // Even sets: a threshold a fifth of their loss (they may go); odd: above it, or none.
+    g.above.push_back(m % 2 == 0 ? 0.2 * loss[m]
+                                 : (m == 5 ? std::numeric_limits<double>::infinity() : 2 * loss[m]));
+  }
+  const int64_t before = eval.rows_scored();
+  const torch::Tensor screened = eval.LogitDiffsMany(stacked, &g);
+  const int64_t rows = eval.rows_scored() - before;
+  int dropped = 0;
+  for (int m = 0; m < 6; ++m) {
+    const TaskScore s = AblationEvaluator::ScreenedScore(screened[m]);
+    if (torch::isnan(screened[m]).any().item<bool>()) {
+      ++dropped;
+      EXPECT_EQ(m % 2, 0) << m;
+      EXPECT_GT(s.loss, g.above[m]) << m;
+      EXPECT_LE(s.loss, loss[m] + 1e-6) << m;
+    } else {
+      EXPECT_TRUE(torch::equal(screened[m], full[m])) << m;
+      EXPECT_EQ(s.loss, loss[m]) << m;
+    }
+  }
+  EXPECT_GT(dropped, 0);
+  EXPECT_LT(rows, 6 * 18);  // dropped sets skipped their last batches
+  // One set at a time (LogitDiffs) drops the same way.
+  GiveUp one{{0.2 * loss[0]}, nullptr};
+  const TaskScore s0 = AblationEvaluator::ScreenedScore(eval.LogitDiffs(keeps[0], &one));
+  EXPECT_GT(s0.loss, one.above[0]);
+  EXPECT_LE(s0.loss, loss[0] + 1e-6);
+  GiveUp high{{2 * loss[1]}, nullptr};
+  EXPECT_TRUE(torch::equal(eval.LogitDiffs(keeps[1], &high), eval.LogitDiffs(keeps[1])));
 }
 
 TEST(DiscretizerTest, ConfidenceBoundAsksForMoreUnits) {

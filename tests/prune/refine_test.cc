@@ -27,7 +27,7 @@ MaskUnits Singletons(int64_t n) {
 
 // loss = 0.05 + 0.5 per missing needed node + `cost` per other missing node.
 BatchLossFn SyntheticLoss(std::set<int64_t> needed, double cost) {
-  return [needed, cost](const torch::Tensor& keeps) {
+  return [needed, cost](const torch::Tensor& keeps, const std::vector<double>&) {
     std::vector<LossEstimate> out;
     for (int64_t m = 0; m < keeps.size(0); ++m) {
       double loss = 0.05;
@@ -347,6 +347,34 @@ TEST_F(PlantedSaturatedTest, StackedScoringMatchesOneSetAtATime) {
   for (int64_t m = 0; m < 3; ++m) {
     EXPECT_TRUE(torch::allclose(many[m], eval.LogitDiffs(keeps[m]), 1e-4, 1e-5)) << m;
   }
+}
+
+// Refinement asks to score in full only what it reads: the set itself (+inf)
+// in a sweep; single removals and probes need only fail (the target). With
+// give_up off every set is scored in full, and the result is the same.
+TEST(RefineUnitsTest, OnlySetsThatNeedOnlyFailMayStopEarly) {
+  RefineOptions o;
+  o.target_loss = 0.15;
+  const BatchLossFn synthetic = SyntheticLoss({2, 5, 7}, 0.0);
+  std::vector<std::vector<double>> asked;
+  const BatchLossFn recorded = [&](const torch::Tensor& keeps, const std::vector<double>& above) {
+    asked.push_back(above);
+    return synthetic(keeps, above);
+  };
+  const RefineResult r = RefineUnits(recorded, Singletons(10), All(10), o);
+  ASSERT_FALSE(asked.empty());
+  ASSERT_EQ(asked.front().size(), 11u);  // the first sweep: the set, then 10 removals
+  EXPECT_TRUE(std::isinf(asked.front()[0]));
+  for (size_t i = 1; i < asked.front().size(); ++i) EXPECT_EQ(asked.front()[i], o.target_loss);
+  for (const std::vector<double>& a : asked) {
+    for (double v : a) EXPECT_TRUE(std::isinf(v) || v == o.target_loss);
+  }
+  o.give_up = false;
+  asked.clear();
+  const RefineResult all = RefineUnits(recorded, Singletons(10), All(10), o);
+  for (const std::vector<double>& a : asked) EXPECT_TRUE(a.empty());
+  EXPECT_EQ(all.units, r.units);
+  EXPECT_EQ(all.evaluations, r.evaluations);
 }
 
 }  // namespace

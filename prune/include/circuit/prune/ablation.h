@@ -70,6 +70,20 @@ struct TaskScore {
   double loss_std_error = 0.0;
 };
 
+// Early stopping for scoring (refinement, discretization): set m stops being
+// scored once its mean loss over all the examples is certain to exceed
+// above[m]. The per-prompt losses (softplus, calibrated with `cal`) are >= 0,
+// so those of the prompts scored so far, summed and divided by the number of
+// examples, bound the mean from below; a set is dropped when that bound
+// exceeds above[m] by a relative 1e-6 (rounding). A dropped set's remaining
+// differences are NaN (ScreenedEstimate turns them into the bound).
+// above[m] = +inf: scored in full. Sets that are not dropped are scored
+// exactly as without it.
+struct GiveUp {
+  std::vector<double> above;
+  const LogitCalibration* cal = nullptr;
+};
+
 // Scores sets of kept nodes on a fixed list of examples, under NoGradGuard.
 // The batches are built once. Borrows model and means (they must outlive it).
 class AblationEvaluator {
@@ -82,19 +96,26 @@ class AblationEvaluator {
 
   // keep: (N) with 1 for kept and 0 for ablated nodes; an undefined tensor keeps
   // every node (the full model). Returns (n_examples) l_correct - l_alternative, CPU.
-  torch::Tensor LogitDiffs(const torch::Tensor& keep) const;
+  torch::Tensor LogitDiffs(const torch::Tensor& keep, const GiveUp* give_up = nullptr) const;
   // The same for M kept-node sets at once, keeps: (M, N); returns (M, n_examples).
   // The sets are stacked along the batch (M copies of each built batch in one
   // forward pass), except for resample ablation, whose donors would then cross
   // copies: there they are scored one after another.
-  torch::Tensor LogitDiffsMany(const torch::Tensor& keeps) const;
+  // give_up: drop sets early (GiveUp); give_up->above has M entries.
+  torch::Tensor LogitDiffsMany(const torch::Tensor& keeps, const GiveUp* give_up = nullptr) const;
   // Loss and accuracy of LogitDiffs(keep), calibrated when `cal` is given.
   TaskScore Score(const torch::Tensor& keep, const LogitCalibration* cal = nullptr) const;
   // Same from precomputed differences.
   static TaskScore ScoreDiffs(const torch::Tensor& diffs, const LogitCalibration* cal = nullptr);
+  // Loss and standard error of one row of screened differences: ScoreDiffs when
+  // complete; for a dropped set (NaN entries), the lower bound of its loss that
+  // dropped it, with standard error 0.
+  static TaskScore ScreenedScore(const torch::Tensor& diffs, const LogitCalibration* cal = nullptr);
 
   int64_t num_examples() const { return n_examples_; }
   int64_t forward_passes() const { return forward_passes_; }
+  // Prompt rows scored, summed over the sets (dropped sets count what they ran).
+  int64_t rows_scored() const { return rows_scored_; }
 
  private:
   const Model& model_;
@@ -105,6 +126,7 @@ class AblationEvaluator {
   torch::Tensor order_;             // (n_examples) example index of each batched row
   int64_t n_examples_ = 0;
   mutable int64_t forward_passes_ = 0;
+  mutable int64_t rows_scored_ = 0;
 };
 
 }  // namespace circuit::prune

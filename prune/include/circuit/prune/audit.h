@@ -140,6 +140,21 @@ struct AuditInputs {
   const TaskData* other_task = nullptr;  // --task T: also score the circuit on T (Transfer)
 };
 
+// Where one re-extraction's time went (ExtractStats), for time_extractions.
+struct ExtractionTime {
+  std::string what;           // "control shuffled", "stability run 1", "transfer", ...
+  double seconds = 0.0;       // the whole re-extraction
+  double tie_break = 0.0;     // attribution scores that break tau ties
+  double masks = 0.0;         // mask training (or attribution scores)
+  double discretize = 0.0;    // discretization, edges included
+  double refine = 0.0;        // refinement
+  double finish = 0.0;        // the chosen set's test loss
+  int64_t discretize_evaluations = 0;
+  int64_t refine_evaluations = 0;  // selection and confirmation sets
+  int64_t nodes = 0;
+  bool met_target = false;
+};
+
 struct AuditResult {
   double full_loss = 0.0;   // L(M), test split
   double empty_loss = 0.0;  // L(∅): every node ablated
@@ -159,6 +174,7 @@ struct AuditResult {
   // Wall time of each part, in the order run ("losses", "ranking", "other
   // method", "curves", "completeness", "controls", "stability", "transfer").
   std::vector<std::pair<std::string, double>> part_seconds;
+  std::vector<ExtractionTime> extraction_times;  // each re-extraction, in the order run
 };
 
 // Runs the audit. Errors: missing inputs, a circuit node outside the model, a

@@ -94,6 +94,11 @@ struct ExtractOptions {
   // is `full_test_loss` when given (else one pass). The scores and refinement
   // are the normal ones.
   bool nodes_only = false;
+  // Sets that only need to miss the target stop being scored once they
+  // certainly do (GiveUp; refine.h): refinement's single removals and probes
+  // always, and with nodes_only (uncalibrated) discretization's points too,
+  // whose loss-vs-k values are then lower bounds. Same circuit either way.
+  bool give_up = true;
   double full_test_loss = std::numeric_limits<double>::quiet_NaN();
   // Means already resolved for this model (the audit's): used instead of
   // ResolveMeans when set. Borrowed; must outlive the call.

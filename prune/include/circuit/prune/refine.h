@@ -47,18 +47,29 @@
 namespace circuit::prune {
 
 // Losses of several kept-node sets: keeps (M, N) float32 0/1 -> M estimates.
-using BatchLossFn = std::function<std::vector<LossEstimate>(const torch::Tensor& keeps)>;
+// above: empty, or (M) with what the caller decides by: a set whose loss is
+// certain to exceed above[m] may stop being scored early, and its estimate is
+// then a lower bound of its loss (> above[m]) with std_error 0 (GiveUp).
+using BatchLossFn = std::function<std::vector<LossEstimate>(const torch::Tensor& keeps,
+                                                            const std::vector<double>& above)>;
 
 // Scores on `eval` (calibrated with `cal` when given; borrowed), `stack` sets per
-// forward pass.
+// forward pass; with `give_up`, sets are dropped early as `above` allows.
 BatchLossFn EvaluatorLoss(const AblationEvaluator& eval, const LogitCalibration* cal,
-                          int stack = 8);
+                          int stack = 8, bool give_up = true);
 
 struct RefineOptions {
   double target_loss = 0.15;
   double z = 0.0;      // a set meets the target when loss + z * std_error <= target_loss
   int stack = 8;       // single-removal sets scored per call of the loss function
   bool remove = true;  // false: only measure single removals (minimality)
+  // Selection sets that only need to fail (single removals, galloping probes)
+  // may stop being scored once their loss is certain to exceed the target
+  // (BatchLossFn's `above`): the decisions, the kept units and the losses of
+  // the sets that meet the target are those of a full scoring; only
+  // removal_bound of the units whose removal breaks the target is then a lower
+  // bound (still above the target).
+  bool give_up = true;
 };
 
 struct RefineResult {
