@@ -198,6 +198,19 @@ void ReadObject(const Walk& walk, hid_t base, const char* name) {
   if (!object.valid()) return;
   uint64_t file_size = walk.file_size;
   H5Aiterate2(object.get(), H5_INDEX_NAME, H5_ITER_INC, nullptr, OnAttribute, &file_size);
+  // The iteration stops at the first attribute it cannot decode; the readers
+  // open attributes one by one, so each is also tried on its own.
+  H5O_info_t info;
+  if (H5Oget_info2(object.get(), &info, H5O_INFO_NUM_ATTRS) >= 0) {
+    for (hsize_t i = 0; i < std::min<hsize_t>(info.num_attrs, 4096); ++i) {
+      for (H5_index_t index : {H5_INDEX_NAME, H5_INDEX_CRT_ORDER}) {
+        Handle attr(H5Aopen_by_idx(object.get(), ".", index, H5_ITER_INC, i, H5P_DEFAULT,
+                                   H5P_DEFAULT),
+                    H5Aclose);
+        if (attr.valid()) ReadAttribute(attr.get(), file_size);
+      }
+    }
+  }
   if (H5Iget_type(object.get()) == H5I_DATASET) ReadDataset(walk.file, object.get(), walk.file_size);
 }
 
