@@ -19,15 +19,19 @@ function(circuit_torch_pch target)
   endif()
 endfunction()
 
-# circuit_add_test(NAME name SOURCES ... LIBS ... [LABELS ...])
+# circuit_add_test(NAME name SOURCES ... LIBS ... [LABELS ...] [TIMEOUT seconds])
 # One gtest binary per module; each test case becomes a ctest entry.
 function(circuit_add_test)
-  cmake_parse_arguments(T "" "NAME" "SOURCES;LIBS;LABELS" ${ARGN})
+  cmake_parse_arguments(T "" "NAME;TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
+  set(timeout)
+  if(T_TIMEOUT)
+    set(timeout TIMEOUT ${T_TIMEOUT})
+  endif()
   add_executable(${T_NAME} ${T_SOURCES})
   target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} circuit::testing GTest::gmock GTest::gtest_main)
   include(GoogleTest)
   gtest_discover_tests(${T_NAME}
     WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
-    PROPERTIES LABELS "${T_LABELS}" ENVIRONMENT "CIRCUIT_SOURCE_DIR=${PROJECT_SOURCE_DIR};CIRCUIT_BINARY_DIR=${CMAKE_BINARY_DIR};OMP_WAIT_POLICY=passive"
+    PROPERTIES LABELS "${T_LABELS}" ENVIRONMENT "CIRCUIT_SOURCE_DIR=${PROJECT_SOURCE_DIR};CIRCUIT_BINARY_DIR=${CMAKE_BINARY_DIR};OMP_WAIT_POLICY=passive" ${timeout}
     DISCOVERY_TIMEOUT 60)
 endfunction()

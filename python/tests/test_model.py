@@ -1,6 +1,8 @@
 """The model, tokenizer and tasks from Python against the C++ tools."""
 import gc
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -142,3 +144,18 @@ def test_no_leak_over_1000_forward_calls(tiny):
     assert len(gc.get_objects()) <= objects + 10
     # 1,000 leaked logits of (1, 5, 2048) float32 would be 40 MB; allow 4 MB of noise.
     assert (rss_pages() - rss) * 4096 < 4 << 20
+
+
+def test_files_that_crash_or_hang_libhdf5_are_errors(tiny, tmp_path, monkeypatch):
+    # Corrupted global heaps on which Debian's libhdf5 1.10.8 segfaults or loops
+    # (docs/reliability.md): the module, which has torch's threads running by
+    # now, gets the same one-line error as the CLI, in bounded time.
+    monkeypatch.setenv("CIRCUIT_HDF5_CHECK_SECONDS", "3")
+    corpus = Path(__file__).resolve().parents[2] / "tests" / "fuzz" / "corpus" / "circuit_file"
+    for name, how in (("regress_hdf5_segv_global_heap.h5", "crashed"),
+                      ("regress_hdf5_hang_global_heap.h5", "hung")):
+        start = time.monotonic()
+        for read in (circuit.Circuit.read, circuit.load_model):
+            with pytest.raises(ValueError, match=f"{name}: corrupt HDF5 file \\(libhdf5 {how} reading it"):
+                read(str(corpus / name))
+        assert time.monotonic() - start < 30
