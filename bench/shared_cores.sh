@@ -7,7 +7,8 @@
 #   active2   libgomp's default (active, spinning waits), 2 threads fixed
 # Runs are interleaved so that drift of the machine hits every setting alike.
 # Prints each run's wall time and the slowdown ratios. Extra extract options
-# (e.g. a shorter run: EXTRACT_ARGS="--pairs 128 --no-refine") apply to every run.
+# (e.g. a shorter run: EXTRACT_ARGS="--pairs 128 --no-refine") apply to every run;
+# SETTINGS picks the settings (default: "default passive2 active2").
 #
 #   bench/shared_cores.sh [WORKDIR] [REPEATS]   # default: a fresh temp dir, 1 repeat
 set -euo pipefail
@@ -17,6 +18,12 @@ source "$root/bench/workdir.sh"
 bench_workdir ${1:+"$1"}
 repeats=${2:-1}
 read -r -a extra <<<"${EXTRACT_ARGS:-}"
+settings=${SETTINGS:-default passive2 active2}
+declare -A what=([default]="default (passive, auto threads)" [passive2]="passive with 2 threads"
+  [active2]="active with 2 threads (libgomp's default)")
+for setting in $settings; do
+  [ -n "${what[$setting]:-}" ] || { echo "shared_cores.sh: unknown setting '$setting' in SETTINGS" >&2; exit 2; }
+done
 declare -A total
 extract() {  # setting (default / passive2 / active2), competitor (0/1)
   local setting=$1 competitor=$2 label burner="" start end s
@@ -45,13 +52,15 @@ extract() {  # setting (default / passive2 / active2), competitor (0/1)
 }
 echo "extract --task single_double_quote ${extra[*]}; $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for ((i = 0; i < repeats; i++)); do
-  for setting in default passive2 active2; do
+  for setting in $settings; do
     extract "$setting" 0
     extract "$setting" 1
   done
 done
 ratio() { awk "BEGIN {printf \"%.2f\", ${total[$1]} / ${total[$2]}}"; }
-echo "slowdown beside one busy process: default (passive, auto threads) $(ratio default_competing default_alone)x," \
-  "passive with 2 threads $(ratio passive2_competing passive2_alone)x," \
-  "active with 2 threads (libgomp's default) $(ratio active2_competing active2_alone)x"
-echo "alone, default vs libgomp's default: $(ratio default_alone active2_alone)x"
+for setting in $settings; do
+  echo "slowdown beside one busy process, ${what[$setting]}: $(ratio "${setting}_competing" "${setting}_alone")x"
+done
+if [[ " $settings " == *" default "* && " $settings " == *" active2 "* ]]; then
+  echo "alone, default vs libgomp's default: $(ratio default_alone active2_alone)x"
+fi
