@@ -1,6 +1,7 @@
 # install() rules: the libraries, their public headers and a CMake package, so
 # that another project's `find_package(circuit CONFIG)` gives circuit::core,
-# circuit::prune, circuit::graph, circuit::export and circuit::sweep; and the
+# circuit::prune, circuit::graph, circuit::export, circuit::sweep (and the
+# torch-free circuit::base and circuit::sweep_base); and the
 # `circuit` program. `cmake --install build --prefix DIR`.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
@@ -11,9 +12,10 @@ set_target_properties(circuit_core PROPERTIES EXPORT_NAME core)
 set_target_properties(circuit_prune PROPERTIES EXPORT_NAME prune)
 set_target_properties(circuit_graph PROPERTIES EXPORT_NAME graph)
 set_target_properties(circuit_export PROPERTIES EXPORT_NAME export)
-set_target_properties(circuit_sweep_base PROPERTIES EXPORT_NAME sweep)
+set_target_properties(circuit_sweep_base PROPERTIES EXPORT_NAME sweep_base)
+set_target_properties(circuit_sweep PROPERTIES EXPORT_NAME sweep)
 install(TARGETS circuit_torch circuit_base circuit_core circuit_prune circuit_graph circuit_export
-                circuit_sweep_base
+                circuit_sweep_base circuit_sweep
         EXPORT circuit-targets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}

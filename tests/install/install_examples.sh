@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The library as another project uses it: install the build into a fresh
 # prefix, configure examples/ there with find_package(circuit CONFIG), build
-# both programs, and run them: extract a circuit from a tiny random model (made
-# by the installed `circuit`), then list it.
+# the programs, and run them: extract a circuit from a tiny random model (made
+# by the installed `circuit`), list it, and run a one-unit sweep over it.
 #   tests/install/install_examples.sh BUILD_DIR
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -21,4 +21,11 @@ cmake --build "$work/examples" -j "${CIRCUIT_JOBS:-2}" >/dev/null
 "$work/examples/list_circuit" "$work/circuit.h5" > "$work/list.txt"
 head -1 "$work/list.txt"
 grep -q "^node L" "$work/list.txt"
+cat > "$work/spec.json" <<EOF
+{"name": "install", "models": ["$work/tiny.h5"], "tasks": ["single_double_quote"],
+ "target_losses": [0.3], "seeds": [0], "epochs": 1, "n_train": 16}
+EOF
+"$work/examples/run_sweep" "$work/spec.json" "$work/sweep" | tee "$work/sweep.txt"
+grep -q "^1 units ran (0 failed)" "$work/sweep.txt"
+"$work/prefix/bin/circuit" report "$work/sweep" | grep -q "^tiny "
 echo "install_examples: ok"
