@@ -41,8 +41,10 @@ std::string ResolveArch(const ArgParser& parser, const ModelConfig& gpt, ArchOpt
   }
   for (auto [name, from, to] :
        {std::tuple<const char*, int, int*>{"layers", gpt.n_layer, &o->bdh.n_layer},
-        {"d-model", gpt.d_model, &o->bdh.d_model}, {"heads", gpt.n_head, &o->bdh.n_head},
-        {"n-ctx", gpt.n_ctx, &o->bdh.n_ctx}, {"vocab", gpt.vocab_size, &o->bdh.vocab_size}}) {
+        {"d-model", gpt.d_model, &o->bdh.d_model},
+        {"heads", gpt.n_head, &o->bdh.n_head},
+        {"n-ctx", gpt.n_ctx, &o->bdh.n_ctx},
+        {"vocab", gpt.vocab_size, &o->bdh.vocab_size}}) {
     if (parser.Given(name)) *to = from;
   }
   if (absl::Status s = o->bdh.Validate(); !s.ok()) return std::string(s.message());

@@ -7,11 +7,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "checkpoint_internal.h"
 #include "circuit/core/arch.h"
 #include "circuit/core/h5.h"
 #include "circuit/core/release_io.h"
 #include "circuit/core/status.h"
-#include "checkpoint_internal.h"
 
 namespace circuit {
 namespace {
@@ -20,10 +20,12 @@ constexpr char kCompiledPrefix[] = "_orig_mod.";  // torch.compile's wrapper
 constexpr char kRopeBuffer[] = "attn.freqs";
 
 absl::Status WriteBdhConfig(H5Writer& w, const BdhConfig& c) {
-  for (auto [name, value] :
-       {std::pair<const char*, int64_t>{"n_layer", c.n_layer}, {"d_model", c.d_model},
-        {"n_head", c.n_head}, {"n_neuron", c.n_neuron}, {"vocab_size", c.vocab_size},
-        {"n_ctx", c.n_ctx}}) {
+  for (auto [name, value] : {std::pair<const char*, int64_t>{"n_layer", c.n_layer},
+                             {"d_model", c.d_model},
+                             {"n_head", c.n_head},
+                             {"n_neuron", c.n_neuron},
+                             {"vocab_size", c.vocab_size},
+                             {"n_ctx", c.n_ctx}}) {
     CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", name, value));
   }
   CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "dropout", c.dropout));
@@ -32,10 +34,12 @@ absl::Status WriteBdhConfig(H5Writer& w, const BdhConfig& c) {
 
 absl::StatusOr<BdhConfig> ReadBdhConfig(const H5Reader& r) {
   BdhConfig c;
-  for (auto [name, field] :
-       {std::pair<const char*, int*>{"n_layer", &c.n_layer}, {"d_model", &c.d_model},
-        {"n_head", &c.n_head}, {"n_neuron", &c.n_neuron}, {"vocab_size", &c.vocab_size},
-        {"n_ctx", &c.n_ctx}}) {
+  for (auto [name, field] : {std::pair<const char*, int*>{"n_layer", &c.n_layer},
+                             {"d_model", &c.d_model},
+                             {"n_head", &c.n_head},
+                             {"n_neuron", &c.n_neuron},
+                             {"vocab_size", &c.vocab_size},
+                             {"n_ctx", &c.n_ctx}}) {
     CIRCUIT_ASSIGN_OR_RETURN(int64_t v, r.ReadIntAttribute("/", name));
     if (v < 0 || v > (int64_t{1} << 30)) {
       return absl::InvalidArgumentError(absl::StrCat(r.path(), ": /@", name, ": bad value ", v));
@@ -102,8 +106,8 @@ absl::StatusOr<BdhModelFile> LoadBdhModel(const std::string& path, torch::Device
   absl::StatusOr<BdhModel> model = BdhModel::FromTensors(config, std::move(tensors), device);
   if (!model.ok()) return Annotate(model.status(), path);
   std::string digest = internal::WeightsDigest(model->parameters());
-  return BdhModelFile{std::move(*model), std::move(tokenizer), std::move(training), path,
-                      std::move(digest), {}};
+  return BdhModelFile{
+      std::move(*model), std::move(tokenizer), std::move(training), path, std::move(digest), {}};
 }
 
 absl::StatusOr<BdhModelFile> ImportBdhStateDict(const std::string& state_dict_path,
@@ -168,10 +172,10 @@ absl::StatusOr<BdhModelFile> ImportBdhStateDict(const std::string& state_dict_pa
     const torch::Tensor expected = BdhRopeFrequencies(config.n_neuron);
     if (freqs->second.numel() != config.n_neuron ||
         !torch::allclose(freqs->second.reshape({-1}), expected, /*rtol=*/1e-6, /*atol=*/0)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          state_dict_path, ": tensor 'attn.freqs' (shape (",
-          absl::StrJoin(freqs->second.sizes().vec(), ", "),
-          ")) is not the reference's RoPE frequencies for N = ", config.n_neuron));
+      return absl::InvalidArgumentError(
+          absl::StrCat(state_dict_path, ": tensor 'attn.freqs' (shape (",
+                       absl::StrJoin(freqs->second.sizes().vec(), ", "),
+                       ")) is not the reference's RoPE frequencies for N = ", config.n_neuron));
     }
     by_name.erase(freqs);
   }

@@ -16,11 +16,14 @@ int64_t BdhConfig::ParameterCount() const {
 absl::Status BdhConfig::Validate() const {
   for (auto [name, value, limit] :
        {std::tuple<const char*, int, int>{"n_layer", n_layer, kMaxLayers},
-        {"d_model", d_model, kMaxWidth}, {"n_head", n_head, kMaxWidth},
-        {"n_neuron", n_neuron, kMaxNeurons}, {"vocab_size", vocab_size, kMaxVocab},
+        {"d_model", d_model, kMaxWidth},
+        {"n_head", n_head, kMaxWidth},
+        {"n_neuron", n_neuron, kMaxNeurons},
+        {"vocab_size", vocab_size, kMaxVocab},
         {"n_ctx", n_ctx, kMaxContext}}) {
     if (value <= 0) {
-      return absl::InvalidArgumentError(absl::StrCat("config: ", name, " must be > 0, got ", value));
+      return absl::InvalidArgumentError(
+          absl::StrCat("config: ", name, " must be > 0, got ", value));
     }
     if (value > limit) {
       return absl::InvalidArgumentError(
@@ -33,17 +36,16 @@ absl::Status BdhConfig::Validate() const {
         absl::StrCat("config: n_neuron must be even (RoPE rotates pairs), got ", n_neuron));
   }
   if (neurons() > kMaxNeurons) {
-    return absl::InvalidArgumentError(absl::StrCat("config: n_head * n_neuron must be <= ",
-                                                   kMaxNeurons, ", got ", neurons()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("config: n_head * n_neuron must be <= ", kMaxNeurons, ", got ", neurons()));
   }
   if (!(dropout >= 0.0 && dropout < 1.0)) {
     return absl::InvalidArgumentError(
         absl::StrCat("config: dropout must be in [0, 1), got ", dropout));
   }
   if (ParameterCount() > kMaxParameters) {
-    return absl::InvalidArgumentError(absl::StrCat("config: ", ParameterCount(),
-                                                   " parameters, more than the limit of ",
-                                                   kMaxParameters));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config: ", ParameterCount(), " parameters, more than the limit of ", kMaxParameters));
   }
   return absl::OkStatus();
 }

@@ -1,12 +1,11 @@
 // BDH-GPU's forward pass (circuit/core/bdh.h). Shapes: B batch, H heads,
 // T positions, D = d_model, N neurons per head, V vocabulary.
-#include "circuit/core/bdh.h"
-
 #include <cmath>
 #include <map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "circuit/core/bdh.h"
 #include "circuit/core/status.h"
 #include "task_eval_internal.h"
 
@@ -39,7 +38,7 @@ torch::Tensor BdhRope(const torch::Tensor& v) {
   torch::Tensor phases = torch::remainder(t.view({T, 1}) * freqs.view({1, N}), 1.0) * kTwoPi;
   torch::Tensor cos = torch::cos(phases).to(v.scalar_type());  // (T, N)
   torch::Tensor sin = torch::sin(phases).to(v.scalar_type());
-  torch::Tensor odd = v.slice(-1, 1, N, 2), even = v.slice(-1, 0, N, 2);  // (..., T, N/2)
+  torch::Tensor odd = v.slice(-1, 1, N, 2), even = v.slice(-1, 0, N, 2);   // (..., T, N/2)
   torch::Tensor rotated = torch::stack({-odd, even}, -1).view(v.sizes());  // (..., T, N)
   return v * cos + rotated * sin;
 }
@@ -124,15 +123,15 @@ torch::Tensor BdhModel::Layer(const torch::Tensor& x, bool train) const {
   const int64_t H = config_.n_head, N = config_.n_neuron;
   torch::Tensor x_neurons = torch::relu(x.matmul(encoder()));  // (B, H, T, N)
   // Linear attention, Q = K = rope(x-neurons), V = x, over strictly earlier positions.
-  torch::Tensor qr = BdhRope(x_neurons);                                // (B, H, T, N)
+  torch::Tensor qr = BdhRope(x_neurons);                                         // (B, H, T, N)
   torch::Tensor scores = qr.matmul(qr.transpose(-1, -2)).tril(/*diagonal=*/-1);  // (B, H, T, T)
-  torch::Tensor y_kv = LayerNormNoAffine(scores.matmul(x));          // (B, H, T, D)
-  torch::Tensor y_neurons = torch::relu(y_kv.matmul(encoder_v()));  // (B, H, T, N)
-  torch::Tensor gated = x_neurons * y_neurons;                      // (B, H, T, N)
+  torch::Tensor y_kv = LayerNormNoAffine(scores.matmul(x));                      // (B, H, T, D)
+  torch::Tensor y_neurons = torch::relu(y_kv.matmul(encoder_v()));               // (B, H, T, N)
+  torch::Tensor gated = x_neurons * y_neurons;                                   // (B, H, T, N)
   if (train && config_.dropout > 0) gated = torch::dropout(gated, config_.dropout, /*train=*/true);
   // Neuron h * N + n of the decoder's rows is neuron n of head h.
   torch::Tensor flat = gated.transpose(1, 2).reshape({B, 1, T, H * N});  // (B, 1, T, H*N)
-  torch::Tensor y = LayerNormNoAffine(flat.matmul(decoder()));          // (B, 1, T, D)
+  torch::Tensor y = LayerNormNoAffine(flat.matmul(decoder()));           // (B, 1, T, D)
   return LayerNormNoAffine(x + y);
 }
 

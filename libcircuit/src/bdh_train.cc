@@ -27,16 +27,20 @@ absl::Status CheckOptions(const BdhTrainOptions& o) {
   if (o.out.empty()) return absl::InvalidArgumentError("no output path (out) given");
   if (o.corpus_dir.empty()) return absl::InvalidArgumentError("no corpus directory given");
   CIRCUIT_RETURN_IF_ERROR(o.config.Validate());
-  if (o.steps < 1) return absl::InvalidArgumentError(absl::StrCat("steps = ", o.steps, " must be >= 1"));
-  if (o.batch < 1) return absl::InvalidArgumentError(absl::StrCat("batch = ", o.batch, " must be >= 1"));
+  if (o.steps < 1)
+    return absl::InvalidArgumentError(absl::StrCat("steps = ", o.steps, " must be >= 1"));
+  if (o.batch < 1)
+    return absl::InvalidArgumentError(absl::StrCat("batch = ", o.batch, " must be >= 1"));
   if (o.val_windows < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("val_windows = ", o.val_windows, " must be >= 1"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("val_windows = ", o.val_windows, " must be >= 1"));
   }
   if (!(o.lr > 0) || !std::isfinite(o.lr)) {
     return absl::InvalidArgumentError(absl::StrCat("lr = ", o.lr, " must be > 0"));
   }
   if (!(o.weight_decay >= 0) || !std::isfinite(o.weight_decay)) {
-    return absl::InvalidArgumentError(absl::StrCat("weight_decay = ", o.weight_decay, " must be >= 0"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("weight_decay = ", o.weight_decay, " must be >= 0"));
   }
   if (o.eval_every < 0 || o.save_every < 0) {
     return absl::InvalidArgumentError("eval_every and save_every must be >= 0");
@@ -174,8 +178,8 @@ absl::StatusOr<BdhTrainResult> TrainBdh(const BdhTrainOptions& o) {
       }
       p.elapsed_seconds = Since(start);
       p.tokens_per_second = static_cast<double>(step * tokens_per_step) / step_seconds;
-      p.eta_seconds = p.elapsed_seconds / static_cast<double>(step) *
-                      static_cast<double>(o.steps - step);
+      p.eta_seconds =
+          p.elapsed_seconds / static_cast<double>(step) * static_cast<double>(o.steps - step);
       if (o.on_progress) o.on_progress(p);
     }
     CIRCUIT_RETURN_IF_ERROR(save(step));

@@ -20,7 +20,8 @@ inline constexpr char kModelFormat[] = "circuit.model";
 
 // ParameterDensity and WeightsDigest (circuit/core/checkpoint.h) of any
 // architecture's parameter list.
-std::vector<std::pair<std::string, double>> ParameterDensity(const std::vector<NamedTensor>& params);
+std::vector<std::pair<std::string, double>> ParameterDensity(
+    const std::vector<NamedTensor>& params);
 std::string WeightsDigest(const std::vector<NamedTensor>& params);
 
 // Root `format`, `format_version`, `arch`, `n_params` and `digest`.

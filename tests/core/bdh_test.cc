@@ -1,6 +1,8 @@
 // BDH-GPU: the forward pass against a loop-based reference written here from
 // the definition (docs/bdh.md), the sharing of one set of weights by every
 // layer, and BDH checkpoints with their arch checks.
+#include "circuit/core/bdh.h"
+
 #include <hdf5.h>
 
 #include <cmath>
@@ -8,7 +10,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "circuit/core/arch.h"
-#include "circuit/core/bdh.h"
 #include "circuit/core/bdh_checkpoint.h"
 #include "circuit/core/checkpoint.h"
 #include "circuit/core/status.h"
@@ -21,8 +22,8 @@ namespace circuit {
 namespace {
 
 using ::testing::HasSubstr;
-using ::testing::Not;
 using testing::IsOk;
+using ::testing::Not;
 using testing::StatusIs;
 
 BdhConfig TinyConfig() {
@@ -137,8 +138,8 @@ torch::Tensor ReferenceLogits(const BdhModel& m, const std::vector<int64_t>& tok
     x.push_back(RefLayerNorm(e));
   }
   for (int l = 0; l < c.n_layer; ++l) x = RefLayer(m, x);
-  torch::Tensor logits = torch::zeros({static_cast<int64_t>(tokens.size()), c.vocab_size},
-                                      torch::kFloat64);
+  torch::Tensor logits =
+      torch::zeros({static_cast<int64_t>(tokens.size()), c.vocab_size}, torch::kFloat64);
   for (size_t t = 0; t < tokens.size(); ++t) {
     for (int v = 0; v < c.vocab_size; ++v) {
       double z = 0;
@@ -215,7 +216,8 @@ TEST(BdhModel, OneSetOfWeightsServesEveryLayer) {
     torch::Tensor w = changed.Parameter(name);
     w.add_(torch::randn(w.sizes(), gen) * 0.2);
     for (int l = 0; l < deep.n_layer; ++l) {
-      const double diff = (changed.Layer(inputs[l]) - b.Layer(inputs[l])).abs().max().item<double>();
+      const double diff =
+          (changed.Layer(inputs[l]) - b.Layer(inputs[l])).abs().max().item<double>();
       EXPECT_GT(diff, 1e-4) << name << " at layer " << l;
     }
   }
@@ -292,8 +294,8 @@ TEST(BdhCheckpoint, RoundTripsAndRecordsTheArch) {
   EXPECT_THAT(LoadModel(path), StatusIs(absl::StatusCode::kInvalidArgument,
                                         HasSubstr("a BDH model (arch 'bdh'); this needs a GPT "
                                                   "model (arch 'gpt')")));
-  EXPECT_THAT(LoadModelConfig(path), StatusIs(absl::StatusCode::kInvalidArgument,
-                                              HasSubstr("arch 'bdh'")));
+  EXPECT_THAT(LoadModelConfig(path),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("arch 'bdh'")));
   ModelConfig gpt;
   gpt.n_layer = 1;
   gpt.d_model = 8;
@@ -318,8 +320,8 @@ TEST(BdhCheckpoint, RoundTripsAndRecordsTheArch) {
   H5Fclose(f);
   EXPECT_EQ(ArchOf(gpt_path), "gpt");
   EXPECT_THAT(LoadModel(gpt_path), IsOk());
-  EXPECT_THAT(LoadBdhModel(gpt_path), StatusIs(absl::StatusCode::kInvalidArgument,
-                                               HasSubstr("arch 'gpt'")));
+  EXPECT_THAT(LoadBdhModel(gpt_path),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("arch 'gpt'")));
 }
 
 }  // namespace

@@ -30,14 +30,14 @@ using testing::TempDir;
 constexpr int kNoTorch = 77;  // make_bdh_model.py's exit code without python3-torch
 
 // Runs the fixture script; skips without python3-torch (fails under CI=true).
-#define MAKE_BDH_FIXTURE_OR_SKIP(dir, args)                                                  \
-  do {                                                                                       \
-    RunResult r_ = RunCommand("/usr/bin/python3 " + SourceDir() +                            \
-                              "/tests/release_io/make_bdh_model.py --out " + (dir) + " " +   \
-                              (args));                                                       \
-    if (r_.exit_code == kNoTorch || r_.exit_code == 127)                                     \
-      CIRCUIT_SKIP_UNLESS_CI() << "no python3-torch";                                        \
-    ASSERT_EQ(r_.exit_code, 0) << r_.err;                                                    \
+#define MAKE_BDH_FIXTURE_OR_SKIP(dir, args)                                              \
+  do {                                                                                   \
+    RunResult r_ =                                                                       \
+        RunCommand("/usr/bin/python3 " + SourceDir() +                                   \
+                   "/tests/release_io/make_bdh_model.py --out " + (dir) + " " + (args)); \
+    if (r_.exit_code == kNoTorch || r_.exit_code == 127)                                 \
+      CIRCUIT_SKIP_UNLESS_CI() << "no python3-torch";                                    \
+    ASSERT_EQ(r_.exit_code, 0) << r_.err;                                                \
   } while (false)
 
 struct Reference {
@@ -79,8 +79,7 @@ TEST(BdhImportTest, CompiledStateDictMatchesThePythonForward) {
   TempDir dir;
   MAKE_BDH_FIXTURE_OR_SKIP(dir.path(), "--compiled");
   const Reference ref = ReadReference(dir.path());
-  absl::StatusOr<BdhModelFile> file =
-      ImportBdhStateDict(dir.File("bdh.pt"), Options(ref.n_layer));
+  absl::StatusOr<BdhModelFile> file = ImportBdhStateDict(dir.File("bdh.pt"), Options(ref.n_layer));
   ASSERT_THAT(file, IsOk());
   const BdhConfig& c = file->model.config();
   EXPECT_EQ(c.n_layer, 3);

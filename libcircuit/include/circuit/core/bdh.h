@@ -76,11 +76,11 @@ class BdhModel {
   torch::Tensor Parameter(const std::string& name) const;  // undefined when absent
   int64_t NumParameters() const;
 
-  torch::Tensor embed() const { return params_[kEmbed].tensor; }          // (V, D)
-  torch::Tensor encoder() const { return params_[kEncoder].tensor; }      // (H, D, N)
-  torch::Tensor encoder_v() const { return params_[kEncoderV].tensor; }   // (H, D, N)
-  torch::Tensor decoder() const { return params_[kDecoder].tensor; }      // (H*N, D)
-  torch::Tensor lm_head() const { return params_[kLmHead].tensor; }       // (D, V)
+  torch::Tensor embed() const { return params_[kEmbed].tensor; }         // (V, D)
+  torch::Tensor encoder() const { return params_[kEncoder].tensor; }     // (H, D, N)
+  torch::Tensor encoder_v() const { return params_[kEncoderV].tensor; }  // (H, D, N)
+  torch::Tensor decoder() const { return params_[kDecoder].tensor; }     // (H*N, D)
+  torch::Tensor lm_head() const { return params_[kLmHead].tensor; }      // (D, V)
 
  private:
   // Indices into params_, in the reference's state-dict order.

@@ -49,8 +49,8 @@ struct BdhImportOptions {
   // Not in the state dict (the layer's weights are shared): the reference's
   // default is 6.
   int n_layer = 6;
-  int n_ctx = 256;       // longest sequence the tools will feed it
-  double dropout = 0.1;  // the reference's default; recorded, used only in training
+  int n_ctx = 256;                     // longest sequence the tools will feed it
+  double dropout = 0.1;                // the reference's default; recorded, used only in training
   std::string tokenizer_dir;           // encoder.json + vocab.bpe; "" = the fallback
   std::string fallback_tokenizer_dir;  // used when its size matches the vocabulary
 };

@@ -17,10 +17,10 @@
 namespace circuit {
 
 struct BdhConfig {
-  int n_layer = 4;      // times the shared layer is applied
-  int d_model = 128;    // D, the reference's n_embd
+  int n_layer = 4;    // times the shared layer is applied
+  int d_model = 128;  // D, the reference's n_embd
   int n_head = 4;
-  int n_neuron = 512;   // N, neurons per head (the reference: multiplier * D / n_head); even
+  int n_neuron = 512;  // N, neurons per head (the reference: multiplier * D / n_head); even
   int vocab_size = 2048;
   // Longest sequence the tools feed it (training windows, task prompts). BDH
   // itself has no positional table: RoPE phases work at any length.
@@ -34,8 +34,8 @@ struct BdhConfig {
   int64_t ParameterCount() const;
 
   static constexpr int kMaxLayers = 1024;
-  static constexpr int kMaxWidth = 1 << 16;       // d_model, n_head
-  static constexpr int kMaxNeurons = 1 << 24;     // n_head * n_neuron
+  static constexpr int kMaxWidth = 1 << 16;    // d_model, n_head
+  static constexpr int kMaxNeurons = 1 << 24;  // n_head * n_neuron
   static constexpr int kMaxVocab = 1 << 20;
   static constexpr int kMaxContext = 1 << 20;
   static constexpr int64_t kMaxParameters = int64_t{1} << 32;

@@ -31,21 +31,21 @@ namespace circuit {
 
 struct BdhTrainOptions {
   BdhConfig config;
-  std::string corpus_dir;     // a built corpus (train.bin, val.bin)
-  std::string tokenizer_dir;  // "" = the corpus's tokenizer
-  std::string out;            // the model checkpoint
-  int64_t steps = 3000;       // the reference's MAX_ITERS
-  int batch = 32;             // windows of n_ctx + 1 tokens per step
-  double lr = 1e-3;           // constant, as the reference
-  double weight_decay = 0.1;  // decoupled, times lr, on every tensor (AdamW)
+  std::string corpus_dir;                         // a built corpus (train.bin, val.bin)
+  std::string tokenizer_dir;                      // "" = the corpus's tokenizer
+  std::string out;                                // the model checkpoint
+  int64_t steps = 3000;                           // the reference's MAX_ITERS
+  int batch = 32;                                 // windows of n_ctx + 1 tokens per step
+  double lr = 1e-3;                               // constant, as the reference
+  double weight_decay = 0.1;                      // decoupled, times lr, on every tensor (AdamW)
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // torch.optim.AdamW's defaults
-  uint64_t seed = 0;          // initialisation, batches and dropout
-  int64_t eval_every = 100;   // validation loss every N steps and at the end; 0: at the end
-  int64_t save_every = 500;   // checkpoint every N steps; 0: at the end (and on stop)
+  uint64_t seed = 0;                              // initialisation, batches and dropout
+  int64_t eval_every = 100;  // validation loss every N steps and at the end; 0: at the end
+  int64_t save_every = 500;  // checkpoint every N steps; 0: at the end (and on stop)
   int val_windows = 64;
   torch::Device device = torch::kCPU;
-  std::string command;        // provenance
-  const std::atomic<bool>* stop = nullptr;  // polled before every step; not owned
+  std::string command;                                    // provenance
+  const std::atomic<bool>* stop = nullptr;                // polled before every step; not owned
   std::function<void(const TrainProgress&)> on_progress;  // after every step; may be empty
 };
 
