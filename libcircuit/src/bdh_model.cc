@@ -1,12 +1,12 @@
 // BDH-GPU's forward pass (circuit/core/bdh.h). Shapes: B batch, H heads,
 // T positions, D = d_model, N neurons per head, V vocabulary.
-#include <cmath>
-#include <map>
-
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "circuit/core/bdh.h"
+
+#include <cmath>
+#include <utility>
+
 #include "circuit/core/status.h"
+#include "named_tensors.h"
 #include "task_eval_internal.h"
 
 namespace circuit {
@@ -14,10 +14,6 @@ namespace {
 
 constexpr double kInitStd = 0.02;  // every tensor, as the reference initialises them
 constexpr double kTwoPi = 2.0 * M_PI;
-
-std::string Shape(const std::vector<int64_t>& shape) {
-  return absl::StrCat("(", absl::StrJoin(shape, ", "), ")");
-}
 
 }  // namespace
 
@@ -77,33 +73,9 @@ absl::StatusOr<BdhModel> BdhModel::FromTensors(const BdhConfig& config,
                                                std::vector<NamedTensor> tensors,
                                                torch::Device device) {
   CIRCUIT_RETURN_IF_ERROR(config.Validate());
-  std::map<std::string, torch::Tensor> by_name;
-  for (NamedTensor& t : tensors) {
-    if (!by_name.emplace(t.name, t.tensor).second) {
-      return absl::InvalidArgumentError(absl::StrCat("tensor '", t.name, "' given twice"));
-    }
-  }
-  std::vector<NamedTensor> params;
-  for (const auto& [name, shape] : ParameterShapes(config)) {
-    auto it = by_name.find(name);
-    if (it == by_name.end()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("missing tensor '", name, "', expected shape ", Shape(shape)));
-    }
-    const std::vector<int64_t> got = it->second.sizes().vec();
-    if (got != shape) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("tensor '", name, "': expected ", Shape(shape), ", got ", Shape(got)));
-    }
-    params.push_back({name, it->second.detach().to(torch::kFloat32).contiguous().clone()});
-    by_name.erase(it);
-  }
-  if (!by_name.empty()) {
-    std::vector<std::string> extra;
-    for (const auto& [name, t] : by_name) extra.push_back(name);
-    return absl::InvalidArgumentError(
-        absl::StrCat("unexpected tensor(s) for a BDH model: ", absl::StrJoin(extra, ", ")));
-  }
+  CIRCUIT_ASSIGN_OR_RETURN(
+      std::vector<NamedTensor> params,
+      internal::TensorsInOrder(ParameterShapes(config), std::move(tensors), "a BDH model"));
   BdhModel model(config, std::move(params), torch::kCPU);
   if (device != torch::kCPU) model.To(device);
   return model;

@@ -17,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "testing/status_matchers.h"
 #include "testing/temp_dir.h"
+#include "small_tokenizer.h"
 
 namespace circuit {
 namespace {
@@ -24,6 +25,7 @@ namespace {
 using ::testing::HasSubstr;
 using testing::IsOk;
 using ::testing::Not;
+using testing::SmallTokenizer;
 using testing::StatusIs;
 
 BdhConfig TinyConfig() {
@@ -247,17 +249,6 @@ TEST(BdhModel, RejectsBadConfigsAndTensors) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("tensor 'decoder'")));
 }
 
-Tokenizer SmallTokenizer(int vocab) {
-  std::vector<std::string> texts;
-  for (int i = 0; i < 200; ++i) {
-    texts.push_back("def f" + std::to_string(i) + "(x, y):\n    return x * " + std::to_string(i) +
-                    " + y\nprint('value', f" + std::to_string(i % 17) + "(1, 2))\n");
-  }
-  absl::StatusOr<Tokenizer> tok = Tokenizer::Train(texts, vocab);
-  CIRCUIT_CHECK(tok.ok());
-  return std::move(*tok);
-}
-
 // The file's arch, or its error message.
 std::string ArchOf(const std::string& path) {
   absl::StatusOr<std::string> arch = ReadModelArch(path);
@@ -273,7 +264,7 @@ TEST(BdhCheckpoint, RoundTripsAndRecordsTheArch) {
   training.steps = 4;
   training.command = "test";
   const std::string path = dir.File("bdh.h5");
-  ASSERT_THAT(SaveBdhModel(path, model, SmallTokenizer(300), training), IsOk());
+  ASSERT_THAT(SaveBdhModel(path, model, SmallTokenizer(), training), IsOk());
   EXPECT_EQ(ArchOf(path), "bdh");
 
   absl::StatusOr<BdhModelFile> file = LoadBdhModel(path);
@@ -307,7 +298,7 @@ TEST(BdhCheckpoint, RoundTripsAndRecordsTheArch) {
   absl::StatusOr<Model> gpt_model = Model::Create(gpt, 1);
   ASSERT_THAT(gpt_model, IsOk());
   const std::string gpt_path = dir.File("gpt.h5");
-  ASSERT_THAT(SaveModel(gpt_path, *gpt_model, SmallTokenizer(300), TrainingInfo()), IsOk());
+  ASSERT_THAT(SaveModel(gpt_path, *gpt_model, SmallTokenizer(), TrainingInfo()), IsOk());
   EXPECT_EQ(ArchOf(gpt_path), "gpt");
   EXPECT_THAT(LoadBdhModel(gpt_path),
               StatusIs(absl::StatusCode::kInvalidArgument,

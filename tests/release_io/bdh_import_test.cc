@@ -14,6 +14,7 @@
 #include "testing/run.h"
 #include "testing/status_matchers.h"
 #include "testing/temp_dir.h"
+#include "reference_json.h"
 
 namespace circuit {
 namespace {
@@ -21,6 +22,8 @@ namespace {
 using ::testing::Contains;
 using ::testing::HasSubstr;
 using testing::IsOk;
+using testing::ReadReference;
+using testing::Reference;
 using testing::RunCommand;
 using testing::RunResult;
 using testing::SourceDir;
@@ -39,29 +42,6 @@ constexpr int kNoTorch = 77;  // make_bdh_model.py's exit code without python3-t
       CIRCUIT_SKIP_UNLESS_CI() << "no python3-torch";                                    \
     ASSERT_EQ(r_.exit_code, 0) << r_.err;                                                \
   } while (false)
-
-struct Reference {
-  int n_layer = 0;
-  torch::Tensor tokens;  // (B, T) int64
-  torch::Tensor logits;  // (B, T, V)
-};
-
-Reference ReadReference(const std::string& dir) {
-  std::ifstream in(dir + "/reference.json");
-  nlohmann::json j = nlohmann::json::parse(in);
-  auto tokens = j["tokens"].get<std::vector<std::vector<int64_t>>>();
-  auto shape = j["shape"].get<std::vector<int64_t>>();
-  auto logits = j["logits"].get<std::vector<float>>();
-  Reference ref;
-  ref.n_layer = j["n_layer"].get<int>();
-  ref.tokens = torch::empty(
-      {static_cast<int64_t>(tokens.size()), static_cast<int64_t>(tokens[0].size())}, torch::kInt64);
-  for (size_t b = 0; b < tokens.size(); ++b) {
-    for (size_t t = 0; t < tokens[b].size(); ++t) ref.tokens[b][t] = tokens[b][t];
-  }
-  ref.logits = torch::from_blob(logits.data(), shape, torch::kFloat32).clone();
-  return ref;
-}
 
 BdhImportOptions Options(int n_layer) {
   BdhImportOptions o;
