@@ -4,21 +4,42 @@
 #include <iostream>
 
 #include "args.h"
+#include "circuit/core/arch.h"
+#include "circuit/core/bdh_checkpoint.h"
 #include "circuit/core/release_io.h"
 #include "command.h"
 
 namespace circuit::cli {
 namespace {
 
+// --arch bdh: a pathwaycom/bdh state dict (circuit/core/bdh_checkpoint.h).
+int ImportBdh(const std::string& weights_path, BdhImportOptions options, const std::string& out) {
+  options.fallback_tokenizer_dir = DataPath("tokenizer");
+  absl::StatusOr<BdhModelFile> imported = ImportBdhStateDict(weights_path, options);
+  if (!imported.ok()) return Fail("import", std::string(imported.status().message()), kExitUsage);
+  for (const std::string& note : imported->notes) std::cout << "note: " << note << "\n";
+  if (absl::Status s = SaveBdhModel(out, imported->model, imported->tokenizer, imported->training);
+      !s.ok()) {
+    return Fail("import", std::string(s.message()), kExitFailure);
+  }
+  const BdhConfig& c = imported->model.config();
+  std::cout << "wrote " << out << ": BDH, " << c.n_layer << " layers sharing "
+            << imported->model.NumParameters() << " parameters, d_model " << c.d_model << ", "
+            << c.n_head << " heads x " << c.n_neuron << " neurons, vocab " << c.vocab_size << "\n";
+  return kExitOk;
+}
+
 int RunImport(int argc, char** argv) {
   ArgParser parser(
       "circuit import [DIR] [--config beeg_config.json --weights final_model.pt] "
-      "[--tokenizer DIR] --out model.h5",
+      "[--tokenizer DIR] --out model.h5\n"
+      "       circuit import --arch bdh --weights bdh.pt --layers N [--tokenizer DIR] --out bdh.h5",
       "Convert a model released with the paper (openai/circuit_sparsity: beeg_config.json and "
       "final_model.pt, a torch.save()d state dict) into a circuit checkpoint. Every tensor is "
       "checked against the config. The tokenizer (encoder.json + vocab.bpe, the release's "
       "tinypython files) comes from --tokenizer, else from DIR, else the bundled one when its "
-      "vocabulary size matches. See docs/release_models.md.");
+      "vocabulary size matches. See docs/release_models.md. With --arch bdh: a state dict of "
+      "pathwaycom/bdh's BDH (torch.save(model.state_dict())), see docs/bdh.md.");
   std::string dir, config_path, weights_path, tokenizer_dir, out;
   parser.OptionalPositional("DIR", "release model directory (beeg_config.json, final_model.pt)",
                             &dir);
@@ -28,7 +49,25 @@ int RunImport(int argc, char** argv) {
                 &weights_path);
   parser.Option("tokenizer", "directory with encoder.json and vocab.bpe", &tokenizer_dir);
   parser.Option("out", "output checkpoint (.h5)", &out);
+  std::string arch = kArchGpt;
+  BdhImportOptions bdh;
+  parser.Option("arch", "gpt (a release model) or bdh (a pathwaycom/bdh state dict: --weights, "
+                "--layers; docs/bdh.md)", &arch);
+  parser.Option("layers", "bdh: layers (not stored in a BDH state dict)", &bdh.n_layer);
+  parser.Option("n-ctx", "bdh: longest sequence the tools will feed it", &bdh.n_ctx);
   if (int rc = parser.Parse(argc, argv); rc >= 0) return rc;
+  if (arch == kArchBdh) {
+    if (out.empty()) return Fail("import", "--out is required", kExitUsage);
+    if (weights_path.empty() || !dir.empty() || !config_path.empty()) {
+      return Fail("import", "--arch bdh takes --weights FILE.pt (no DIR, no --config)", kExitUsage);
+    }
+    bdh.tokenizer_dir = tokenizer_dir;
+    return ImportBdh(weights_path, bdh, out);
+  }
+  if (arch != kArchGpt) return Fail("import", "--arch must be gpt or bdh, got '" + arch + "'", kExitUsage);
+  if (parser.Given("layers") || parser.Given("n-ctx")) {
+    return Fail("import", "--layers and --n-ctx apply to --arch bdh only", kExitUsage);
+  }
   namespace fs = std::filesystem;
   if (!dir.empty()) {
     if (config_path.empty()) config_path = (fs::path(dir) / "beeg_config.json").string();

@@ -3,7 +3,10 @@
 #include <iostream>
 
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "args.h"
+#include "circuit/core/arch.h"
+#include "circuit/core/bdh_checkpoint.h"
 #include "circuit/core/checkpoint.h"
 #include "circuit/core/h5.h"
 #include "circuit/export/circuit_file.h"
@@ -53,6 +56,29 @@ void PrintModel(const ModelFile& file) {
   if (!t.init_from.empty()) std::cout << "            started from " << t.init_from << "\n";
 }
 
+void PrintBdhModel(const BdhModelFile& file) {
+  const BdhConfig& c = file.model.config();
+  std::cout << absl::StrFormat("model       %s (digest %s)\n", file.path, file.digest);
+  std::cout << absl::StrFormat(
+      "arch        bdh (Dragon Hatchling, BDH-GPU): one set of weights shared by %d layers\n",
+      c.n_layer);
+  std::cout << absl::StrFormat(
+      "config      d_model %d, %d heads x %d neurons (%d per layer), vocab %d, n_ctx %d, "
+      "dropout %g (training only)\n",
+      c.d_model, c.n_head, c.n_neuron, c.neurons(), c.vocab_size, c.n_ctx, c.dropout);
+  std::cout << absl::StrFormat("parameters  %d\n", file.model.NumParameters());
+  for (const NamedTensor& p : file.model.parameters()) {
+    std::cout << absl::StrFormat("  %-14s (%s)\n", p.name, absl::StrJoin(p.tensor.sizes(), ", "));
+  }
+  const TrainingInfo& t = file.training;
+  std::cout << absl::StrFormat("training    %d steps, %d tokens, seed %d, dense, %.0f s\n", t.steps,
+                               t.tokens, t.seed, t.seconds);
+  std::cout << absl::StrFormat("            final loss %.4f, validation loss %.4f nats/token\n",
+                               t.final_loss, t.final_val_loss);
+  if (!t.corpus_digest.empty()) std::cout << "            corpus digest " << t.corpus_digest << "\n";
+  if (!t.command.empty()) std::cout << "            command: " << t.command << "\n";
+}
+
 int RunInspect(int argc, char** argv) {
   ArgParser parser("circuit inspect FILE",
                    "Print what a model checkpoint or circuit file holds: for a model its config, "
@@ -69,6 +95,14 @@ int RunInspect(int argc, char** argv) {
   absl::StatusOr<std::string> format = reader->ReadStringAttribute("/", "format");
   if (!format.ok()) return Fail("inspect", std::string(format.status().message()), kExitUsage);
   if (*format == "circuit.model") {
+    absl::StatusOr<std::string> arch = ReadModelArch(path);
+    if (!arch.ok()) return Fail("inspect", std::string(arch.status().message()), kExitUsage);
+    if (*arch == kArchBdh) {
+      absl::StatusOr<BdhModelFile> file = LoadBdhModel(path);
+      if (!file.ok()) return Fail("inspect", std::string(file.status().message()), kExitUsage);
+      PrintBdhModel(*file);
+      return kExitOk;
+    }
     absl::StatusOr<ModelFile> file = LoadModel(path);
     if (!file.ok()) return Fail("inspect", std::string(file.status().message()), kExitUsage);
     PrintModel(*file);

@@ -7,12 +7,15 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "arch_options.h"
 #include "args.h"
+#include "circuit/core/bdh_train.h"
 #include "circuit/core/checkpoint.h"
 #include "circuit/core/model.h"
 #include "circuit/core/runtime.h"
@@ -85,10 +88,51 @@ absl::Status WriteCorpusMeans(const std::string& model_path, const std::string& 
   return prune::SaveMeans(prune::MeansPathFor(model_path), cache, file.model.config().n_layer);
 }
 
+// --arch bdh: the BDH loop (circuit/core/bdh_train.h) with the options that
+// apply to it; GPT-only training options are usage errors.
+int TrainBdhModel(const ArgParser& parser, const TrainOptions& o, const BdhConfig& config,
+                  const std::function<void(const TrainProgress&)>& on_progress) {
+  if (std::string e = RejectGiven(parser,
+                                  {"density", "embed-density", "anneal-start", "anneal-end",
+                                   "warmup", "min-per-channel", "sparsify-biases", "sparsify-wpe",
+                                   "init", "resume", "stop-after"},
+                                  "--arch bdh (BDH trains dense, without resume yet)");
+      !e.empty()) {
+    return Fail("train", e, kExitUsage);
+  }
+  BdhTrainOptions b;
+  b.config = config;
+  b.corpus_dir = o.corpus_dir;
+  b.tokenizer_dir = o.tokenizer_dir;
+  b.out = o.out;
+  b.steps = o.schedule.steps;
+  b.batch = o.batch;
+  if (parser.Given("lr")) b.lr = o.schedule.lr;  // else the reference's 1e-3
+  b.weight_decay = o.weight_decay;
+  b.seed = o.seed;
+  b.eval_every = o.eval_every;
+  b.save_every = o.save_every;
+  b.val_windows = o.val_windows;
+  b.device = o.device;
+  b.command = o.command;
+  b.stop = o.stop;
+  b.on_progress = on_progress;
+  absl::StatusOr<BdhTrainResult> r = TrainBdh(b);
+  if (isatty(STDERR_FILENO)) std::fprintf(stderr, "\r\033[K");
+  if (!r.ok()) return Fail("train", std::string(r.status().message()), CodeFor(r.status()));
+  std::cout << absl::StrFormat(
+      "trained %s (BDH): %d steps in %s (%.0f tokens/s); loss %.4f, val %.4f (%.4f before "
+      "training)\n",
+      r->model_path, r->steps_done, Duration(r->seconds), r->tokens_per_second, r->final_loss,
+      r->final_val_loss, r->initial_val_loss);
+  return r->interrupted ? kExitInterrupted : kExitOk;
+}
+
 int RunTrain(int argc, char** argv) {
   ArgParser parser(
       "circuit train --corpus DIR --out model.h5 [options]",
-      "Train a weight-sparse transformer (PAPER.md §2) on a corpus built by `circuit corpus`. "
+      "Train a weight-sparse transformer (PAPER.md §2) on a corpus built by `circuit corpus` "
+      "(--arch bdh: a dense BDH model, docs/bdh.md). "
       "Defaults are the bundled model's recipe. Checkpoints go to --out and --out.state every "
       "--save-every steps and on Ctrl-C; --resume continues exactly where the state file left off.");
   TrainOptions o;
@@ -99,7 +143,9 @@ int RunTrain(int argc, char** argv) {
   o.save_every = 250;
   std::string device = "cpu";
   int threads = 0;
+  ArchOptions arch;
   AddModelConfigOptions(parser, &o.config);
+  AddArchOptions(parser, &arch);
   parser.Option("corpus", "corpus directory (train.bin, val.bin)", &o.corpus_dir);
   parser.Option("tokenizer", "tokenizer directory (default: the corpus's)", &o.tokenizer_dir);
   parser.Option("out", "output checkpoint (.h5); the state file is <out>.state", &o.out);
@@ -130,6 +176,9 @@ int RunTrain(int argc, char** argv) {
   if (int rc = parser.Parse(argc, argv); rc >= 0) return rc;
   if (o.corpus_dir.empty()) return Fail("train", "--corpus is required", kExitUsage);
   if (o.out.empty()) return Fail("train", "--out is required", kExitUsage);
+  if (std::string e = ResolveArch(parser, o.config, &arch); !e.empty()) {
+    return Fail("train", e, kExitUsage);
+  }
   absl::StatusOr<torch::Device> dev = ParseDevice(device);
   if (!dev.ok()) return Fail("train", std::string(dev.status().message()), kExitUsage);
   o.device = *dev;
@@ -153,6 +202,9 @@ int RunTrain(int argc, char** argv) {
   };
   o.stop = &g_stop;
   InstallStopHandler();
+  if (arch.arch == kArchBdh) {
+    return TrainBdhModel(parser, o, arch.bdh, o.on_progress);
+  }
 
   absl::StatusOr<TrainResult> r = Train(o);
   if (tty) std::fprintf(stderr, "\r\033[K");

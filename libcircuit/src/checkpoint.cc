@@ -5,14 +5,24 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "circuit/core/arch.h"
 #include "circuit/core/digest.h"
 #include "circuit/core/h5.h"
 #include "circuit/core/status.h"
+#include "checkpoint_internal.h"
 
 namespace circuit {
 namespace {
 
-constexpr char kFormat[] = "circuit.model";
+using internal::kModelFormat;
+
+// A file without `arch` predates the attribute and is a GPT file.
+absl::Status RequireGpt(const H5Reader& r) {
+  if (!r.HasAttribute("/", "arch")) return absl::OkStatus();
+  CIRCUIT_ASSIGN_OR_RETURN(std::string arch, r.ReadStringAttribute("/", "arch"));
+  if (arch != kArchGpt) return ArchMismatch(r.path(), arch, kArchGpt);
+  return absl::OkStatus();
+}
 
 torch::Tensor CpuFloat(const torch::Tensor& t) {
   return t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
@@ -57,7 +67,79 @@ absl::StatusOr<ModelConfig> ReadConfig(const H5Reader& r) {
   return c;
 }
 
-absl::Status WriteTraining(H5Writer& w, const TrainingInfo& t) {
+}  // namespace
+
+namespace internal {
+
+absl::Status WriteModelHeader(H5Writer& w, const std::string& arch,
+                              const std::vector<NamedTensor>& params) {
+  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "format", kModelFormat));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "format_version", kModelFormatVersion));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "arch", arch));
+  int64_t n_params = 0;
+  for (const NamedTensor& p : params) {
+    if (p.name != "final_logits_bias") n_params += p.tensor.numel();  // a buffer in the release
+  }
+  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "n_params", n_params));
+  return w.WriteAttribute("/", "digest", WeightsDigest(params));
+}
+
+absl::Status WriteWeights(H5Writer& w, const std::vector<NamedTensor>& params) {
+  for (const NamedTensor& p : params) {
+    torch::Tensor t = CpuFloat(p.tensor);
+    H5Shape shape(t.sizes().begin(), t.sizes().end());
+    CIRCUIT_RETURN_IF_ERROR(w.WriteFloats("/weights/" + p.name, shape,
+                                          absl::MakeConstSpan(t.data_ptr<float>(), t.numel()),
+                                          /*compress=*/t.dim() >= 2));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<NamedTensor>> ReadWeights(
+    const H5Reader& r, const std::vector<std::pair<std::string, std::vector<int64_t>>>& expected) {
+  CIRCUIT_ASSIGN_OR_RETURN(std::vector<std::string> present, r.ListGroup("/weights"));
+  for (const std::string& name : present) {
+    bool known = false;
+    for (const auto& e : expected) known = known || e.first == name;
+    if (!known) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(r.path(), ": /weights/", name, ": not a tensor of this config"));
+    }
+  }
+  std::vector<NamedTensor> tensors;
+  for (const auto& [name, shape] : expected) {
+    H5Shape h5_shape(shape.begin(), shape.end());
+    CIRCUIT_ASSIGN_OR_RETURN(std::vector<float> data, r.ReadFloats("/weights/" + name, h5_shape));
+    torch::Tensor t = torch::from_blob(data.data(), shape, torch::kFloat32).clone();
+    if (!torch::isfinite(t).all().item<bool>()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(r.path(), ": /weights/", name, ": contains NaN or infinite values"));
+    }
+    tensors.push_back({name, std::move(t)});
+  }
+  return tensors;
+}
+
+absl::Status WriteTokenizer(H5Writer& w, const Tokenizer& tokenizer) {
+  CIRCUIT_RETURN_IF_ERROR(w.WriteString("/tokenizer/encoder_json", tokenizer.EncoderJson()));
+  return w.WriteString("/tokenizer/vocab_bpe", tokenizer.VocabBpe());
+}
+
+absl::StatusOr<Tokenizer> ReadTokenizer(const H5Reader& r, int vocab_size) {
+  CIRCUIT_ASSIGN_OR_RETURN(std::string encoder, r.ReadString("/tokenizer/encoder_json"));
+  CIRCUIT_ASSIGN_OR_RETURN(std::string merges, r.ReadString("/tokenizer/vocab_bpe"));
+  absl::StatusOr<Tokenizer> tokenizer = Tokenizer::FromStrings(encoder, merges);
+  if (!tokenizer.ok()) return Annotate(tokenizer.status(), r.path() + ": /tokenizer");
+  if (tokenizer->vocab_size() != vocab_size) {
+    return absl::InvalidArgumentError(absl::StrCat(r.path(), ": /tokenizer has ",
+                                                   tokenizer->vocab_size(), " tokens, vocab_size is ",
+                                                   vocab_size));
+  }
+  return tokenizer;
+}
+
+absl::Status WriteTraining(H5Writer& w, const TrainingInfo& t,
+                           const std::vector<NamedTensor>& params) {
   const std::string g = "/training";
   CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute(g, "steps", t.steps));
   CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute(g, "tokens", t.tokens));
@@ -76,10 +158,16 @@ absl::Status WriteTraining(H5Writer& w, const TrainingInfo& t) {
   CIRCUIT_RETURN_IF_ERROR(w.WriteDoubles(g + "/curve/loss", t.curve_loss));
   CIRCUIT_RETURN_IF_ERROR(w.WriteInt64s(g + "/validation/step", t.val_step));
   CIRCUIT_RETURN_IF_ERROR(w.WriteDoubles(g + "/validation/loss", t.val_loss));
-  return absl::OkStatus();
+  std::vector<std::string> names;
+  std::vector<double> density;
+  for (const auto& [name, value] : ParameterDensity(params)) {
+    names.push_back(name);
+    density.push_back(value);
+  }
+  CIRCUIT_RETURN_IF_ERROR(w.WriteStrings(g + "/density/name", names));
+  return w.WriteDoubles(g + "/density/fraction", density);
 }
 
-// /training is provenance: tolerate absent fields, reject wrong types.
 absl::StatusOr<TrainingInfo> ReadTraining(const H5Reader& r) {
   TrainingInfo t;
   const std::string g = "/training";
@@ -133,21 +221,28 @@ absl::StatusOr<TrainingInfo> ReadTraining(const H5Reader& r) {
   return t;
 }
 
-}  // namespace
+}  // namespace internal
 
 std::vector<std::pair<std::string, double>> ParameterDensity(const Model& model) {
+  return internal::ParameterDensity(model.parameters());
+}
+
+std::vector<std::pair<std::string, double>> internal::ParameterDensity(
+    const std::vector<NamedTensor>& params) {
   torch::NoGradGuard no_grad;
   std::vector<std::pair<std::string, double>> out;
-  for (const NamedTensor& p : model.parameters()) {
+  for (const NamedTensor& p : params) {
     const double n = static_cast<double>(p.tensor.numel());
     out.push_back({p.name, n == 0 ? 0.0 : p.tensor.ne(0).sum().item<double>() / n});
   }
   return out;
 }
 
-std::string WeightsDigest(const Model& model) {
+std::string WeightsDigest(const Model& model) { return internal::WeightsDigest(model.parameters()); }
+
+std::string internal::WeightsDigest(const std::vector<NamedTensor>& params) {
   Digest d;
-  for (const NamedTensor& p : model.parameters()) {
+  for (const NamedTensor& p : params) {
     d.Update(p.name);
     torch::Tensor t = CpuFloat(p.tensor);
     for (int64_t s : t.sizes()) d.Update(&s, sizeof(s));
@@ -164,78 +259,34 @@ absl::Status SaveModel(const std::string& path, const Model& model, const Tokeni
                                                    model.config().vocab_size));
   }
   CIRCUIT_ASSIGN_OR_RETURN(H5Writer w, H5Writer::Create(path));
-  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "format", kFormat));
-  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "format_version", kModelFormatVersion));
+  CIRCUIT_RETURN_IF_ERROR(internal::WriteModelHeader(w, kArchGpt, model.parameters()));
   CIRCUIT_RETURN_IF_ERROR(WriteConfig(w, model.config()));
-  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "n_params", model.NumParameters()));
-  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "digest", WeightsDigest(model)));
-  for (const NamedTensor& p : model.parameters()) {
-    torch::Tensor t = CpuFloat(p.tensor);
-    H5Shape shape(t.sizes().begin(), t.sizes().end());
-    CIRCUIT_RETURN_IF_ERROR(w.WriteFloats("/weights/" + p.name, shape,
-                                          absl::MakeConstSpan(t.data_ptr<float>(), t.numel()),
-                                          /*compress=*/t.dim() == 2));
-  }
-  CIRCUIT_RETURN_IF_ERROR(w.WriteString("/tokenizer/encoder_json", tokenizer.EncoderJson()));
-  CIRCUIT_RETURN_IF_ERROR(w.WriteString("/tokenizer/vocab_bpe", tokenizer.VocabBpe()));
-  CIRCUIT_RETURN_IF_ERROR(WriteTraining(w, training));
-  std::vector<std::string> names;
-  std::vector<double> density;
-  for (const auto& [name, value] : ParameterDensity(model)) {
-    names.push_back(name);
-    density.push_back(value);
-  }
-  CIRCUIT_RETURN_IF_ERROR(w.WriteStrings("/training/density/name", names));
-  CIRCUIT_RETURN_IF_ERROR(w.WriteDoubles("/training/density/fraction", density));
+  CIRCUIT_RETURN_IF_ERROR(internal::WriteWeights(w, model.parameters()));
+  CIRCUIT_RETURN_IF_ERROR(internal::WriteTokenizer(w, tokenizer));
+  CIRCUIT_RETURN_IF_ERROR(internal::WriteTraining(w, training, model.parameters()));
   return w.Commit();
 }
 
 absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& path) {
   CIRCUIT_ASSIGN_OR_RETURN(H5Reader r, H5Reader::Open(path));
-  CIRCUIT_RETURN_IF_ERROR(r.CheckFormat(kFormat, kModelFormatVersion));
+  CIRCUIT_RETURN_IF_ERROR(r.CheckFormat(kModelFormat, kModelFormatVersion));
+  CIRCUIT_RETURN_IF_ERROR(RequireGpt(r));
   return ReadConfig(r);
 }
 
 absl::StatusOr<ModelFile> LoadModel(const std::string& path, torch::Device device) {
   CIRCUIT_ASSIGN_OR_RETURN(H5Reader r, H5Reader::Open(path));
-  CIRCUIT_RETURN_IF_ERROR(r.CheckFormat(kFormat, kModelFormatVersion));
+  CIRCUIT_RETURN_IF_ERROR(r.CheckFormat(kModelFormat, kModelFormatVersion));
+  CIRCUIT_RETURN_IF_ERROR(RequireGpt(r));
   CIRCUIT_ASSIGN_OR_RETURN(ModelConfig config, ReadConfig(r));
-
-  const auto expected = Model::ParameterShapes(config);
-  CIRCUIT_ASSIGN_OR_RETURN(std::vector<std::string> present, r.ListGroup("/weights"));
-  for (const std::string& name : present) {
-    bool known = false;
-    for (const auto& e : expected) known = known || e.first == name;
-    if (!known) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ": /weights/", name, ": not a tensor of this config"));
-    }
-  }
-  std::vector<NamedTensor> tensors;
-  for (const auto& [name, shape] : expected) {
-    H5Shape h5_shape(shape.begin(), shape.end());
-    CIRCUIT_ASSIGN_OR_RETURN(std::vector<float> data, r.ReadFloats("/weights/" + name, h5_shape));
-    torch::Tensor t = torch::from_blob(data.data(), shape, torch::kFloat32).clone();
-    if (!torch::isfinite(t).all().item<bool>()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ": /weights/", name, ": contains NaN or infinite values"));
-    }
-    tensors.push_back({name, std::move(t)});
-  }
-  CIRCUIT_ASSIGN_OR_RETURN(std::string encoder, r.ReadString("/tokenizer/encoder_json"));
-  CIRCUIT_ASSIGN_OR_RETURN(std::string merges, r.ReadString("/tokenizer/vocab_bpe"));
-  absl::StatusOr<Tokenizer> tokenizer = Tokenizer::FromStrings(encoder, merges);
-  if (!tokenizer.ok()) return Annotate(tokenizer.status(), path + ": /tokenizer");
-  if (tokenizer->vocab_size() != config.vocab_size) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": /tokenizer has ",
-                                                   tokenizer->vocab_size(), " tokens, vocab_size is ",
-                                                   config.vocab_size));
-  }
-  CIRCUIT_ASSIGN_OR_RETURN(TrainingInfo training, ReadTraining(r));
+  CIRCUIT_ASSIGN_OR_RETURN(std::vector<NamedTensor> tensors,
+                           internal::ReadWeights(r, Model::ParameterShapes(config)));
+  CIRCUIT_ASSIGN_OR_RETURN(Tokenizer tokenizer, internal::ReadTokenizer(r, config.vocab_size));
+  CIRCUIT_ASSIGN_OR_RETURN(TrainingInfo training, internal::ReadTraining(r));
   absl::StatusOr<Model> model = Model::FromTensors(config, std::move(tensors), device);
   if (!model.ok()) return Annotate(model.status(), path);
   std::string digest = WeightsDigest(*model);
-  return ModelFile{std::move(*model), std::move(*tokenizer), std::move(training), path,
+  return ModelFile{std::move(*model), std::move(tokenizer), std::move(training), path,
                    std::move(digest)};
 }
 

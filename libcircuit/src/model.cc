@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "circuit/core/status.h"
+#include "named_tensors.h"
 
 namespace circuit {
 namespace {
@@ -234,17 +235,17 @@ absl::StatusOr<Model> Model::Create(const ModelConfig& config, uint64_t seed,
   return model;
 }
 
-absl::StatusOr<Model> Model::FromTensors(const ModelConfig& config,
-                                         std::vector<NamedTensor> tensors, torch::Device device) {
-  CIRCUIT_RETURN_IF_ERROR(config.Validate());
+absl::StatusOr<std::vector<NamedTensor>> internal::TensorsInOrder(
+    const std::vector<std::pair<std::string, std::vector<int64_t>>>& expected,
+    std::vector<NamedTensor> given, const std::string& what) {
   std::map<std::string, torch::Tensor> by_name;
-  for (NamedTensor& t : tensors) {
+  for (NamedTensor& t : given) {
     if (!by_name.emplace(t.name, t.tensor).second) {
       return absl::InvalidArgumentError(absl::StrCat("tensor '", t.name, "' given twice"));
     }
   }
   std::vector<NamedTensor> params;
-  for (const auto& [name, shape] : ParameterShapes(config)) {
+  for (const auto& [name, shape] : expected) {
     auto it = by_name.find(name);
     if (it == by_name.end()) {
       return absl::InvalidArgumentError(
@@ -262,8 +263,17 @@ absl::StatusOr<Model> Model::FromTensors(const ModelConfig& config,
     std::vector<std::string> extra;
     for (const auto& [name, t] : by_name) extra.push_back(name);
     return absl::InvalidArgumentError(
-        absl::StrCat("unexpected tensor(s) for this config: ", absl::StrJoin(extra, ", ")));
+        absl::StrCat("unexpected tensor(s) for ", what, ": ", absl::StrJoin(extra, ", ")));
   }
+  return params;
+}
+
+absl::StatusOr<Model> Model::FromTensors(const ModelConfig& config,
+                                         std::vector<NamedTensor> tensors, torch::Device device) {
+  CIRCUIT_RETURN_IF_ERROR(config.Validate());
+  CIRCUIT_ASSIGN_OR_RETURN(
+      std::vector<NamedTensor> params,
+      internal::TensorsInOrder(ParameterShapes(config), std::move(tensors), "this config"));
   Model model(config, std::move(params), torch::kCPU);
   if (device != torch::kCPU) model.To(device);
   return model;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "circuit/core/status.h"
+#include "task_eval_internal.h"
 
 namespace circuit {
 
@@ -46,6 +47,15 @@ torch::Tensor TaskLoss(const torch::Tensor& logits, const TaskBatch& batch) {
 
 TaskMetrics EvaluateTask(const Model& model, const std::vector<TaskExample>& examples,
                          const Taps* taps, int batch_size, torch::Tensor* last_logits) {
+  return internal::EvaluateTaskWith(
+      [&](const TaskBatch& b) { return model.AnswerLogits(b.tokens, b.last, taps); },
+      model.device(), model.config().vocab_size, examples, batch_size, last_logits);
+}
+
+TaskMetrics internal::EvaluateTaskWith(const AnswerLogitsFn& answer_logits,
+                                       torch::Device device, int vocab_size,
+                                       const std::vector<TaskExample>& examples, int batch_size,
+                                       torch::Tensor* last_logits) {
   torch::NoGradGuard no_grad;
   TaskMetrics metrics;
   const int64_t n = static_cast<int64_t>(examples.size());
@@ -56,8 +66,8 @@ TaskMetrics EvaluateTask(const Model& model, const std::vector<TaskExample>& exa
   for (int64_t start = 0; start < n; start += step) {
     const int64_t end = std::min(n, start + step);
     const std::vector<TaskExample> chunk(examples.begin() + start, examples.begin() + end);
-    const TaskBatch batch = MakeTaskBatch(chunk, model.device());
-    const torch::Tensor logits = model.AnswerLogits(batch.tokens, batch.last, taps);  // (B, V)
+    const TaskBatch batch = MakeTaskBatch(chunk, device);
+    const torch::Tensor logits = answer_logits(batch);  // (B, V)
     const torch::Tensor c = logits.gather(1, batch.correct.unsqueeze(1)).squeeze(1);
     const torch::Tensor a = logits.gather(1, batch.alternative.unsqueeze(1)).squeeze(1);
     loss_sum += torch::softplus(a - c).to(torch::kFloat64).sum().item<double>();
@@ -65,7 +75,7 @@ TaskMetrics EvaluateTask(const Model& model, const std::vector<TaskExample>& exa
     if (last_logits != nullptr) kept.push_back(logits.to(torch::kCPU, torch::kFloat32));
   }
   if (last_logits != nullptr) {
-    *last_logits = kept.empty() ? torch::zeros({0, model.config().vocab_size}) : torch::cat(kept);
+    *last_logits = kept.empty() ? torch::zeros({0, vocab_size}) : torch::cat(kept);
   }
   metrics.n = n;
   if (n > 0) {

@@ -102,6 +102,54 @@ TEST_F(CliTest, InitRejectsBadShapes) {
   ExpectOneLineError(r, "init");
 }
 
+// A BDH model through init, inspect and eval; the GPT-only commands refuse it
+// in one line naming the arch; options of the other architecture are usage errors.
+TEST_F(CliTest, BdhInitInspectEvalAndArchErrors) {
+  const std::string bdh = dir_->File("bdh.h5");
+  RunResult r = RunCommand(CircuitBinary() + " init --arch bdh --layers 2 --d-model 32 --heads 2 "
+                           "--neurons 64 --seed 4 --out " + bdh);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("BDH, 143360 parameters shared by 2 layers, 128 neurons per layer"));
+  r = RunCommand(CircuitBinary() + " inspect " + bdh);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("arch        bdh"));
+  EXPECT_THAT(r.out, HasSubstr("2 heads x 64 neurons (128 per layer), vocab 2048"));
+  EXPECT_THAT(r.out, HasSubstr("encoder        (2, 32, 64)"));
+  r = RunCommand(CircuitBinary() + " eval --model " + bdh +
+                 " --task single_double_quote --n 16 --threads 1 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["task"], "single_double_quote");
+  EXPECT_EQ(j["n"], 32);  // prompts: two per pair
+  EXPECT_GT(j["loss"].get<double>(), 0.0);
+
+  for (const std::string& command :
+       std::vector<std::string>{"extract --task single_double_quote --out " + dir_->File("xo"),
+                                "generate --prompt x",
+                                "export-torch --out " + dir_->File("t")}) {
+    r = RunCommand(CircuitBinary() + " " + command + " --model " + bdh);
+    ExpectOneLineError(r, command.substr(0, command.find(' ')));
+    EXPECT_THAT(r.err, HasSubstr("a BDH model (arch 'bdh'); this needs a GPT model (arch 'gpt')"));
+  }
+  r = RunCommand(CircuitBinary() + " eval --model " + model_ + " --corpus " + dir_->path());
+  ExpectOneLineError(r, "eval");
+  EXPECT_THAT(r.err, HasSubstr("BDH models only"));
+
+  const std::string x = " --out " + dir_->File("x.h5");
+  r = RunCommand(CircuitBinary() + " init --arch bdh --d-mlp 64" + x);
+  ExpectOneLineError(r, "init");
+  EXPECT_THAT(r.err, HasSubstr("--d-mlp does not apply to --arch bdh"));
+  r = RunCommand(CircuitBinary() + " init --neurons 64" + x);
+  ExpectOneLineError(r, "init");
+  EXPECT_THAT(r.err, HasSubstr("--neurons does not apply to --arch gpt"));
+  r = RunCommand(CircuitBinary() + " init --arch bdh --neurons 63" + x);
+  ExpectOneLineError(r, "init");
+  EXPECT_THAT(r.err, HasSubstr("n_neuron must be even"));
+  r = RunCommand(CircuitBinary() + " init --arch mamba" + x);
+  ExpectOneLineError(r, "init");
+  EXPECT_THAT(r.err, HasSubstr("--arch must be gpt or bdh, got 'mamba'"));
+}
+
 // Sizes whose product overflows int (n_head * d_head = 2^32) or that would
 // need terabytes: a message, not bad_alloc or a wrapped negative width.
 TEST_F(CliTest, InitRejectsAbsurdSizes) {

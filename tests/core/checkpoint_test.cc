@@ -11,11 +11,13 @@
 #include "testing/hostile_h5.h"
 #include "testing/status_matchers.h"
 #include "testing/temp_dir.h"
+#include "small_tokenizer.h"
 
 namespace circuit {
 namespace {
 
 using ::testing::HasSubstr;
+using testing::SmallTokenizer;
 using testing::StatusIs;
 
 ModelConfig SmallConfig() {
@@ -28,17 +30,6 @@ ModelConfig SmallConfig() {
   c.vocab_size = 300;
   c.n_ctx = 16;
   return c;
-}
-
-Tokenizer SmallTokenizer() {
-  std::vector<std::string> texts;
-  for (int i = 0; i < 200; ++i) {
-    texts.push_back("def f" + std::to_string(i) + "(x, y):\n    return x * " + std::to_string(i) +
-                    " + y\nprint('value', f" + std::to_string(i % 17) + "(1, 2))\n");
-  }
-  absl::StatusOr<Tokenizer> tok = Tokenizer::Train(texts, 300);
-  CIRCUIT_CHECK(tok.ok());
-  return std::move(*tok);
 }
 
 class CheckpointTest : public ::testing::Test {

@@ -15,12 +15,15 @@
 #include "testing/run.h"
 #include "testing/status_matchers.h"
 #include "testing/temp_dir.h"
+#include "reference_json.h"
 
 namespace circuit {
 namespace {
 
 using ::absl::StatusCode;
 using ::circuit::testing::IsOk;
+using ::circuit::testing::Reference;
+using ::circuit::testing::ReadReference;
 using ::circuit::testing::RunCommand;
 using ::circuit::testing::RunResult;
 using ::circuit::testing::SourceDir;
@@ -43,27 +46,6 @@ RunResult Python(const std::string& script_and_args) {
       CIRCUIT_SKIP_UNLESS_CI() << "no python3-torch";                                        \
     ASSERT_EQ(r_.exit_code, 0) << r_.err;                                                    \
   } while (false)
-
-struct Reference {
-  torch::Tensor tokens;  // (B, T) int64
-  torch::Tensor logits;  // (B, T, V)
-};
-
-Reference ReadReference(const std::string& dir) {
-  std::ifstream in(dir + "/reference.json");
-  nlohmann::json j = nlohmann::json::parse(in);
-  auto tokens = j["tokens"].get<std::vector<std::vector<int64_t>>>();
-  auto shape = j["shape"].get<std::vector<int64_t>>();
-  auto logits = j["logits"].get<std::vector<float>>();
-  Reference ref;
-  ref.tokens = torch::empty(
-      {static_cast<int64_t>(tokens.size()), static_cast<int64_t>(tokens[0].size())}, torch::kInt64);
-  for (size_t b = 0; b < tokens.size(); ++b) {
-    for (size_t t = 0; t < tokens[b].size(); ++t) ref.tokens[b][t] = tokens[b][t];
-  }
-  ref.logits = torch::from_blob(logits.data(), shape, torch::kFloat32).clone();
-  return ref;
-}
 
 absl::StatusOr<ReleaseModel> Import(const std::string& dir, const std::string& tokenizer_dir) {
   return ImportReleaseModel(dir + "/beeg_config.json", dir + "/final_model.pt", tokenizer_dir);

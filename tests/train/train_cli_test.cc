@@ -63,5 +63,32 @@ TEST_F(TrainCliTest, BadUsageExitsTwoWithOneLine) {
   EXPECT_THAT(r.err, HasSubstr("--corpus is required"));
 }
 
+TEST_F(TrainCliTest, TrainsABdhModelOnTheSameCorpus) {
+  const std::string bdh = dir_.File("bdh.h5");
+  const std::string train = CircuitBinary() + " train --arch bdh --corpus " + dir_.path() +
+                            " --out " + bdh +
+                            " --layers 1 --d-model 32 --heads 2 --neurons 32 --vocab 300"
+                            " --n-ctx 32 --batch 4 --threads 1 ";
+  testing::RunResult r = RunCommand(train + "--steps 20 --eval-every 10 --lr 0.003");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("step 10/20"));
+  EXPECT_THAT(r.out, HasSubstr("trained " + bdh + " (BDH): 20 steps"));
+  r = RunCommand(CircuitBinary() + " eval --model " + bdh + " --corpus " + dir_.path() +
+                 " --val-windows 8 --threads 1");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("validation loss "));
+  EXPECT_THAT(r.out, HasSubstr("over 8 windows of 32 tokens"));
+  r = RunCommand(CircuitBinary() + " inspect " + bdh);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("training    20 steps, 2560 tokens"));
+
+  r = RunCommand(train + "--steps 5 --density 0.5");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("circuit train: --density does not apply to --arch bdh"));
+  r = RunCommand(train + "--steps 5 --d-head 8");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--d-head does not apply to --arch bdh"));
+}
+
 }  // namespace
 }  // namespace circuit

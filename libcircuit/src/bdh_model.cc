@@ -1,0 +1,166 @@
+// BDH-GPU's forward pass (circuit/core/bdh.h). Shapes: B batch, H heads,
+// T positions, D = d_model, N neurons per head, V vocabulary.
+#include "circuit/core/bdh.h"
+
+#include <cmath>
+#include <utility>
+
+#include "circuit/core/status.h"
+#include "named_tensors.h"
+#include "task_eval_internal.h"
+
+namespace circuit {
+namespace {
+
+constexpr double kInitStd = 0.02;  // every tensor, as the reference initialises them
+constexpr double kTwoPi = 2.0 * M_PI;
+
+}  // namespace
+
+torch::Tensor BdhRopeFrequencies(int n_neuron) {
+  // The reference quantises i to even values so that each rotated pair shares
+  // one frequency, and divides by 2 pi so that phases count turns.
+  torch::Tensor i = torch::arange(0, n_neuron, torch::kFloat32);  // (N)
+  torch::Tensor even = torch::floor(i / 2) * 2;
+  return 1.0 / torch::pow(65536.0, even / n_neuron) / kTwoPi;
+}
+
+torch::Tensor BdhRope(const torch::Tensor& v) {
+  const int64_t T = v.size(-2), N = v.size(-1);
+  torch::Tensor freqs = BdhRopeFrequencies(static_cast<int>(N)).to(v.device());  // (N)
+  torch::Tensor t = torch::arange(0, T, torch::TensorOptions(torch::kFloat32).device(v.device()));
+  // Float32 throughout, in the reference's order of operations, so that long
+  // sequences lose the same bits: frac(t * f) first, then the angle.
+  torch::Tensor phases = torch::remainder(t.view({T, 1}) * freqs.view({1, N}), 1.0) * kTwoPi;
+  torch::Tensor cos = torch::cos(phases).to(v.scalar_type());  // (T, N)
+  torch::Tensor sin = torch::sin(phases).to(v.scalar_type());
+  torch::Tensor odd = v.slice(-1, 1, N, 2), even = v.slice(-1, 0, N, 2);   // (..., T, N/2)
+  torch::Tensor rotated = torch::stack({-odd, even}, -1).view(v.sizes());  // (..., T, N)
+  return v * cos + rotated * sin;
+}
+
+torch::Tensor LayerNormNoAffine(const torch::Tensor& x) {
+  return torch::layer_norm(x, {x.size(-1)}, /*weight=*/{}, /*bias=*/{}, /*eps=*/1e-5);
+}
+
+std::vector<std::pair<std::string, std::vector<int64_t>>> BdhModel::ParameterShapes(
+    const BdhConfig& c) {
+  const int64_t V = c.vocab_size, D = c.d_model, H = c.n_head, N = c.n_neuron;
+  return {{"decoder", {H * N, D}},
+          {"encoder", {H, D, N}},
+          {"encoder_v", {H, D, N}},
+          {"lm_head", {D, V}},
+          {"embed.weight", {V, D}}};
+}
+
+absl::StatusOr<BdhModel> BdhModel::Create(const BdhConfig& config, uint64_t seed,
+                                          torch::Device device) {
+  CIRCUIT_RETURN_IF_ERROR(config.Validate());
+  torch::NoGradGuard no_grad;
+  auto gen = at::detail::createCPUGenerator(seed);
+  std::vector<NamedTensor> params;
+  for (const auto& [name, shape] : ParameterShapes(config)) {
+    torch::Tensor t = torch::zeros(shape, torch::kFloat32);
+    t.normal_(0.0, kInitStd, gen);
+    params.push_back({name, t});
+  }
+  BdhModel model(config, std::move(params), torch::kCPU);
+  if (device != torch::kCPU) model.To(device);
+  return model;
+}
+
+absl::StatusOr<BdhModel> BdhModel::FromTensors(const BdhConfig& config,
+                                               std::vector<NamedTensor> tensors,
+                                               torch::Device device) {
+  CIRCUIT_RETURN_IF_ERROR(config.Validate());
+  CIRCUIT_ASSIGN_OR_RETURN(
+      std::vector<NamedTensor> params,
+      internal::TensorsInOrder(ParameterShapes(config), std::move(tensors), "a BDH model"));
+  BdhModel model(config, std::move(params), torch::kCPU);
+  if (device != torch::kCPU) model.To(device);
+  return model;
+}
+
+BdhModel::BdhModel(BdhConfig config, std::vector<NamedTensor> params, torch::Device device)
+    : config_(std::move(config)), device_(device), params_(std::move(params)) {}
+
+torch::Tensor BdhModel::Embed(const torch::Tensor& tokens) const {
+  const int64_t B = tokens.size(0), T = tokens.size(1);
+  torch::Tensor x = embed().index_select(0, tokens.reshape({-1})).view({B, 1, T, -1});
+  return LayerNormNoAffine(x);  // (B, 1, T, D); the reference: "actually helps with training"
+}
+
+torch::Tensor BdhModel::Layer(const torch::Tensor& x, bool train) const {
+  const int64_t B = x.size(0), T = x.size(2);
+  const int64_t H = config_.n_head, N = config_.n_neuron;
+  torch::Tensor x_neurons = torch::relu(x.matmul(encoder()));  // (B, H, T, N)
+  // Linear attention, Q = K = rope(x-neurons), V = x, over strictly earlier positions.
+  torch::Tensor qr = BdhRope(x_neurons);                                         // (B, H, T, N)
+  torch::Tensor scores = qr.matmul(qr.transpose(-1, -2)).tril(/*diagonal=*/-1);  // (B, H, T, T)
+  torch::Tensor y_kv = LayerNormNoAffine(scores.matmul(x));                      // (B, H, T, D)
+  torch::Tensor y_neurons = torch::relu(y_kv.matmul(encoder_v()));               // (B, H, T, N)
+  torch::Tensor gated = x_neurons * y_neurons;                                   // (B, H, T, N)
+  if (train && config_.dropout > 0) gated = torch::dropout(gated, config_.dropout, /*train=*/true);
+  // Neuron h * N + n of the decoder's rows is neuron n of head h.
+  torch::Tensor flat = gated.transpose(1, 2).reshape({B, 1, T, H * N});  // (B, 1, T, H*N)
+  torch::Tensor y = LayerNormNoAffine(flat.matmul(decoder()));           // (B, 1, T, D)
+  return LayerNormNoAffine(x + y);
+}
+
+torch::Tensor BdhModel::Logits(const torch::Tensor& x) const {
+  return x.squeeze(1).matmul(lm_head());  // (B, T, V)
+}
+
+torch::Tensor BdhModel::Forward(const torch::Tensor& tokens, bool train) const {
+  torch::Tensor x = Embed(tokens);
+  for (int l = 0; l < config_.n_layer; ++l) x = Layer(x, train);
+  return Logits(x);
+}
+
+torch::Tensor BdhModel::AnswerLogits(const torch::Tensor& tokens,
+                                     const torch::Tensor& positions) const {
+  torch::Tensor x = Embed(tokens);
+  for (int l = 0; l < config_.n_layer; ++l) x = Layer(x);
+  const int64_t B = x.size(0), D = x.size(3);
+  torch::Tensor index = positions.view({B, 1, 1, 1}).expand({B, 1, 1, D});
+  return Logits(x.gather(2, index)).squeeze(1);  // (B, V)
+}
+
+torch::Tensor BdhModel::Loss(const torch::Tensor& tokens, bool train) const {
+  const int64_t T = tokens.size(1);
+  torch::Tensor logits = Forward(tokens.slice(1, 0, T - 1), train);  // (B, T-1, V)
+  torch::Tensor targets = tokens.slice(1, 1, T);
+  return torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}),
+                                              targets.reshape({-1}));
+}
+
+torch::Tensor BdhModel::Parameter(const std::string& name) const {
+  for (const NamedTensor& p : params_) {
+    if (p.name == name) return p.tensor;
+  }
+  return torch::Tensor();
+}
+
+int64_t BdhModel::NumParameters() const {
+  int64_t n = 0;
+  for (const NamedTensor& p : params_) n += p.tensor.numel();
+  return n;
+}
+
+void BdhModel::To(torch::Device device, torch::ScalarType dtype) {
+  torch::NoGradGuard no_grad;
+  for (NamedTensor& p : params_) {
+    const bool grad = p.tensor.requires_grad();
+    p.tensor = p.tensor.to(device, dtype).detach().set_requires_grad(grad);
+  }
+  device_ = device;
+}
+
+TaskMetrics EvaluateBdhTask(const BdhModel& model, const std::vector<TaskExample>& examples,
+                            int batch_size, torch::Tensor* last_logits) {
+  return internal::EvaluateTaskWith(
+      [&](const TaskBatch& b) { return model.AnswerLogits(b.tokens, b.last); }, model.device(),
+      model.config().vocab_size, examples, batch_size, last_logits);
+}
+
+}  // namespace circuit
