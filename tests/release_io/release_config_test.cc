@@ -6,7 +6,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/status_matchers.h"
-#include "torch_pickle.h"
+#include "io/torch_pickle.h"
 
 namespace circuit {
 namespace {

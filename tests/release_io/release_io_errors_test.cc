@@ -12,7 +12,7 @@
 #include "gtest/gtest.h"
 #include "testing/status_matchers.h"
 #include "testing/temp_dir.h"
-#include "torch_pickle.h"
+#include "io/torch_pickle.h"
 
 namespace circuit {
 namespace {

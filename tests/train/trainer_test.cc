@@ -16,7 +16,7 @@
 #include "testing/status_matchers.h"
 #include "testing/temp_dir.h"
 #include "tiny_corpus.h"
-#include "train_corpus.h"
+#include "train/train_corpus.h"
 
 namespace circuit {
 namespace {

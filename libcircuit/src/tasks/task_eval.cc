@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "circuit/core/status.h"
-#include "task_eval_internal.h"
+#include "tasks/task_eval_internal.h"
 
 namespace circuit {
 

@@ -1,4 +1,4 @@
-#include "train_state.h"
+#include "train/train_state.h"
 
 #include <utility>
 

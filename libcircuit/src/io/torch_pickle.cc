@@ -1,7 +1,7 @@
 // A small pickle machine that understands exactly what torch.save writes for a
 // state dict (protocol 2, plus the protocol-4 opcodes newer Pythons may emit).
 // The writer is in torch_pickle_writer.cc.
-#include "torch_pickle.h"
+#include "io/torch_pickle.h"
 
 #include <algorithm>
 #include <cstring>

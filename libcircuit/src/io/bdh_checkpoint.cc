@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "checkpoint_internal.h"
+#include "io/checkpoint_internal.h"
 #include "circuit/core/arch.h"
 #include "circuit/core/h5.h"
 #include "circuit/core/release_io.h"

@@ -12,7 +12,7 @@
 #include "circuit/core/bdh_checkpoint.h"
 #include "circuit/core/optimizer.h"
 #include "circuit/core/status.h"
-#include "train_corpus.h"
+#include "train/train_corpus.h"
 
 namespace circuit {
 namespace {

@@ -9,7 +9,7 @@
 #include "circuit/core/digest.h"
 #include "circuit/core/h5.h"
 #include "circuit/core/status.h"
-#include "checkpoint_internal.h"
+#include "io/checkpoint_internal.h"
 
 namespace circuit {
 namespace {

@@ -1,4 +1,4 @@
-#include "train_data.h"
+#include "train/train_data.h"
 
 #include <random>
 #include <vector>

@@ -15,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "circuit/core/status.h"
-#include "named_tensors.h"
+#include "model/named_tensors.h"
 
 namespace circuit {
 namespace {

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "torch_pickle.h"
+#include "io/torch_pickle.h"
 
 namespace circuit::internal {
 namespace {

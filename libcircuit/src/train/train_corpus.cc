@@ -1,4 +1,4 @@
-#include "train_corpus.h"
+#include "train/train_corpus.h"
 
 #include <memory>
 

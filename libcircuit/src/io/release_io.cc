@@ -16,7 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "circuit/core/status.h"
-#include "torch_pickle.h"
+#include "io/torch_pickle.h"
 
 namespace circuit {
 namespace {

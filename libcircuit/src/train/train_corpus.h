@@ -10,7 +10,7 @@
 #include "absl/status/statusor.h"
 #include "circuit/core/config.h"
 #include "circuit/core/tokenizer.h"
-#include "train_data.h"
+#include "train/train_data.h"
 
 namespace circuit::internal {
 

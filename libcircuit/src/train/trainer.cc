@@ -16,9 +16,9 @@
 #include "circuit/core/checkpoint.h"
 #include "circuit/core/model.h"
 #include "circuit/core/status.h"
-#include "train_corpus.h"
-#include "train_data.h"
-#include "train_state.h"
+#include "train/train_corpus.h"
+#include "train/train_data.h"
+#include "train/train_state.h"
 
 namespace circuit {
 namespace {

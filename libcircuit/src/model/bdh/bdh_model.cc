@@ -6,8 +6,8 @@
 #include <utility>
 
 #include "circuit/core/status.h"
-#include "named_tensors.h"
-#include "task_eval_internal.h"
+#include "model/named_tensors.h"
+#include "tasks/task_eval_internal.h"
 
 namespace circuit {
 namespace {
