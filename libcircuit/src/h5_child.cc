@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -26,14 +27,21 @@
 #include <set>
 #include <string>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "circuit/core/status.h"
 #include "h5_internal.h"
 #include "h5_wire.h"
 
 // Under a sanitizer (the fuzz build) the child must not run the fuzzer's
-// death callback, which would save the input as a crash of the parent.
+// death callback, which would save the input as a crash of the parent; it
+// sends its sanitizer report to the parent instead (SanitizedChildDied).
 extern "C" void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__((weak));
+extern "C" void __asan_set_error_report_callback(void (*callback)(const char*))
+    __attribute__((weak));
 
 namespace circuit::h5_internal {
 namespace {
@@ -58,7 +66,24 @@ bool SendMessage(int fd, const std::string& bytes) {
          SendAll(fd, bytes.data(), bytes.size());
 }
 
+// First 8 bytes of a message that is not an answer (answers start with a
+// status code, 0..16): a sanitizer's report, or its death without one.
+constexpr uint64_t kReportMagic = 0x5452504552535A41;  // "AZSREPRT"
+constexpr uint64_t kDeathMagic = 0x4854414544535A41;   // "AZSDEATH"
+
 // ------------------------------------------------------------- the child
+
+int child_socket = -1;
+
+// Sanitizer callbacks in the child: no allocation, raw sends.
+void SendRaw(uint64_t magic, const char* text, size_t n) {
+  const uint64_t length = sizeof magic + n;
+  (void)SendAll(child_socket, reinterpret_cast<const char*>(&length), sizeof length);
+  (void)SendAll(child_socket, reinterpret_cast<const char*>(&magic), sizeof magic);
+  (void)SendAll(child_socket, text, n);
+}
+void OnSanitizerReport(const char* report) { SendRaw(kReportMagic, report, std::strlen(report)); }
+void OnSanitizerDeath() { SendRaw(kDeathMagic, "", 0); }
 
 // Blocking read of exactly n bytes; false at end of stream or on error.
 bool ReceiveAll(int fd, char* data, size_t n) {
@@ -104,9 +129,15 @@ std::string Serve(const LocalReader& r, const Request& q) {
 // (the parent's handlers, a fuzzer's or Python's, must not run), the user's
 // Ctrl-C left to the parent (which ends this process when it closes the
 // reader), no signal blocked, and stdout and stderr on /dev/null: this process
-// prints nothing and flushes nothing of the parent's.
-void PrepareChild() {
-  if (__sanitizer_set_death_callback != nullptr) __sanitizer_set_death_callback(nullptr);
+// prints nothing and flushes nothing of the parent's. Under a sanitizer,
+// stderr stays, for the sanitizer's report.
+void PrepareChild(int fd) {
+  child_socket = fd;
+  const bool sanitized = __sanitizer_set_death_callback != nullptr;
+  if (sanitized) __sanitizer_set_death_callback(OnSanitizerDeath);
+  if (__asan_set_error_report_callback != nullptr) {
+    __asan_set_error_report_callback(OnSanitizerReport);
+  }
   for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGALRM, SIGTRAP, SIGSYS}) {
     struct sigaction action {};
     action.sa_handler = SIG_DFL;
@@ -120,7 +151,7 @@ void PrepareChild() {
   const int null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
   if (null_fd >= 0) {
     dup2(null_fd, STDOUT_FILENO);
-    dup2(null_fd, STDERR_FILENO);
+    if (!sanitized) dup2(null_fd, STDERR_FILENO);
   }
 }
 
@@ -128,7 +159,7 @@ void PrepareChild() {
 // _exit (no atexit handler, no stdio flush, no destructor of the parent's).
 // An alarm per request ends a libhdf5 loop even if the parent is gone.
 [[noreturn]] void ServeReader(const std::string& path, int fd, unsigned alarm_seconds) {
-  PrepareChild();
+  PrepareChild(fd);
   std::unique_ptr<LocalReader> reader;
   for (;;) {
     uint64_t n = 0;
@@ -186,6 +217,34 @@ double Now() {
   timespec t{};
   clock_gettime(CLOCK_MONOTONIC, &t);
   return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+// True when the first frame of a sanitizer report that is not the sanitizer's
+// own (an interceptor: memcpy, malloc, ...) lies in libhdf5; false when it lies
+// in this project's code, or when the report has no frames to tell.
+bool FirstFrameInLibhdf5(absl::string_view report) {
+  static constexpr absl::string_view kRuntime[] = {
+      " in __asan", " in __interceptor", " in __sanitizer", " in __ubsan", " in __libc",
+      " in malloc", " in calloc", " in realloc", " in free", " in mem", " in str",
+      " in operator new", " in operator delete"};
+  for (absl::string_view line : absl::StrSplit(report, '\n')) {
+    line = absl::StripLeadingAsciiWhitespace(line);
+    if (!absl::StartsWith(line, "#")) continue;
+    bool runtime = false;
+    for (absl::string_view r : kRuntime) runtime = runtime || absl::StrContains(line, r);
+    if (!runtime) return absl::StrContains(line, "libhdf5");
+  }
+  return false;
+}
+
+// The line that names the error in a sanitizer report ("AddressSanitizer:
+// SEGV on unknown address ..."), up to " on " or its end.
+std::string ErrorKind(absl::string_view report) {
+  const size_t at = report.find("ERROR: ");
+  if (at == absl::string_view::npos) return "sanitizer report";
+  absl::string_view kind = report.substr(at + 7);
+  kind = kind.substr(0, std::min({kind.find('\n'), kind.find(" on "), kind.find(" (")}));
+  return std::string(kind);
 }
 
 // This process's ends of the sockets to its live children. A new child closes
@@ -298,11 +357,33 @@ absl::StatusOr<std::string> ReaderChild::Call(const Request& request) {
     }
   }
   spent_ += Now() - start;
+  if (ok && answer.size() >= sizeof(uint64_t)) {
+    uint64_t magic = 0;
+    std::memcpy(&magic, answer.data(), sizeof magic);
+    if (magic == kReportMagic || magic == kDeathMagic) {
+      return SanitizedChildDied(magic == kReportMagic ? answer.substr(sizeof magic) : "");
+    }
+  }
   if (ok) return answer;
   if (timed_out) {
     return Broken(absl::StrCat("hung reading it: no result in ", static_cast<int>(limit_), " s"));
   }
   return Broken("");
+}
+
+// A sanitizer stopped the child (fuzz and sanitizer builds). In libhdf5 that is
+// the file's doing: the child is ended and the file refused, as a crash would
+// be. In this project's code it is a bug, which must not pass as a corrupt
+// file: this process aborts, so that a fuzzer records the input.
+absl::Status ReaderChild::SanitizedChildDied(const std::string& report) {
+  if (!FirstFrameInLibhdf5(report)) {
+    std::fprintf(stderr,
+                 "%s: a sanitizer stopped the process reading it outside libhdf5 (its report "
+                 "is above): a bug in this project's reader\n",
+                 path_.c_str());
+    std::abort();
+  }
+  return Broken(absl::StrCat("crashed reading it: ", ErrorKind(report)));
 }
 
 absl::Status ReaderChild::Malformed() {

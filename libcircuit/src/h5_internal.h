@@ -141,6 +141,7 @@ class ReaderChild {
  private:
   ReaderChild(std::string path, pid_t pid, int fd, double limit);
   absl::Status Broken(const std::string& how);
+  absl::Status SanitizedChildDied(const std::string& report);
 
   const std::string path_;
   const pid_t pid_;
