@@ -17,8 +17,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -107,20 +107,34 @@ std::string Encode(const absl::StatusOr<T>& result) {
 // One call on the open file.
 std::string Serve(const LocalReader& r, const Request& q) {
   switch (q.op) {
-    case Op::kExists: return Encode(r.Exists(q.object));
-    case Op::kHasAttribute: return Encode(r.HasAttribute(q.object, q.name));
-    case Op::kReadIntAttribute: return Encode(r.ReadIntAttribute(q.object, q.name));
-    case Op::kReadDoubleAttribute: return Encode(r.ReadDoubleAttribute(q.object, q.name));
-    case Op::kReadStringAttribute: return Encode(r.ReadStringAttribute(q.object, q.name));
-    case Op::kListGroup: return Encode(r.ListGroup(q.object));
-    case Op::kDatasetShape: return Encode(r.DatasetShape(q.object));
-    case Op::kReadFloats: return Encode(r.ReadFloats(q.object, q.shape));
-    case Op::kReadDoubles: return Encode(r.ReadDoubles(q.object));
-    case Op::kReadInt32s: return Encode(r.ReadInt32s(q.object));
-    case Op::kReadInt64s: return Encode(r.ReadInt64s(q.object));
-    case Op::kReadStrings: return Encode(r.ReadStrings(q.object));
-    case Op::kReadString: return Encode(r.ReadString(q.object));
-    case Op::kOpen: break;
+    case Op::kExists:
+      return Encode(r.Exists(q.object));
+    case Op::kHasAttribute:
+      return Encode(r.HasAttribute(q.object, q.name));
+    case Op::kReadIntAttribute:
+      return Encode(r.ReadIntAttribute(q.object, q.name));
+    case Op::kReadDoubleAttribute:
+      return Encode(r.ReadDoubleAttribute(q.object, q.name));
+    case Op::kReadStringAttribute:
+      return Encode(r.ReadStringAttribute(q.object, q.name));
+    case Op::kListGroup:
+      return Encode(r.ListGroup(q.object));
+    case Op::kDatasetShape:
+      return Encode(r.DatasetShape(q.object));
+    case Op::kReadFloats:
+      return Encode(r.ReadFloats(q.object, q.shape));
+    case Op::kReadDoubles:
+      return Encode(r.ReadDoubles(q.object));
+    case Op::kReadInt32s:
+      return Encode(r.ReadInt32s(q.object));
+    case Op::kReadInt64s:
+      return Encode(r.ReadInt64s(q.object));
+    case Op::kReadStrings:
+      return Encode(r.ReadStrings(q.object));
+    case Op::kReadString:
+      return Encode(r.ReadString(q.object));
+    case Op::kOpen:
+      break;
   }
   return Encode(absl::StatusOr<bool>(absl::InternalError("unexpected request")));
 }
@@ -172,7 +186,8 @@ void PrepareChild(int fd) {
     alarm(alarm_seconds);
     try {
       if (!GetRequest(in, &q)) {
-        answer = Encode(absl::StatusOr<bool>(absl::InternalError("malformed request")));
+        answer = Encode(
+            absl::StatusOr<bool>(absl::InternalError(absl::StrCat(path, ": malformed request"))));
       } else if (q.op == Op::kOpen) {
         absl::StatusOr<LocalReader> opened = LocalReader::Open(path);
         absl::StatusOr<bool> result = true;
@@ -183,13 +198,14 @@ void PrepareChild(int fd) {
         }
         answer = Encode(result);
       } else if (reader == nullptr) {
-        answer = Encode(absl::StatusOr<bool>(absl::InternalError("file not open")));
+        answer =
+            Encode(absl::StatusOr<bool>(absl::InternalError(absl::StrCat(path, ": not open"))));
       } else {
         answer = Serve(*reader, q);
       }
     } catch (const std::bad_alloc&) {
-      answer = Encode(absl::StatusOr<bool>(absl::ResourceExhaustedError(
-          absl::StrCat(path, ": out of memory reading ", q.object))));
+      answer = Encode(absl::StatusOr<bool>(
+          absl::ResourceExhaustedError(absl::StrCat(path, ": out of memory reading ", q.object))));
     } catch (const std::exception& e) {
       answer = Encode(absl::StatusOr<bool>(
           absl::InternalError(absl::StrCat(path, ": reading ", q.object, ": ", e.what()))));
@@ -224,9 +240,9 @@ double Now() {
 // in this project's code, or when the report has no frames to tell.
 bool FirstFrameInLibhdf5(absl::string_view report) {
   static constexpr absl::string_view kRuntime[] = {
-      " in __asan", " in __interceptor", " in __sanitizer", " in __ubsan", " in __libc",
-      " in malloc", " in calloc", " in realloc", " in free", " in mem", " in str",
-      " in operator new", " in operator delete"};
+      " in __asan", " in __interceptor", " in __sanitizer",    " in __ubsan", " in __libc",
+      " in malloc", " in calloc",        " in realloc",        " in free",    " in mem",
+      " in str",    " in operator new",  " in operator delete"};
   for (absl::string_view line : absl::StrSplit(report, '\n')) {
     line = absl::StripLeadingAsciiWhitespace(line);
     if (!absl::StartsWith(line, "#")) continue;
@@ -411,7 +427,8 @@ absl::Status ReaderChild::Broken(const std::string& how) {
       what = absl::StrCat("crashed reading it: exit ", WEXITSTATUS(status));
     }
   }
-  broken_ = absl::InvalidArgumentError(absl::StrCat(path_, ": corrupt HDF5 file (libhdf5 ", what, ")"));
+  broken_ =
+      absl::InvalidArgumentError(absl::StrCat(path_, ": corrupt HDF5 file (libhdf5 ", what, ")"));
   return broken_;
 }
 

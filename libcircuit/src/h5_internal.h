@@ -6,7 +6,6 @@
 #define CIRCUIT_LIBCIRCUIT_SRC_H5_INTERNAL_H_
 
 #include <hdf5.h>
-
 #include <sys/types.h>
 
 #include <cstdint>
@@ -85,7 +84,8 @@ class LocalReader {
 
   absl::StatusOr<bool> Exists(const std::string& object) const;
   absl::StatusOr<bool> HasAttribute(const std::string& object, const std::string& name) const;
-  absl::StatusOr<int64_t> ReadIntAttribute(const std::string& object, const std::string& name) const;
+  absl::StatusOr<int64_t> ReadIntAttribute(const std::string& object,
+                                           const std::string& name) const;
   absl::StatusOr<double> ReadDoubleAttribute(const std::string& object,
                                              const std::string& name) const;
   absl::StatusOr<std::string> ReadStringAttribute(const std::string& object,
@@ -108,9 +108,20 @@ class LocalReader {
 
 // What an H5Reader asks its child process to do: one LocalReader call.
 enum class Op : uint64_t {
-  kOpen = 1, kExists, kHasAttribute, kReadIntAttribute, kReadDoubleAttribute,
-  kReadStringAttribute, kListGroup, kDatasetShape, kReadFloats, kReadDoubles, kReadInt32s,
-  kReadInt64s, kReadStrings, kReadString,
+  kOpen = 1,
+  kExists,
+  kHasAttribute,
+  kReadIntAttribute,
+  kReadDoubleAttribute,
+  kReadStringAttribute,
+  kListGroup,
+  kDatasetShape,
+  kReadFloats,
+  kReadDoubles,
+  kReadInt32s,
+  kReadInt64s,
+  kReadStrings,
+  kReadString,
 };
 struct Request {
   Op op = Op::kOpen;

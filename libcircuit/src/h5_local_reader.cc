@@ -78,9 +78,9 @@ absl::StatusOr<bool> LocalReader::HasAttribute(const std::string& object,
 namespace {
 
 // Opens attribute object@name and checks its type class.
-absl::StatusOr<Handle> OpenAttribute(hid_t file, const std::string& path,
-                                     const std::string& object, const std::string& name,
-                                     H5T_class_t want, const char* want_name) {
+absl::StatusOr<Handle> OpenAttribute(hid_t file, const std::string& path, const std::string& object,
+                                     const std::string& name, H5T_class_t want,
+                                     const char* want_name) {
   const std::string where = absl::StrCat(path, ": ", object, "@", name);
   if (!LinkExists(file, object) ||
       H5Aexists_by_name(file, object.c_str(), name.c_str(), H5P_DEFAULT) <= 0) {
@@ -99,19 +99,23 @@ absl::StatusOr<Handle> OpenAttribute(hid_t file, const std::string& path,
 
 const char* ClassName(H5T_class_t c) {
   switch (c) {
-    case H5T_INTEGER: return "integer";
-    case H5T_FLOAT: return "float";
-    case H5T_STRING: return "string";
-    default: return "other";
+    case H5T_INTEGER:
+      return "integer";
+    case H5T_FLOAT:
+      return "float";
+    case H5T_STRING:
+      return "string";
+    default:
+      return "other";
   }
 }
 
 }  // namespace
 
 absl::StatusOr<int64_t> LocalReader::ReadIntAttribute(const std::string& object,
-                                                   const std::string& name) const {
-  CIRCUIT_ASSIGN_OR_RETURN(Handle attr, OpenAttribute(file_.get(), path_, object, name,
-                                                      H5T_INTEGER, "integer"));
+                                                      const std::string& name) const {
+  CIRCUIT_ASSIGN_OR_RETURN(Handle attr,
+                           OpenAttribute(file_.get(), path_, object, name, H5T_INTEGER, "integer"));
   int64_t value = 0;
   if (H5Aread(attr.get(), H5T_NATIVE_INT64, &value) < 0) {
     return absl::InvalidArgumentError(absl::StrCat(path_, ": ", object, "@", name, ": unreadable"));
@@ -120,16 +124,15 @@ absl::StatusOr<int64_t> LocalReader::ReadIntAttribute(const std::string& object,
 }
 
 absl::StatusOr<double> LocalReader::ReadDoubleAttribute(const std::string& object,
-                                                     const std::string& name) const {
+                                                        const std::string& name) const {
   // Integers are accepted where a number is expected.
-  if (auto as_int = OpenAttribute(file_.get(), path_, object, name, H5T_INTEGER, "");
-      as_int.ok()) {
+  if (auto as_int = OpenAttribute(file_.get(), path_, object, name, H5T_INTEGER, ""); as_int.ok()) {
     int64_t v = 0;
     H5Aread(as_int->get(), H5T_NATIVE_INT64, &v);
     return static_cast<double>(v);
   }
-  CIRCUIT_ASSIGN_OR_RETURN(Handle attr, OpenAttribute(file_.get(), path_, object, name,
-                                                      H5T_FLOAT, "number"));
+  CIRCUIT_ASSIGN_OR_RETURN(Handle attr,
+                           OpenAttribute(file_.get(), path_, object, name, H5T_FLOAT, "number"));
   double value = 0;
   if (H5Aread(attr.get(), H5T_NATIVE_DOUBLE, &value) < 0) {
     return absl::InvalidArgumentError(absl::StrCat(path_, ": ", object, "@", name, ": unreadable"));
@@ -138,15 +141,16 @@ absl::StatusOr<double> LocalReader::ReadDoubleAttribute(const std::string& objec
 }
 
 absl::StatusOr<std::string> LocalReader::ReadStringAttribute(const std::string& object,
-                                                          const std::string& name) const {
-  CIRCUIT_ASSIGN_OR_RETURN(Handle attr, OpenAttribute(file_.get(), path_, object, name,
-                                                      H5T_STRING, "string"));
+                                                             const std::string& name) const {
+  CIRCUIT_ASSIGN_OR_RETURN(Handle attr,
+                           OpenAttribute(file_.get(), path_, object, name, H5T_STRING, "string"));
   Handle file_type(H5Aget_type(attr.get()), H5Tclose);
   if (H5Tis_variable_str(file_type.get()) > 0) {
     Handle type = StringReadType(file_type.get());
     char* c = nullptr;
     if (H5Aread(attr.get(), type.get(), &c) < 0 || c == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(path_, ": ", object, "@", name, ": unreadable"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path_, ": ", object, "@", name, ": unreadable"));
     }
     std::string value(c);
     H5free_memory(c);
@@ -158,8 +162,8 @@ absl::StatusOr<std::string> LocalReader::ReadStringAttribute(const std::string& 
   hsize_t file_size = 0;
   H5Fget_filesize(file_.get(), &file_size);
   if (size == 0 || size > file_size) {
-    return absl::InvalidArgumentError(absl::StrCat(path_, ": ", object, "@", name,
-                                                   ": declares a string of ", size, " bytes"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path_, ": ", object, "@", name, ": declares a string of ", size, " bytes"));
   }
   std::string value(size, '\0');
   if (H5Aread(attr.get(), file_type.get(), value.data()) < 0) {
@@ -180,8 +184,8 @@ absl::StatusOr<std::vector<std::string>> LocalReader::ListGroup(const std::strin
   H5Gget_info(g.get(), &info);
   std::vector<std::string> names;
   for (hsize_t i = 0; i < info.nlinks; ++i) {
-    ssize_t n = H5Lget_name_by_idx(g.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0,
-                                   H5P_DEFAULT);
+    ssize_t n =
+        H5Lget_name_by_idx(g.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
     if (n < 0) continue;
     std::string name(static_cast<size_t>(n), '\0');
     H5Lget_name_by_idx(g.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), n + 1,
@@ -235,9 +239,9 @@ absl::StatusOr<std::vector<T>> ReadNumeric(hid_t file, const std::string& path,
   const H5T_class_t cls = H5Tget_class(d.type.get());
   const size_t size = H5Tget_size(d.type.get());
   if (cls != want || (want_size != 0 && size != want_size)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ": ", name, ": expected ", ClassName(want), want_size ? absl::StrCat(want_size * 8) : "",
-        ", got ", ClassName(cls), size * 8));
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", name, ": expected ", ClassName(want),
+                                                   want_size ? absl::StrCat(want_size * 8) : "",
+                                                   ", got ", ClassName(cls), size * 8));
   }
   if (!expected_shape.empty() && d.shape != expected_shape) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", name, ": expected ",
@@ -262,24 +266,22 @@ absl::StatusOr<H5Shape> LocalReader::DatasetShape(const std::string& dataset) co
 }
 
 absl::StatusOr<std::vector<float>> LocalReader::ReadFloats(const std::string& dataset,
-                                                        const H5Shape& expected_shape) const {
+                                                           const H5Shape& expected_shape) const {
   return ReadNumeric<float>(file_.get(), path_, dataset, H5T_FLOAT, H5T_NATIVE_FLOAT,
                             expected_shape, 4);
 }
 absl::StatusOr<std::vector<double>> LocalReader::ReadDoubles(const std::string& dataset) const {
-  return ReadNumeric<double>(file_.get(), path_, dataset, H5T_FLOAT, H5T_NATIVE_DOUBLE, {},
-                             0);
+  return ReadNumeric<double>(file_.get(), path_, dataset, H5T_FLOAT, H5T_NATIVE_DOUBLE, {}, 0);
 }
 absl::StatusOr<std::vector<int32_t>> LocalReader::ReadInt32s(const std::string& dataset) const {
-  return ReadNumeric<int32_t>(file_.get(), path_, dataset, H5T_INTEGER, H5T_NATIVE_INT32,
-                              {}, 0);
+  return ReadNumeric<int32_t>(file_.get(), path_, dataset, H5T_INTEGER, H5T_NATIVE_INT32, {}, 0);
 }
 absl::StatusOr<std::vector<int64_t>> LocalReader::ReadInt64s(const std::string& dataset) const {
-  return ReadNumeric<int64_t>(file_.get(), path_, dataset, H5T_INTEGER, H5T_NATIVE_INT64,
-                              {}, 0);
+  return ReadNumeric<int64_t>(file_.get(), path_, dataset, H5T_INTEGER, H5T_NATIVE_INT64, {}, 0);
 }
 
-absl::StatusOr<std::vector<std::string>> LocalReader::ReadStrings(const std::string& dataset) const {
+absl::StatusOr<std::vector<std::string>> LocalReader::ReadStrings(
+    const std::string& dataset) const {
   CIRCUIT_ASSIGN_OR_RETURN(OpenDataset d, OpenDs(file_.get(), path_, dataset));
   if (H5Tget_class(d.type.get()) != H5T_STRING) {
     return absl::InvalidArgumentError(absl::StrCat(path_, ": ", dataset, ": expected strings, got ",
@@ -291,7 +293,8 @@ absl::StatusOr<std::vector<std::string>> LocalReader::ReadStrings(const std::str
   if (H5Tis_variable_str(d.type.get()) > 0) {
     std::vector<char*> ptrs(n, nullptr);
     Handle type = StringReadType(d.type.get());
-    if (n > 0 && H5Dread(d.dset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0) {
+    if (n > 0 &&
+        H5Dread(d.dset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0) {
       return absl::InvalidArgumentError(absl::StrCat(path_, ": ", dataset, ": read failed"));
     }
     bool utf8 = true;

@@ -55,7 +55,7 @@ void ExpectRefused(const std::string& args, const std::string& command,
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 
-// The limit the guard gives libhdf5 in these tests (default 10 s).
+// The time a reader's child process gets in these tests (default 10 s).
 class Hdf5GuardTest : public ::testing::Test {
  protected:
   void SetUp() override { setenv("CIRCUIT_HDF5_CHECK_SECONDS", "3", 1); }
