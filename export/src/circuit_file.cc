@@ -48,13 +48,15 @@ absl::Status WriteSettings(H5Writer& w, const ExtractSettings& s) {
 
 // Missing attributes keep their "not recorded" value; present ones must read.
 absl::Status ReadSettings(const H5Reader& r, ExtractSettings* s) {
-  if (!r.Exists(kSettingsGroup)) return absl::OkStatus();
+  CIRCUIT_ASSIGN_OR_RETURN(const bool has_settings, r.Exists(kSettingsGroup));
+  if (!has_settings) return absl::OkStatus();
   const std::pair<const char*, int64_t*> ints[] = {
       {"n_train", &s->n_train},     {"n_validation", &s->n_validation}, {"n_test", &s->n_test},
       {"task_seed", &s->task_seed}, {"batch", &s->batch},               {"epochs", &s->epochs},
       {"search", &s->search},       {"tie_qk", &s->tie_qk},             {"calibrate", &s->calibrate}};
   for (const auto& [name, value] : ints) {
-    if (!r.HasAttribute(kSettingsGroup, name)) continue;
+    CIRCUIT_ASSIGN_OR_RETURN(const bool has, r.HasAttribute(kSettingsGroup, name));
+    if (!has) continue;
     CIRCUIT_ASSIGN_OR_RETURN(*value, r.ReadIntAttribute(kSettingsGroup, name));
   }
   const std::pair<const char*, double*> doubles[] = {
@@ -66,7 +68,8 @@ absl::Status ReadSettings(const H5Reader& r, ExtractSettings* s) {
       {"calibration_scale", &s->calibration_scale},
       {"calibration_shift", &s->calibration_shift}};
   for (const auto& [name, value] : doubles) {
-    if (!r.HasAttribute(kSettingsGroup, name)) continue;
+    CIRCUIT_ASSIGN_OR_RETURN(const bool has, r.HasAttribute(kSettingsGroup, name));
+    if (!has) continue;
     CIRCUIT_ASSIGN_OR_RETURN(*value, r.ReadDoubleAttribute(kSettingsGroup, name));
   }
   return absl::OkStatus();
@@ -189,20 +192,25 @@ absl::StatusOr<Circuit> ReadCircuitFile(const std::string& path) {
                            r.ReadDoubleAttribute("/", "random_baseline_loss"));
   CIRCUIT_ASSIGN_OR_RETURN(c.accuracy, r.ReadDoubleAttribute("/", "accuracy"));
   // Refinement and ranking attributes; files written before them lack them.
-  if (r.HasAttribute("/", "minimality")) {
+  CIRCUIT_ASSIGN_OR_RETURN(const bool has_minimality, r.HasAttribute("/", "minimality"));
+  if (has_minimality) {
     CIRCUIT_ASSIGN_OR_RETURN(c.minimality, r.ReadDoubleAttribute("/", "minimality"));
   }
-  if (r.HasAttribute("/", "refined")) {
+  CIRCUIT_ASSIGN_OR_RETURN(const bool has_refined, r.HasAttribute("/", "refined"));
+  if (has_refined) {
     CIRCUIT_ASSIGN_OR_RETURN(const int64_t refined, r.ReadIntAttribute("/", "refined"));
     c.refined = refined != 0;
   }
-  if (r.HasAttribute("/", "refine_removed")) {
+  CIRCUIT_ASSIGN_OR_RETURN(const bool has_removed, r.HasAttribute("/", "refine_removed"));
+  if (has_removed) {
     CIRCUIT_ASSIGN_OR_RETURN(c.refine_removed, r.ReadIntAttribute("/", "refine_removed"));
   }
-  if (r.HasAttribute("/", "tied_nodes")) {
+  CIRCUIT_ASSIGN_OR_RETURN(const bool has_tied, r.HasAttribute("/", "tied_nodes"));
+  if (has_tied) {
     CIRCUIT_ASSIGN_OR_RETURN(c.tied_nodes, r.ReadIntAttribute("/", "tied_nodes"));
   }
-  if (r.HasAttribute("/", "tie_note")) {
+  CIRCUIT_ASSIGN_OR_RETURN(const bool has_tie_note, r.HasAttribute("/", "tie_note"));
+  if (has_tie_note) {
     CIRCUIT_ASSIGN_OR_RETURN(c.tie_note, r.ReadStringAttribute("/", "tie_note"));
   }
 
@@ -279,11 +287,13 @@ absl::StatusOr<Circuit> ReadCircuitFile(const std::string& path) {
                                       static_cast<int64_t>(names.size()),
                                       "/location_importance/name"));
   for (size_t i = 0; i < names.size(); ++i) c.location_importance[names[i]] = losses[i];
-  if (r.Exists(internal::kExplanationsGroup)) {  // optional: `circuit explain` adds it
+  CIRCUIT_ASSIGN_OR_RETURN(const bool explained, r.Exists(internal::kExplanationsGroup));
+  if (explained) {  // optional: `circuit explain` adds it
     CIRCUIT_ASSIGN_OR_RETURN(c.explanations, internal::ReadExplanations(r, n_nodes));
   }
   CIRCUIT_RETURN_IF_ERROR(ReadSettings(r, &c.settings));
-  if (r.Exists("/ranking/node_score")) {
+  CIRCUIT_ASSIGN_OR_RETURN(const bool ranked, r.Exists("/ranking/node_score"));
+  if (ranked) {
     // The shape is checked before anything is read: one score per node of the model.
     if (c.total_nodes < 0) return Invalid(path, "/@total_nodes", "negative");
     CIRCUIT_ASSIGN_OR_RETURN(c.node_scores,

@@ -1,4 +1,4 @@
-// The HDF5 helpers the reader, the writer and the read guard share.
+// The HDF5 helpers the reader (in its child process) and the writer share.
 #include <hdf5.h>
 
 #include <algorithm>

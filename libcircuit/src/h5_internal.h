@@ -1,14 +1,19 @@
-// What h5_reader.cc, h5_writer.cc and h5_guard.cc share: a handle that closes
-// itself, the library's one-time setup, and the checks on declared sizes.
-// Private to libcircuit (not installed).
+// What the HDF5 files of libcircuit share: a handle that closes itself, the
+// library's one-time setup, the checks on declared sizes (h5_common.cc), the
+// reader that runs in a child process (h5_local_reader.cc) and that process
+// (h5_child.cc). Private to libcircuit (not installed).
 #ifndef CIRCUIT_LIBCIRCUIT_SRC_H5_INTERNAL_H_
 #define CIRCUIT_LIBCIRCUIT_SRC_H5_INTERNAL_H_
 
 #include <hdf5.h>
+#include <sys/types.h>
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -71,12 +76,92 @@ std::string ShapeString(const H5Shape& shape);
 absl::StatusOr<uint64_t> CheckedElements(hid_t file, hid_t dset, hid_t type, const H5Shape& shape,
                                          const std::string& path, const std::string& name);
 
-// Reads everything in the HDF5 file at `path` (every object's metadata, every
-// attribute, every dataset) in a child process under a time limit, so that a
-// file on which libhdf5 itself crashes or hangs becomes an error here instead
-// of killing or stalling the caller (docs/reliability.md). HDF5 errors in the
-// child are not reported: the caller's own read finds and names them.
-absl::Status GuardRead(const std::string& path);
+// Reads an HDF5 file in this process: H5Reader's calls, run by its child
+// process (ServeReader). Every error message starts with the file name.
+class LocalReader {
+ public:
+  static absl::StatusOr<LocalReader> Open(const std::string& path);
+
+  absl::StatusOr<bool> Exists(const std::string& object) const;
+  absl::StatusOr<bool> HasAttribute(const std::string& object, const std::string& name) const;
+  absl::StatusOr<int64_t> ReadIntAttribute(const std::string& object,
+                                           const std::string& name) const;
+  absl::StatusOr<double> ReadDoubleAttribute(const std::string& object,
+                                             const std::string& name) const;
+  absl::StatusOr<std::string> ReadStringAttribute(const std::string& object,
+                                                  const std::string& name) const;
+  absl::StatusOr<std::vector<std::string>> ListGroup(const std::string& group) const;
+  absl::StatusOr<H5Shape> DatasetShape(const std::string& dataset) const;
+  absl::StatusOr<std::vector<float>> ReadFloats(const std::string& dataset,
+                                                const H5Shape& expected_shape) const;
+  absl::StatusOr<std::vector<double>> ReadDoubles(const std::string& dataset) const;
+  absl::StatusOr<std::vector<int32_t>> ReadInt32s(const std::string& dataset) const;
+  absl::StatusOr<std::vector<int64_t>> ReadInt64s(const std::string& dataset) const;
+  absl::StatusOr<std::vector<std::string>> ReadStrings(const std::string& dataset) const;
+  absl::StatusOr<std::string> ReadString(const std::string& dataset) const;
+
+ private:
+  LocalReader(std::string path, Handle file) : path_(std::move(path)), file_(std::move(file)) {}
+  std::string path_;
+  Handle file_;
+};
+
+// What an H5Reader asks its child process to do: one LocalReader call.
+enum class Op : uint64_t {
+  kOpen = 1,
+  kExists,
+  kHasAttribute,
+  kReadIntAttribute,
+  kReadDoubleAttribute,
+  kReadStringAttribute,
+  kListGroup,
+  kDatasetShape,
+  kReadFloats,
+  kReadDoubles,
+  kReadInt32s,
+  kReadInt64s,
+  kReadStrings,
+  kReadString,
+};
+struct Request {
+  Op op = Op::kOpen;
+  std::string object;  // the object, group or dataset path
+  std::string name;    // an attribute's name
+  H5Shape shape;       // ReadFloats' expected shape
+};
+
+// The child process that reads one file for one H5Reader (h5_child.cc): it is
+// forked when the reader opens the file, so it has this process's memory and
+// libhdf5's state as they are at that moment, and it makes exactly the
+// reader's calls, in the reader's order, sending each result back. libhdf5 is
+// never called on the file in this process. If the child dies (libhdf5
+// crashed) or does not answer within the file's time limit (it hung), that
+// call and every later one fail with "FILE: corrupt HDF5 file (libhdf5 ...)".
+class ReaderChild {
+ public:
+  static absl::StatusOr<std::unique_ptr<ReaderChild>> Start(const std::string& path);
+  ReaderChild(const ReaderChild&) = delete;
+  ReaderChild& operator=(const ReaderChild&) = delete;
+  ~ReaderChild();  // ends the child (it holds nothing that needs closing)
+
+  // The child's answer to `request` (h5_wire.h's encoding of a StatusOr).
+  absl::StatusOr<std::string> Call(const Request& request);
+  // For an answer that does not decode: ends the child, returns the error.
+  absl::Status Malformed();
+
+ private:
+  ReaderChild(std::string path, pid_t pid, int fd, double limit);
+  absl::Status Broken(const std::string& how);
+  absl::Status SanitizedChildDied(const std::string& report);
+
+  const std::string path_;
+  const pid_t pid_;
+  const int fd_;
+  const double limit_;  // seconds the child may spend on this file, all calls together
+  double spent_ = 0;
+  absl::Status broken_;  // once set, every call fails with it
+  std::mutex mutex_;     // one call at a time
+};
 
 }  // namespace circuit::h5_internal
 

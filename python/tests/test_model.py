@@ -153,9 +153,14 @@ def test_files_that_crash_or_hang_libhdf5_are_errors(tiny, tmp_path, monkeypatch
     monkeypatch.setenv("CIRCUIT_HDF5_CHECK_SECONDS", "3")
     corpus = Path(__file__).resolve().parents[2] / "tests" / "fuzz" / "corpus" / "circuit_file"
     for name, how in (("regress_hdf5_segv_global_heap.h5", "crashed"),
+                      ("regress_hdf5_segv_past_walk.h5", "crashed"),
                       ("regress_hdf5_hang_global_heap.h5", "hung")):
         start = time.monotonic()
-        for read in (circuit.Circuit.read, circuit.load_model):
-            with pytest.raises(ValueError, match=f"{name}: corrupt HDF5 file \\(libhdf5 {how} reading it"):
-                read(str(corpus / name))
+        with pytest.raises(ValueError, match=f"{name}: corrupt HDF5 file \\(libhdf5 {how} reading it"):
+            circuit.Circuit.read(str(corpus / name))
+        # Read as a model, they are refused as well: by the first of the model
+        # reader's own calls that fails (for the segfaulting ones, the format
+        # check, before the attribute on which libhdf5 crashes).
+        with pytest.raises(ValueError, match=f"{name}: "):
+            circuit.load_model(str(corpus / name))
         assert time.monotonic() - start < 30

@@ -19,7 +19,9 @@ std::string Stem(const std::string& path) { return std::filesystem::path(path).s
 // Whether a model file says it was trained dense; false when unreadable.
 bool IsDense(const std::string& model_path) {
   absl::StatusOr<H5Reader> r = H5Reader::Open(model_path);
-  if (!r.ok() || !r->HasAttribute("/training", "dense")) return false;
+  if (!r.ok()) return false;
+  absl::StatusOr<bool> has = r->HasAttribute("/training", "dense");
+  if (!has.ok() || !*has) return false;
   absl::StatusOr<int64_t> dense = r->ReadIntAttribute("/training", "dense");
   return dense.ok() && *dense != 0;
 }

@@ -204,14 +204,16 @@ absl::StatusOr<std::vector<UnitResult>> ReadH5Rows(const std::string& path) {
   };
   for (const StringColumn& c : kStrings) {
     const std::string name = absl::StrCat("/units/", c.name);
-    if (c.optional && !r.Exists(name)) continue;
+    CIRCUIT_ASSIGN_OR_RETURN(const bool present, r.Exists(name));
+    if (c.optional && !present) continue;
     CIRCUIT_ASSIGN_OR_RETURN(std::vector<std::string> col, r.ReadStrings(name));
     CIRCUIT_RETURN_IF_ERROR(check_len(c.name, col.size()));
     for (size_t i = 0; i < rows.size(); ++i) Get(rows[i], c) = std::move(col[i]);
   }
   for (const DoubleColumn& c : kDoubles) {
     const std::string name = absl::StrCat("/units/", c.name);
-    if (c.optional && !r.Exists(name)) continue;
+    CIRCUIT_ASSIGN_OR_RETURN(const bool present, r.Exists(name));
+    if (c.optional && !present) continue;
     CIRCUIT_ASSIGN_OR_RETURN(std::vector<double> col, r.ReadDoubles(name));
     CIRCUIT_RETURN_IF_ERROR(check_len(c.name, col.size()));
     for (size_t i = 0; i < rows.size(); ++i) Get(rows[i], c) = col[i];
@@ -230,7 +232,8 @@ absl::StatusOr<std::vector<UnitResult>> ReadH5Rows(const std::string& path) {
   // Added later; files of earlier versions marked a missed target only by keeping
   // every node.
   std::vector<int32_t> met;
-  if (r.Exists("/units/met_target")) {
+  CIRCUIT_ASSIGN_OR_RETURN(const bool has_met, r.Exists("/units/met_target"));
+  if (has_met) {
     CIRCUIT_ASSIGN_OR_RETURN(met, r.ReadInt32s("/units/met_target"));
     CIRCUIT_RETURN_IF_ERROR(check_len("met_target", met.size()));
   }

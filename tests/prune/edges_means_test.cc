@@ -5,6 +5,7 @@
 #include <set>
 #include <tuple>
 
+#include "circuit/core/checkpoint.h"
 #include "circuit/core/model.h"
 #include "circuit/prune/edges.h"
 #include "circuit/prune/mean_cache.h"
@@ -217,6 +218,22 @@ TEST(MeanCacheTest, RejectsBadWindows) {
   EXPECT_FALSE(ComputeMeans(model, torch::zeros({2, 9}, torch::kInt64)).ok());   // > n_ctx
   EXPECT_FALSE(ComputeMeans(model, torch::full({2, 4}, 8, torch::kInt64)).ok()); // id >= vocab
   EXPECT_FALSE(ComputeMeans(model, torch::zeros({4}, torch::kInt64)).ok());      // not 2-D
+}
+
+// The bundled model and its means, read after torch ran on two threads in this
+// process. Each HDF5 reader's reading process is forked from this one, torch's
+// thread pool and all; it runs only libhdf5 and must not wait on that pool.
+TEST(MeanCacheTest, BundledFilesReadAfterTorchRanOnThreads) {
+  at::set_num_threads(2);
+  const torch::Tensor a = torch::rand({512, 512}, torch::TensorOptions().dtype(torch::kFloat32));
+  EXPECT_TRUE(torch::isfinite(torch::mm(a, a)).all().item<bool>());
+  const std::string dir = testing::SourceDir() + "/data/models/";
+  absl::StatusOr<ModelFile> file = LoadModel(dir + "default.h5");
+  ASSERT_THAT(file.status(), testing::IsOk());
+  absl::StatusOr<MeanCache> means = LoadMeans(dir + "default.means.h5", file->model.config());
+  ASSERT_THAT(means.status(), testing::IsOk());
+  EXPECT_EQ(means->model_digest, file->digest);
+  EXPECT_FALSE(means->means.empty());
 }
 
 }  // namespace

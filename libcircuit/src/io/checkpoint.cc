@@ -171,19 +171,23 @@ absl::Status WriteTraining(H5Writer& w, const TrainingInfo& t,
 absl::StatusOr<TrainingInfo> ReadTraining(const H5Reader& r) {
   TrainingInfo t;
   const std::string g = "/training";
-  if (!r.Exists(g)) return t;
+  CIRCUIT_ASSIGN_OR_RETURN(const bool trained, r.Exists(g));
+  if (!trained) return t;
   auto read_int = [&](const char* name, int64_t* out) -> absl::Status {
-    if (!r.HasAttribute(g, name)) return absl::OkStatus();
+    CIRCUIT_ASSIGN_OR_RETURN(const bool has, r.HasAttribute(g, name));
+    if (!has) return absl::OkStatus();
     CIRCUIT_ASSIGN_OR_RETURN(*out, r.ReadIntAttribute(g, name));
     return absl::OkStatus();
   };
   auto read_double = [&](const char* name, double* out) -> absl::Status {
-    if (!r.HasAttribute(g, name)) return absl::OkStatus();
+    CIRCUIT_ASSIGN_OR_RETURN(const bool has, r.HasAttribute(g, name));
+    if (!has) return absl::OkStatus();
     CIRCUIT_ASSIGN_OR_RETURN(*out, r.ReadDoubleAttribute(g, name));
     return absl::OkStatus();
   };
   auto read_string = [&](const char* name, std::string* out) -> absl::Status {
-    if (!r.HasAttribute(g, name)) return absl::OkStatus();
+    CIRCUIT_ASSIGN_OR_RETURN(const bool has, r.HasAttribute(g, name));
+    if (!has) return absl::OkStatus();
     CIRCUIT_ASSIGN_OR_RETURN(*out, r.ReadStringAttribute(g, name));
     return absl::OkStatus();
   };
@@ -200,21 +204,25 @@ absl::StatusOr<TrainingInfo> ReadTraining(const H5Reader& r) {
   CIRCUIT_RETURN_IF_ERROR(read_string("corpus_digest", &t.corpus_digest));
   CIRCUIT_RETURN_IF_ERROR(read_string("command", &t.command));
   CIRCUIT_RETURN_IF_ERROR(read_string("init_from", &t.init_from));
-  if (r.Exists(g + "/hyperparameters")) {
+  CIRCUIT_ASSIGN_OR_RETURN(const bool has_hyper, r.Exists(g + "/hyperparameters"));
+  if (has_hyper) {
     // Attribute names are not listable through H5Reader; the trainer's known keys.
     for (const char* name : {"lr", "batch", "density", "embed_density", "weight_decay",
                              "anneal_start", "anneal_end", "warmup", "afrac", "min_per_channel"}) {
-      if (r.HasAttribute(g + "/hyperparameters", name)) {
+      CIRCUIT_ASSIGN_OR_RETURN(const bool has, r.HasAttribute(g + "/hyperparameters", name));
+      if (has) {
         CIRCUIT_ASSIGN_OR_RETURN(t.hyperparameters[name],
                                  r.ReadDoubleAttribute(g + "/hyperparameters", name));
       }
     }
   }
-  if (r.Exists(g + "/curve/step")) {
+  CIRCUIT_ASSIGN_OR_RETURN(const bool has_curve, r.Exists(g + "/curve/step"));
+  if (has_curve) {
     CIRCUIT_ASSIGN_OR_RETURN(t.curve_step, r.ReadInt64s(g + "/curve/step"));
     CIRCUIT_ASSIGN_OR_RETURN(t.curve_loss, r.ReadDoubles(g + "/curve/loss"));
   }
-  if (r.Exists(g + "/validation/step")) {
+  CIRCUIT_ASSIGN_OR_RETURN(const bool has_validation, r.Exists(g + "/validation/step"));
+  if (has_validation) {
     CIRCUIT_ASSIGN_OR_RETURN(t.val_step, r.ReadInt64s(g + "/validation/step"));
     CIRCUIT_ASSIGN_OR_RETURN(t.val_loss, r.ReadDoubles(g + "/validation/loss"));
   }

@@ -102,7 +102,8 @@ absl::StatusOr<TrainState> LoadTrainState(const std::string& path) {
   CIRCUIT_ASSIGN_OR_RETURN(s.seconds, r.ReadDoubleAttribute("/", "seconds"));
   CIRCUIT_ASSIGN_OR_RETURN(s.corpus_digest, r.ReadStringAttribute("/", "corpus_digest"));
   CIRCUIT_ASSIGN_OR_RETURN(s.adam_step, r.ReadIntAttribute("/", "adam_step"));
-  if (r.HasAttribute("/", "init_from")) {
+  CIRCUIT_ASSIGN_OR_RETURN(const bool has_init, r.HasAttribute("/", "init_from"));
+  if (has_init) {
     CIRCUIT_ASSIGN_OR_RETURN(s.init_from, r.ReadStringAttribute("/", "init_from"));
   }
 

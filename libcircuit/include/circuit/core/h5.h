@@ -67,7 +67,10 @@ class H5Writer {
 };
 
 // Reads an HDF5 file; every error message starts with the file name and names
-// the object and the mismatch. Move-only.
+// the object and the mismatch. The file is read by a child process that makes
+// exactly these calls, in this order, and sends the values back, so a file on
+// which libhdf5 crashes or hangs is an error here ("corrupt HDF5 file"), never
+// a crash of this process (docs/reliability.md). Move-only.
 class H5Reader {
  public:
   static absl::StatusOr<H5Reader> Open(const std::string& path);
@@ -78,8 +81,10 @@ class H5Reader {
   // Checks root attributes `format` == format and 1 <= `format_version` <= max_version.
   absl::Status CheckFormat(const std::string& format, int64_t max_version) const;
 
-  bool Exists(const std::string& object) const;  // a group or dataset path
-  bool HasAttribute(const std::string& object, const std::string& name) const;
+  // A group or dataset path. Like every read, a question the file's reading
+  // process could not answer (libhdf5 crashed or hung on it) is an error.
+  absl::StatusOr<bool> Exists(const std::string& object) const;
+  absl::StatusOr<bool> HasAttribute(const std::string& object, const std::string& name) const;
   absl::StatusOr<int64_t> ReadIntAttribute(const std::string& object, const std::string& name) const;
   absl::StatusOr<double> ReadDoubleAttribute(const std::string& object,
                                              const std::string& name) const;
