@@ -2,7 +2,7 @@
 // (corrupted global heaps under variable-length strings, found by fuzzing; kept
 // in tests/fuzz/corpus as regress_hdf5_*). Every reader, in the library and in
 // each command, must turn them into one line naming the file, in bounded time:
-// each H5Reader's reading runs in a child process (libcircuit/src/h5_child.cc,
+// each H5Reader's reading runs in a child process (libcircuit/src/io/h5_child.cc,
 // docs/reliability.md).
 #include <algorithm>
 #include <chrono>

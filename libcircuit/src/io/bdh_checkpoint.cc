@@ -93,11 +93,7 @@ absl::Status SaveBdhModel(const std::string& path, const BdhModel& model,
 absl::StatusOr<BdhModelFile> LoadBdhModel(const std::string& path, torch::Device device) {
   CIRCUIT_ASSIGN_OR_RETURN(H5Reader r, H5Reader::Open(path));
   CIRCUIT_RETURN_IF_ERROR(r.CheckFormat(internal::kModelFormat, kModelFormatVersion));
-  std::string arch = kArchGpt;  // a file without `arch` is a GPT file
-  if (r.HasAttribute("/", "arch")) {
-    CIRCUIT_ASSIGN_OR_RETURN(arch, r.ReadStringAttribute("/", "arch"));
-  }
-  if (arch != kArchBdh) return ArchMismatch(path, arch, kArchBdh);
+  CIRCUIT_RETURN_IF_ERROR(RequireArch(r, kArchBdh));
   CIRCUIT_ASSIGN_OR_RETURN(BdhConfig config, ReadBdhConfig(r));
   CIRCUIT_ASSIGN_OR_RETURN(std::vector<NamedTensor> tensors,
                            internal::ReadWeights(r, BdhModel::ParameterShapes(config)));

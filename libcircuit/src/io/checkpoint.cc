@@ -16,14 +16,6 @@ namespace {
 
 using internal::kModelFormat;
 
-// A file without `arch` predates the attribute and is a GPT file.
-absl::Status RequireGpt(const H5Reader& r) {
-  if (!r.HasAttribute("/", "arch")) return absl::OkStatus();
-  CIRCUIT_ASSIGN_OR_RETURN(std::string arch, r.ReadStringAttribute("/", "arch"));
-  if (arch != kArchGpt) return ArchMismatch(r.path(), arch, kArchGpt);
-  return absl::OkStatus();
-}
-
 torch::Tensor CpuFloat(const torch::Tensor& t) {
   return t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
 }
@@ -278,14 +270,14 @@ absl::Status SaveModel(const std::string& path, const Model& model, const Tokeni
 absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& path) {
   CIRCUIT_ASSIGN_OR_RETURN(H5Reader r, H5Reader::Open(path));
   CIRCUIT_RETURN_IF_ERROR(r.CheckFormat(kModelFormat, kModelFormatVersion));
-  CIRCUIT_RETURN_IF_ERROR(RequireGpt(r));
+  CIRCUIT_RETURN_IF_ERROR(RequireArch(r, kArchGpt));
   return ReadConfig(r);
 }
 
 absl::StatusOr<ModelFile> LoadModel(const std::string& path, torch::Device device) {
   CIRCUIT_ASSIGN_OR_RETURN(H5Reader r, H5Reader::Open(path));
   CIRCUIT_RETURN_IF_ERROR(r.CheckFormat(kModelFormat, kModelFormatVersion));
-  CIRCUIT_RETURN_IF_ERROR(RequireGpt(r));
+  CIRCUIT_RETURN_IF_ERROR(RequireArch(r, kArchGpt));
   CIRCUIT_ASSIGN_OR_RETURN(ModelConfig config, ReadConfig(r));
   CIRCUIT_ASSIGN_OR_RETURN(std::vector<NamedTensor> tensors,
                            internal::ReadWeights(r, Model::ParameterShapes(config)));

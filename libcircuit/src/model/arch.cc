@@ -21,13 +21,24 @@ bool IsKnownArch(const std::string& arch) { return arch == kArchGpt || arch == k
 absl::StatusOr<std::string> ReadModelArch(const std::string& path) {
   CIRCUIT_ASSIGN_OR_RETURN(H5Reader r, H5Reader::Open(path));
   CIRCUIT_RETURN_IF_ERROR(r.CheckFormat("circuit.model", /*max_version=*/1));
-  if (!r.HasAttribute("/", "arch")) return std::string(kArchGpt);
+  return ReadModelArch(r);
+}
+
+absl::StatusOr<std::string> ReadModelArch(const H5Reader& r) {
+  CIRCUIT_ASSIGN_OR_RETURN(const bool has, r.HasAttribute("/", "arch"));
+  if (!has) return std::string(kArchGpt);
   CIRCUIT_ASSIGN_OR_RETURN(std::string arch, r.ReadStringAttribute("/", "arch"));
   if (!IsKnownArch(arch)) {
     return absl::InvalidArgumentError(
-        absl::StrCat(path, ": /@arch: unknown architecture '", arch, "' (known: gpt, bdh)"));
+        absl::StrCat(r.path(), ": /@arch: unknown architecture '", arch, "' (known: gpt, bdh)"));
   }
   return arch;
+}
+
+absl::Status RequireArch(const H5Reader& r, const std::string& wanted) {
+  CIRCUIT_ASSIGN_OR_RETURN(const std::string arch, ReadModelArch(r));
+  if (arch != wanted) return ArchMismatch(r.path(), arch, wanted);
+  return absl::OkStatus();
 }
 
 absl::Status ArchMismatch(const std::string& path, const std::string& found,

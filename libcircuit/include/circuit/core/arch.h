@@ -15,6 +15,8 @@
 
 namespace circuit {
 
+class H5Reader;
+
 inline constexpr char kArchGpt[] = "gpt";
 inline constexpr char kArchBdh[] = "bdh";
 
@@ -25,6 +27,11 @@ bool IsKnownArch(const std::string& arch);
 // Errors: not an HDF5 file, not a "circuit.model" file, an `arch` that is not
 // a string or names an unknown architecture.
 absl::StatusOr<std::string> ReadModelArch(const std::string& path);
+// The same, from a model file already open (its format already checked).
+absl::StatusOr<std::string> ReadModelArch(const H5Reader& r);
+
+// The model file open in `r` holds `wanted`, else ArchMismatch.
+absl::Status RequireArch(const H5Reader& r, const std::string& wanted);
 
 // InvalidArgument, one line: "<path>: a BDH model (arch 'bdh'); this needs a
 // GPT model (arch 'gpt')" — for a command or loader given the other kind.

@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "h5_internal.h"
+#include "io/h5_internal.h"
 
 namespace circuit::h5_internal {
 namespace {

@@ -13,8 +13,8 @@
 #include "absl/strings/str_cat.h"
 #include "circuit/core/h5.h"
 #include "circuit/core/status.h"
-#include "h5_internal.h"
-#include "h5_wire.h"
+#include "io/h5_internal.h"
+#include "io/h5_wire.h"
 
 namespace circuit {
 

@@ -16,7 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "h5_internal.h"
+#include "io/h5_internal.h"
 
 namespace circuit::h5_internal {
 

@@ -33,8 +33,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "circuit/core/status.h"
-#include "h5_internal.h"
-#include "h5_wire.h"
+#include "io/h5_internal.h"
+#include "io/h5_wire.h"
 
 // Under a sanitizer (the fuzz build) the child must not run the fuzzer's
 // death callback, which would save the input as a crash of the parent; it

@@ -12,7 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "circuit/core/status.h"
-#include "h5_internal.h"
+#include "io/h5_internal.h"
 
 namespace circuit::h5_internal {
 namespace {

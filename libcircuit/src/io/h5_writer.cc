@@ -16,7 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "circuit/core/h5.h"
 #include "circuit/core/status.h"
-#include "h5_internal.h"
+#include "io/h5_internal.h"
 
 namespace circuit {
 namespace {
