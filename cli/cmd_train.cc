@@ -56,8 +56,9 @@ std::string Duration(double seconds) {
 std::string ProgressText(const TrainProgress& p) {
   std::string line = absl::StrFormat("step %d/%d  loss %.3f", p.step, p.steps, p.loss);
   if (!std::isnan(p.val_loss)) absl::StrAppendFormat(&line, "  val %.3f", p.val_loss);
-  absl::StrAppendFormat(&line, "  density %.4f  lr %.2e  %.0f tok/s  eta %s", p.density, p.lr,
-                        p.tokens_per_second, Duration(p.eta_seconds));
+  if (!std::isnan(p.density)) absl::StrAppendFormat(&line, "  density %.4f", p.density);
+  absl::StrAppendFormat(&line, "  lr %.2e  %.0f tok/s  eta %s", p.lr, p.tokens_per_second,
+                        Duration(p.eta_seconds));
   if (p.saved) line += "  [saved]";
   return line;
 }

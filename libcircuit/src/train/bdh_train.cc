@@ -167,6 +167,7 @@ absl::StatusOr<BdhTrainResult> TrainBdh(const BdhTrainOptions& o) {
       p.steps = o.steps;
       p.loss = loss_value;
       p.lr = o.lr;
+      p.density = p.embed_density = std::nan("");  // dense weights: no density to report
       if ((o.eval_every > 0 && step % o.eval_every == 0) || step == o.steps) {
         p.val_loss = ValidationLoss(model, val, o.batch);
         info.val_step.push_back(step);

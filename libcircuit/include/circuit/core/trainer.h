@@ -41,8 +41,8 @@ struct TrainProgress {
   double loss = 0.0;  // training loss of this step, nats/token
   double val_loss = std::numeric_limits<double>::quiet_NaN();  // set on evaluation steps
   double lr = 0.0;
-  double density = 1.0;        // hidden-matrix density after this step
-  double embed_density = 1.0;  // embedding density after this step
+  double density = 1.0;        // hidden-matrix density after this step (NaN: dense, BDH)
+  double embed_density = 1.0;  // embedding density after this step (NaN: dense, BDH)
   double tokens_per_second = 0.0;  // training throughput of this run so far
   double elapsed_seconds = 0.0;    // this run
   double eta_seconds = 0.0;
