@@ -94,7 +94,7 @@ int RunInspect(int argc, char** argv) {
   if (!reader.ok()) return Fail("inspect", std::string(reader.status().message()), kExitUsage);
   absl::StatusOr<std::string> format = reader->ReadStringAttribute("/", "format");
   if (!format.ok()) return Fail("inspect", std::string(format.status().message()), kExitUsage);
-  if (*format == "circuit.model") {
+  if (*format == kModelFormat) {
     absl::StatusOr<std::string> arch = ReadModelArch(path);
     if (!arch.ok()) return Fail("inspect", std::string(arch.status().message()), kExitUsage);
     if (*arch == kArchBdh) {

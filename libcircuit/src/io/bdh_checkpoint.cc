@@ -92,7 +92,7 @@ absl::Status SaveBdhModel(const std::string& path, const BdhModel& model,
 
 absl::StatusOr<BdhModelFile> LoadBdhModel(const std::string& path, torch::Device device) {
   CIRCUIT_ASSIGN_OR_RETURN(H5Reader r, H5Reader::Open(path));
-  CIRCUIT_RETURN_IF_ERROR(r.CheckFormat(internal::kModelFormat, kModelFormatVersion));
+  CIRCUIT_RETURN_IF_ERROR(r.CheckFormat(kModelFormat, kModelFormatVersion));
   CIRCUIT_RETURN_IF_ERROR(RequireArch(r, kArchBdh));
   CIRCUIT_ASSIGN_OR_RETURN(BdhConfig config, ReadBdhConfig(r));
   CIRCUIT_ASSIGN_OR_RETURN(std::vector<NamedTensor> tensors,

@@ -14,8 +14,6 @@
 namespace circuit {
 namespace {
 
-using internal::kModelFormat;
-
 torch::Tensor CpuFloat(const torch::Tensor& t) {
   return t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
 }

@@ -16,8 +16,6 @@
 
 namespace circuit::internal {
 
-inline constexpr char kModelFormat[] = "circuit.model";
-
 // ParameterDensity and WeightsDigest (circuit/core/checkpoint.h) of any
 // architecture's parameter list.
 std::vector<std::pair<std::string, double>> ParameterDensity(

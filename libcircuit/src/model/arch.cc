@@ -20,7 +20,7 @@ bool IsKnownArch(const std::string& arch) { return arch == kArchGpt || arch == k
 
 absl::StatusOr<std::string> ReadModelArch(const std::string& path) {
   CIRCUIT_ASSIGN_OR_RETURN(H5Reader r, H5Reader::Open(path));
-  CIRCUIT_RETURN_IF_ERROR(r.CheckFormat("circuit.model", /*max_version=*/1));
+  CIRCUIT_RETURN_IF_ERROR(r.CheckFormat(kModelFormat, kModelFormatVersion));
   return ReadModelArch(r);
 }
 

@@ -8,6 +8,7 @@
 #ifndef CIRCUIT_CORE_ARCH_H_
 #define CIRCUIT_CORE_ARCH_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/status.h"
@@ -16,6 +17,10 @@
 namespace circuit {
 
 class H5Reader;
+
+// Every model file, whatever its architecture: root `format` and its version.
+inline constexpr char kModelFormat[] = "circuit.model";
+inline constexpr int64_t kModelFormatVersion = 1;
 
 inline constexpr char kArchGpt[] = "gpt";
 inline constexpr char kArchBdh[] = "bdh";

@@ -16,13 +16,12 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "circuit/core/arch.h"  // kModelFormat, kModelFormatVersion
 #include "circuit/core/config.h"
 #include "circuit/core/model.h"
 #include "circuit/core/tokenizer.h"
 
 namespace circuit {
-
-inline constexpr int64_t kModelFormatVersion = 1;
 
 // Where a model came from (/training/ in the file). All fields optional.
 struct TrainingInfo {
