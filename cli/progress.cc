@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <set>
 
 #include "circuit/core/runtime.h"
 
@@ -13,14 +14,13 @@ namespace circuit::cli {
 prune::ProgressFn StageProgress(const std::string& command) {
   const auto start = std::chrono::steady_clock::now();
   const bool terminal = isatty(fileno(stderr));
-  auto last = std::make_shared<std::string>();
-  return [command, start, last, terminal](const std::string& stage, double fraction) {
-    const bool new_stage = stage != *last;
+  // Stages already announced: parallel jobs (the audit's re-extractions)
+  // report in turn, and each stage gets its one line.
+  auto seen = std::make_shared<std::set<std::string>>();
+  return [command, start, seen, terminal](const std::string& stage, double fraction) {
+    const bool new_stage = seen->insert(stage).second;
     int threads = 0;
-    if (new_stage) {
-      *last = stage;
-      threads = AdaptThreads();  // auto threads: other work may have started or ended
-    }
+    if (new_stage) threads = AdaptThreads();  // auto threads: other work may have started or ended
     if (terminal) {
       const int width = 30, filled = static_cast<int>(fraction * width + 0.5);
       std::fprintf(stderr, "\r  %-24s [%s%s] %3.0f%%", stage.c_str(),

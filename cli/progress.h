@@ -7,7 +7,9 @@
 //   circuit extract: [    1.9 s] masks (2 threads)
 //   circuit extract: [   36.4 s] discretize (1 thread)
 //
-// At every new stage it calls AdaptThreads() (circuit/core/runtime.h).
+// A stage gets one line, when it first reports (jobs running in parallel, as
+// the audit's re-extractions, report in turn). At every new stage it calls
+// AdaptThreads() (circuit/core/runtime.h).
 #ifndef CIRCUIT_CLI_PROGRESS_H_
 #define CIRCUIT_CLI_PROGRESS_H_
 

@@ -8,6 +8,7 @@ target_include_directories(circuit_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
 separate_arguments(_circuit_torch_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
 target_compile_options(circuit_torch INTERFACE ${_circuit_torch_flags})
 
+find_package(OpenMP REQUIRED COMPONENTS CXX)  # util/parallel.cc: one team over independent items
 find_package(absl REQUIRED CONFIG)
 find_package(HDF5 REQUIRED COMPONENTS C CXX)
 find_package(nlohmann_json REQUIRED CONFIG)

@@ -3,10 +3,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "circuit/core/runtime.h"
 #include "circuit/core/status.h"
 
 namespace circuit::prune {
@@ -83,6 +85,7 @@ class Screen {
     CIRCUIT_CHECK(static_cast<int64_t>(give_up_->above.size()) == M);
     signs_ = TwinSigns(n);
   }
+  bool active() const { return give_up_ != nullptr; }
   bool alive(int64_t m) const { return alive_[m]; }
   // d: (B) differences of set m on the examples `rows` (indices, (B) int64).
   void Add(int64_t m, const torch::Tensor& d, const torch::Tensor& rows) {
@@ -102,6 +105,54 @@ class Screen {
   int64_t n_;
   torch::Tensor signs_;
 };
+
+// The (M, B) differences of each batch: score(b, alive) computes the rows of
+// the sets alive and leaves the others NaN. The batches are spread over the
+// threads (ParallelFor: each batch's passes single-threaded). With a GiveUp the
+// screen reads the batches in order, so they run in waves of as many batches
+// as threads; after a wave the screen reads them in order, and a set it drops
+// in one batch loses its rows of the wave's later batches. Figures, and the
+// passes and rows counted, are then those of scoring one batch after another.
+using BatchScoreFn = std::function<torch::Tensor(const TaskBatch&, const std::vector<bool>&)>;
+std::vector<torch::Tensor> ScoreBatches(const std::vector<TaskBatch>& batches,
+                                        const torch::Tensor& order, int64_t M, Screen& screen,
+                                        const BatchScoreFn& score, int64_t* passes,
+                                        int64_t* rows_scored) {
+  const int64_t nb = static_cast<int64_t>(batches.size());
+  const int64_t wave = screen.active() ? std::max(1, torch::get_num_threads()) : nb;
+  std::vector<torch::Tensor> out(nb);
+  int64_t offset = 0;  // of the wave's first batch in `order`
+  for (int64_t w0 = 0; w0 < nb; w0 += wave) {
+    const int64_t w1 = std::min(nb, w0 + wave);
+    std::vector<bool> alive(M);
+    for (int64_t m = 0; m < M; ++m) alive[m] = screen.alive(m);
+    if (std::none_of(alive.begin(), alive.end(), [](bool a) { return a; })) {
+      for (int64_t b = w0; b < w1; ++b) {
+        out[b] = torch::full({M, batches[b].tokens.size(0)}, std::nanf(""), torch::kFloat32);
+      }
+      continue;
+    }
+    // Longest batches first (they are sorted by length), so that the last
+    // ones taken are short and the threads finish together.
+    ParallelFor(w1 - w0, [&](int64_t j) { out[w1 - 1 - j] = score(batches[w1 - 1 - j], alive); });
+    for (int64_t b = w0; b < w1; ++b) {
+      const int64_t B = batches[b].tokens.size(0);
+      const torch::Tensor rows = order.narrow(0, offset, B);
+      offset += B;
+      for (int64_t m = 0; m < M; ++m) {
+        if (!alive[m]) continue;
+        if (!screen.alive(m)) {  // dropped earlier in this wave
+          out[b][m].fill_(std::nanf(""));
+          continue;
+        }
+        ++*passes;
+        *rows_scored += B;
+        screen.Add(m, out[b][m], rows);
+      }
+    }
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -152,33 +203,24 @@ torch::Tensor AblationEvaluator::LogitDiffs(const torch::Tensor& keep, const Giv
                                [](const torch::Tensor& g) { return g.defined(); });
   Taps taps(index_.n_layer());
   if (any) taps.Add(GateTap(&gates, &means_, ablation_));
-  std::vector<torch::Tensor> diffs;
-  diffs.reserve(batches_.size());
   Screen screen(give_up, 1, n_examples_);
-  int64_t offset = 0;
-  for (const TaskBatch& b : batches_) {
-    const int64_t B = b.tokens.size(0);
-    const torch::Tensor rows = order_.narrow(0, offset, B);
-    offset += B;
-    if (!screen.alive(0)) {
-      diffs.push_back(torch::full({B}, std::nanf(""), torch::kFloat32));
-      continue;
-    }
-    // Resample donors must come from the same positions: the whole last layer.
-    torch::Tensor logits =
-        ablation_ == Ablation::kResample
-            ? model_.ForwardAt(b.tokens, b.last, any ? &taps : nullptr)
-            : model_.AnswerLogits(b.tokens, b.last, any ? &taps : nullptr);  // (B, V)
-    torch::Tensor d = logits.gather(1, b.correct.unsqueeze(1)).squeeze(1) -
-                      logits.gather(1, b.alternative.unsqueeze(1)).squeeze(1);  // (B)
-    diffs.push_back(d.to(torch::kCPU, torch::kFloat32));
-    screen.Add(0, diffs.back(), rows);
-    ++forward_passes_;
-    rows_scored_ += B;
-  }
+  const std::vector<torch::Tensor> diffs = ScoreBatches(
+      batches_, order_, 1, screen,
+      [&](const TaskBatch& b, const std::vector<bool>&) {
+        // Resample donors must come from the same positions: the whole last layer.
+        torch::Tensor logits =
+            ablation_ == Ablation::kResample
+                ? model_.ForwardAt(b.tokens, b.last, any ? &taps : nullptr)
+                : model_.AnswerLogits(b.tokens, b.last, any ? &taps : nullptr);  // (B, V)
+        torch::Tensor d = logits.gather(1, b.correct.unsqueeze(1)).squeeze(1) -
+                          logits.gather(1, b.alternative.unsqueeze(1)).squeeze(1);  // (B)
+        return d.to(torch::kCPU, torch::kFloat32).unsqueeze(0);
+      },
+      &forward_passes_, &rows_scored_);
   if (diffs.empty()) return torch::zeros({0});
   // Back to the order of the examples given.
-  return torch::zeros({n_examples_}, torch::kFloat32).index_copy_(0, order_, torch::cat(diffs));
+  return torch::zeros({n_examples_}, torch::kFloat32)
+      .index_copy_(0, order_, torch::cat(diffs, 1)[0]);
 }
 
 namespace {
@@ -264,63 +306,53 @@ torch::Tensor AblationEvaluator::LogitDiffsMany(const torch::Tensor& keeps,
 
   Taps base_taps(n_layer);
   base_taps.Add(GateTap(&base_gates, &means_, ablation_));
-  std::vector<torch::Tensor> gates(n_sites);
-  Taps taps(n_layer);
-  taps.Add(GateTap(&gates, &means_, ablation_));
-  std::vector<torch::Tensor> diffs;  // (M, B) per batch
   Screen screen(give_up, M, n_examples_);
-  int64_t offset = 0;
-  for (const TaskBatch& b : batches_) {
-    const int64_t B = b.tokens.size(0);
-    const torch::Tensor examples = order_.narrow(0, offset, B);
-    offset += B;
-    torch::Tensor out = torch::full({M, B}, std::nanf(""), torch::kFloat32);
-    diffs.push_back(out);
-    // The sets still scored, per group (positions in g.rows); none: the batch is skipped.
-    std::map<int, std::vector<int64_t>> alive;
-    for (const auto& [d, g] : groups) {
-      for (size_t c = 0; c < g.rows.size(); ++c) {
-        if (screen.alive(g.rows[c])) alive[d].push_back(static_cast<int64_t>(c));
-      }
-    }
-    if (alive.empty()) continue;
-    std::vector<torch::Tensor> xs = {model_.Embed(b.tokens)};  // residual entering each layer
-    for (int l = 0; l < base_layers; ++l) {
-      xs.push_back(model_.Layers(xs.back(), l, l + 1, &base_taps, b.last));
-    }
-    for (const auto& [d, g] : groups) {
-      if (!alive.count(d)) continue;
-      const std::vector<int64_t>& pos = alive[d];
-      const int64_t G = static_cast<int64_t>(pos.size());
-      const bool all = G == static_cast<int64_t>(g.rows.size());
-      const torch::Tensor p = torch::tensor(pos, torch::kInt64);
-      std::vector<int64_t> rows;
-      for (int64_t c : pos) rows.push_back(g.rows[c]);
-      torch::Tensor d_rows;
-      if (d > n_layer) {
-        d_rows = DiffsOf(model_.HeadAt(xs[n_layer], b.tokens, b.last, &base_taps), b, 1)
-                     .expand({G, B});
-      } else {
-        for (int s = 0; s < n_sites; ++s) {
-          const torch::Tensor gs =
-              g.stacked[s] && !all ? g.gates[s].index_select(0, p.to(g.gates[s].device()))
-                                   : g.gates[s];
-          gates[s] = g.stacked[s] ? gs.repeat_interleave(B, 0) : gs;
+  const std::vector<torch::Tensor> diffs = ScoreBatches(
+      batches_, order_, M, screen,
+      [&](const TaskBatch& b, const std::vector<bool>& alive_sets) {
+        const int64_t B = b.tokens.size(0);
+        torch::Tensor out = torch::full({M, B}, std::nanf(""), torch::kFloat32);
+        std::vector<torch::Tensor> gates(n_sites);
+        Taps taps(n_layer);
+        taps.Add(GateTap(&gates, &means_, ablation_));
+        std::vector<torch::Tensor> xs = {model_.Embed(b.tokens)};  // residual entering each layer
+        for (int l = 0; l < base_layers; ++l) {
+          xs.push_back(model_.Layers(xs.back(), l, l + 1, &base_taps, b.last));
         }
-        // Row c * B + i is prompt i under the group's c-th set still scored.
-        const torch::Tensor tokens = b.tokens.repeat({G, 1}), last = b.last.repeat({G});
-        torch::Tensor x = xs[d].repeat({G, 1, 1});
-        x = model_.Layers(x, d, n_layer, &taps, last);
-        d_rows = DiffsOf(model_.HeadAt(x, tokens, last, &taps), b, G);
-      }
-      out.index_copy_(0, torch::tensor(rows, torch::kInt64), d_rows);
-      forward_passes_ += G;
-      rows_scored_ += G * B;
-    }
-    for (int64_t m = 0; m < M; ++m) {
-      if (screen.alive(m)) screen.Add(m, out[m], examples);
-    }
-  }
+        for (const auto& [d, g] : groups) {
+          // The group's sets still scored (positions in g.rows).
+          std::vector<int64_t> pos, rows;
+          for (size_t c = 0; c < g.rows.size(); ++c) {
+            if (!alive_sets[g.rows[c]]) continue;
+            pos.push_back(static_cast<int64_t>(c));
+            rows.push_back(g.rows[c]);
+          }
+          if (pos.empty()) continue;
+          const int64_t G = static_cast<int64_t>(pos.size());
+          const bool all = G == static_cast<int64_t>(g.rows.size());
+          const torch::Tensor p = torch::tensor(pos, torch::kInt64);
+          torch::Tensor d_rows;
+          if (d > n_layer) {
+            d_rows = DiffsOf(model_.HeadAt(xs[n_layer], b.tokens, b.last, &base_taps), b, 1)
+                         .expand({G, B});
+          } else {
+            for (int s = 0; s < n_sites; ++s) {
+              const torch::Tensor gs =
+                  g.stacked[s] && !all ? g.gates[s].index_select(0, p.to(g.gates[s].device()))
+                                       : g.gates[s];
+              gates[s] = g.stacked[s] ? gs.repeat_interleave(B, 0) : gs;
+            }
+            // Row c * B + i is prompt i under the group's c-th set still scored.
+            const torch::Tensor tokens = b.tokens.repeat({G, 1}), last = b.last.repeat({G});
+            torch::Tensor x = xs[d].repeat({G, 1, 1});
+            x = model_.Layers(x, d, n_layer, &taps, last);
+            d_rows = DiffsOf(model_.HeadAt(x, tokens, last, &taps), b, G);
+          }
+          out.index_copy_(0, torch::tensor(rows, torch::kInt64), d_rows);
+        }
+        return out;
+      },
+      &forward_passes_, &rows_scored_);
   if (diffs.empty()) return torch::zeros({M, 0});
   return torch::zeros({M, n_examples_}, torch::kFloat32).index_copy_(1, order_, torch::cat(diffs, 1));
 }

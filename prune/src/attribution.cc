@@ -2,7 +2,9 @@
 #include "circuit/prune/attribution.h"
 
 #include <algorithm>
+#include <mutex>
 
+#include "circuit/core/runtime.h"
 #include "circuit/core/task_eval.h"
 
 namespace circuit::prune {
@@ -15,7 +17,7 @@ absl::StatusOr<torch::Tensor> AttributionScores(const Model& model, const NodeIn
                                                 const ProgressFn& progress) {
   if (examples.empty()) return absl::InvalidArgumentError("attribution: no examples");
   torch::AutoGradMode grad_mode(/*enabled=*/true);
-  // gates: (N) leaf at 1; its gradient accumulates over the batches.
+  // gates: (N) leaf at 1.
   torch::Tensor gates = torch::ones({index.total()}, torch::TensorOptions()
                                                          .dtype(torch::kFloat32)
                                                          .device(model.device())
@@ -26,22 +28,33 @@ absl::StatusOr<torch::Tensor> AttributionScores(const Model& model, const NodeIn
 
   const int64_t n = static_cast<int64_t>(examples.size());
   const int64_t step = std::max(2, options.batch_prompts + options.batch_prompts % 2);
-  for (int64_t start = 0; start < n; start += step) {
-    const int64_t end = std::min(n, start + step);
+  const int64_t n_batches = (n + step - 1) / step;
+  // Each batch's gradient on its own (the batches spread over the threads),
+  // then summed in batch order as backward() would have accumulated them.
+  std::vector<torch::Tensor> grads(n_batches);
+  std::mutex progress_mu;
+  int64_t done = 0;
+  ParallelFor(n_batches, [&](int64_t i) {
+    const int64_t start = i * step, end = std::min(n, start + step);
     std::vector<TaskExample> chunk(examples.begin() + start, examples.begin() + end);
     const TaskBatch batch = MakeTaskBatch(chunk, model.device());
     // Resample donors must come from the same positions: the whole last layer.
     torch::Tensor logits = options.ablation == Ablation::kResample
                                ? model.ForwardAt(batch.tokens, batch.last, &taps)
                                : model.AnswerLogits(batch.tokens, batch.last, &taps);  // (B, V)
-    // Weighted so that the accumulated gradient is that of the mean over all prompts.
+    // Weighted so that the summed gradient is that of the mean over all prompts.
     torch::Tensor loss = TaskLoss(logits, batch) * (static_cast<double>(end - start) / n);
-    loss.backward();
-    if (progress) progress("attribution", static_cast<double>(end) / n);
-  }
+    grads[i] = torch::autograd::grad({loss}, {gates})[0];
+    if (!progress) return;
+    std::lock_guard<std::mutex> lock(progress_mu);
+    done += end - start;
+    progress("attribution", static_cast<double>(done) / n);
+  });
   torch::NoGradGuard no_grad;
+  torch::Tensor grad = grads[0];
+  for (int64_t i = 1; i < n_batches; ++i) grad = grad + grads[i];
   // L(g_i = 0) - L(1) ≈ -dL/dg_i; per unit the sum over its nodes.
-  torch::Tensor node_score = -gates.grad().to(torch::kCPU, torch::kFloat32);  // (N)
+  torch::Tensor node_score = -grad.to(torch::kCPU, torch::kFloat32);  // (N)
   torch::Tensor unit = torch::tensor(units.node_unit, torch::kInt64);
   torch::Tensor score = torch::zeros({units.n_units}, torch::kFloat32).index_add_(0, unit, node_score);
   if (options.absolute) score = score.abs();

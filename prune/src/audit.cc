@@ -5,11 +5,14 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <functional>
 #include <map>
+#include <mutex>
 #include <random>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "circuit/core/runtime.h"
 #include "circuit/core/status.h"
 #include "circuit/prune/attribution.h"
 #include "circuit/prune/mask_optimizer.h"
@@ -117,9 +120,11 @@ absl::StatusOr<AuditResult> AuditCircuit(const AuditInputs& in, const AuditOptio
   a.total_nodes = index.total();
   a.circuit_nodes = static_cast<int64_t>(circuit.nodes.size());
   const std::vector<int64_t> flat = FlatNodes(circuit, index);
+  std::mutex audit_mu;  // the re-extractions run in parallel: their reports and counts
   auto stage = [&](const std::string& name) -> ProgressFn {
     if (!progress) return nullptr;
-    return [&progress, name](const std::string& s, double f) {
+    return [&progress, &audit_mu, name](const std::string& s, double f) {
+      const std::lock_guard<std::mutex> lock(audit_mu);
       progress(name.empty() ? s : name + " " + s, f);
     };
   };
@@ -144,8 +149,9 @@ absl::StatusOr<AuditResult> AuditCircuit(const AuditInputs& in, const AuditOptio
     Run run;
     CIRCUIT_ASSIGN_OR_RETURN(run.circuit, ExtractCircuitFromModel(m, in.model_file, digest, t, o,
                                                                   stage(what), &run.stats));
-    ++a.extractions;
     const ExtractStats& st = run.stats;
+    const std::lock_guard<std::mutex> lock(audit_mu);
+    ++a.extractions;
     a.extraction_times.push_back(
         {what, st.seconds, st.tie_break_seconds, st.score_seconds, st.discretize_seconds,
          st.refine_seconds, st.verify_seconds, st.evaluations,
@@ -219,59 +225,143 @@ absl::StatusOr<AuditResult> AuditCircuit(const AuditInputs& in, const AuditOptio
   a.completeness = CompletenessGap(fin, options.completeness_subsets, options.seed, &a.evaluations);
   lap("completeness");
 
-  if (options.controls) {
-    auto add = [&](const std::string& name, const Run& r) {
-      ControlResult c;
-      c.name = name;
-      c.n_nodes = static_cast<int64_t>(r.circuit.nodes.size());
-      c.n_edges = static_cast<int64_t>(r.circuit.edges.size());
-      c.circuit_loss = r.circuit.circuit_loss;
-      c.met_target = r.stats.met_target;
-      a.controls.push_back(c);
-    };
-    const TaskData shuffled = ShuffledAnswers(task, options.seed ^ 0x5bu);
-    CIRCUIT_ASSIGN_OR_RETURN(Run s, extract(model, in.model_digest, shuffled, in.extract,
-                                            circuit.seed, "control shuffled"));
-    add("shuffled", s);
-    // A model of the same config from `circuit init`; its means come from the
-    // task's train prompts (there is no pretraining text for it).
-    CIRCUIT_ASSIGN_OR_RETURN(Model random_model,
-                             Model::Create(model.config(), options.seed, model.device()));
-    ExtractOptions ro = in.extract;
-    ro.means_cache.clear();
-    ro.mean_windows = torch::Tensor();
-    CIRCUIT_ASSIGN_OR_RETURN(Run ri, extract(random_model, "random-init", task, ro, circuit.seed,
-                                             "control random_init"));
-    add("random_init", ri);
-    CIRCUIT_ASSIGN_OR_RETURN(Run k, extract(model, in.model_digest, ConstantTarget(task),
-                                            in.extract, circuit.seed, "control constant"));
-    add("constant", k);
-    lap("controls");
+  // The re-extractions (controls, stability runs, transfer) are independent
+  // jobs: one ParallelFor, each job on one thread with the other threads
+  // taking its prompt batches once they are done with their own jobs.
+  struct Job {
+    std::string part;  // "controls", "stability" or "transfer"
+    std::function<absl::Status()> run;
+    absl::Status status;
+    double seconds = 0.0;
+  };
+  std::vector<Job> jobs;
+  std::vector<Run> control_runs;
+  const std::vector<std::string> control_names = {"shuffled", "random_init", "constant"};
+  // Stability. Joint: run i varies the seed and the train pairs at once (each
+  // figure then bounds the spread from either source). Separate: the seeds on
+  // the circuit's own pairs, then the resamples with the circuit's seed.
+  auto resampled = [&](int i) {
+    TaskData t = task;
+    t.train = ResamplePairs(task.train, options.seed + 0x9e37 + i);
+    return t;
+  };
+  struct StabilityRun {
+    std::string what;
+    bool resample = false;
+    int i = 0;
+    uint64_t seed = 0;
+  };
+  std::vector<StabilityRun> stability_runs;
+  for (int i = 1; options.seeds > 0 && i < options.seeds; ++i) {
+    stability_runs.push_back({options.joint_stability ? absl::StrCat("stability run ", i)
+                                                      : absl::StrCat("stability seed ", i),
+                              options.joint_stability, i, circuit.seed + i});
   }
+  for (int i = 0; options.seeds > 0 && !options.joint_stability && i < options.seeds; ++i) {
+    stability_runs.push_back({absl::StrCat("stability resample ", i), true, i, circuit.seed});
+  }
+  std::vector<std::vector<int64_t>> stability_sets(stability_runs.size());
+  for (size_t j = 0; j < stability_runs.size(); ++j) {
+    jobs.push_back({"stability", [&, j]() -> absl::Status {
+      const StabilityRun& sr = stability_runs[j];
+      CIRCUIT_ASSIGN_OR_RETURN(Run r, extract(model, in.model_digest,
+                                              sr.resample ? resampled(sr.i) : task, in.extract,
+                                              sr.seed, sr.what, /*same_test=*/true));
+      stability_sets[j] = FlatNodes(r.circuit, index);
+      return absl::OkStatus();
+    }});
+  }
+  if (options.transfer) {
+    jobs.push_back({"transfer", [&]() -> absl::Status {
+      internal::ExtractFn fn = [&](const TaskData& t, const std::string& what,
+                                   bool* met) -> absl::StatusOr<Circuit> {
+        CIRCUIT_ASSIGN_OR_RETURN(Run r, extract(model, in.model_digest, t, in.extract,
+                                                circuit.seed, what));
+        *met = r.stats.met_target;
+        return r.circuit;
+      };
+      CIRCUIT_ASSIGN_OR_RETURN(a.transfer, internal::TransferAcrossFamilies(in, cache, fn));
+      return absl::OkStatus();
+    }});
+  } else {
+    a.transfer.note = "not computed: switched off";
+    internal::ScoreOnOtherTask(in, cache, &a.transfer);
+  }
+  if (options.controls) {
+    control_runs.resize(control_names.size());
+    // Likely the longest job: a constant answer is the easiest target, so
+    // this control usually meets it and is refined. ParallelFor starts jobs
+    // in order; the nonsense controls, which usually miss and stop after
+    // mask training, go last.
+    jobs.insert(jobs.begin(), Job{"controls", [&]() -> absl::Status {
+      CIRCUIT_ASSIGN_OR_RETURN(control_runs[2], extract(model, in.model_digest,
+                                                        ConstantTarget(task), in.extract,
+                                                        circuit.seed, "control constant"));
+      return absl::OkStatus();
+    }});
+    jobs.push_back({"controls", [&]() -> absl::Status {
+      const TaskData shuffled = ShuffledAnswers(task, options.seed ^ 0x5bu);
+      CIRCUIT_ASSIGN_OR_RETURN(control_runs[0], extract(model, in.model_digest, shuffled,
+                                                        in.extract, circuit.seed,
+                                                        "control shuffled"));
+      return absl::OkStatus();
+    }});
+    jobs.push_back({"controls", [&]() -> absl::Status {
+      // A model of the same config from `circuit init`; its means come from the
+      // task's train prompts (there is no pretraining text for it).
+      CIRCUIT_ASSIGN_OR_RETURN(Model random_model,
+                               Model::Create(model.config(), options.seed, model.device()));
+      ExtractOptions ro = in.extract;
+      ro.means_cache.clear();
+      ro.mean_windows = torch::Tensor();
+      CIRCUIT_ASSIGN_OR_RETURN(control_runs[1], extract(random_model, "random-init", task, ro,
+                                                        circuit.seed, "control random_init"));
+      return absl::OkStatus();
+    }});
+  }
+  ParallelFor(static_cast<int64_t>(jobs.size()), [&](int64_t j) {
+    const Clock::time_point job_start = Clock::now();
+    jobs[j].status = jobs[j].run();
+    jobs[j].seconds = std::chrono::duration<double>(Clock::now() - job_start).count();
+  });
+  for (const Job& job : jobs) CIRCUIT_RETURN_IF_ERROR(job.status);
+  // The jobs' times overlap: each part's is the sum over its jobs; the
+  // re-extractions' wall time is its own entry.
+  if (!jobs.empty()) {
+    for (const char* name : {"controls", "stability", "transfer"}) {
+      double sum = 0.0;
+      bool any = false;
+      for (const Job& job : jobs) {
+        if (job.part != name) continue;
+        sum += job.seconds;
+        any = true;
+      }
+      if (any) a.part_seconds.emplace_back(name, sum);
+    }
+    lap("re-extractions");
+  }
+  // The re-extractions' times in the order of the jobs, whichever finished first.
+  std::vector<std::string> order;
+  for (const std::string& c : control_names) order.push_back("control " + c);
+  for (const StabilityRun& sr : stability_runs) order.push_back(sr.what);
+  auto rank = [&](const ExtractionTime& t) {
+    return std::find(order.begin(), order.end(), t.what) - order.begin();
+  };
+  std::stable_sort(a.extraction_times.begin(), a.extraction_times.end(),
+                   [&](const ExtractionTime& x, const ExtractionTime& y) { return rank(x) < rank(y); });
 
+  for (size_t c = 0; c < control_runs.size(); ++c) {
+    const Run& r = control_runs[c];
+    ControlResult cr;
+    cr.name = control_names[c];
+    cr.n_nodes = static_cast<int64_t>(r.circuit.nodes.size());
+    cr.n_edges = static_cast<int64_t>(r.circuit.edges.size());
+    cr.circuit_loss = r.circuit.circuit_loss;
+    cr.met_target = r.stats.met_target;
+    a.controls.push_back(cr);
+  }
   if (options.seeds > 0) {
-    // Joint: run i varies the seed and the train pairs at once (each figure
-    // then bounds the spread from either source). Separate: the seeds on the
-    // circuit's own pairs, then the resamples with the circuit's seed.
-    auto resampled = [&](int i) {
-      TaskData t = task;
-      t.train = ResamplePairs(task.train, options.seed + 0x9e37 + i);
-      return t;
-    };
-    for (int i = 1; i < options.seeds; ++i) {
-      const std::string what = options.joint_stability ? absl::StrCat("stability run ", i)
-                                                       : absl::StrCat("stability seed ", i);
-      CIRCUIT_ASSIGN_OR_RETURN(
-          Run r, extract(model, in.model_digest, options.joint_stability ? resampled(i) : task,
-                         in.extract, circuit.seed + i, what, /*same_test=*/true));
-      runs.push_back(FlatNodes(r.circuit, index));
-    }
-    for (int i = 0; !options.joint_stability && i < options.seeds; ++i) {
-      CIRCUIT_ASSIGN_OR_RETURN(Run r, extract(model, in.model_digest, resampled(i), in.extract,
-                                              circuit.seed, absl::StrCat("stability resample ", i),
-                                              /*same_test=*/true));
-      runs.push_back(FlatNodes(r.circuit, index));
-    }
+    runs.insert(runs.end(), stability_sets.begin(), stability_sets.end());
     Stability& st = a.stability;
     st.joint = options.joint_stability;
     st.runs = static_cast<int>(runs.size());
@@ -295,21 +385,6 @@ absl::StatusOr<AuditResult> AuditCircuit(const AuditInputs& in, const AuditOptio
     for (const auto& [node, k] : count) {
       if (k >= 0.8 * runs.size()) st.core.push_back(NodeLabel(index.At(node)));
     }
-    lap("stability");
-  }
-
-  if (options.transfer) {
-    internal::ExtractFn fn = [&](const TaskData& t, const std::string& what,
-                                 bool* met) -> absl::StatusOr<Circuit> {
-      CIRCUIT_ASSIGN_OR_RETURN(Run r, extract(model, in.model_digest, t, in.extract, circuit.seed, what));
-      *met = r.stats.met_target;
-      return r.circuit;
-    };
-    CIRCUIT_ASSIGN_OR_RETURN(a.transfer, internal::TransferAcrossFamilies(in, cache, fn));
-    lap("transfer");
-  } else {
-    a.transfer.note = "not computed: switched off";
-    internal::ScoreOnOtherTask(in, cache, &a.transfer);
   }
 
   a.verdict = VerdictLine(a, circuit.target_loss);

@@ -218,6 +218,7 @@ double RefineCandidate(const Model& model, const NodeIndex& index, const MaskUni
   ro.stack = options.refine_stack;
   ro.remove = options.refine;
   ro.give_up = options.give_up;
+  ro.final_sweep = !options.nodes_only;  // a re-extraction reads the set, not its minimality
   const LogitCalibration* cal = options.calibrate ? &c->calibration : nullptr;
   const std::vector<TaskExample> prompts = SelectionPrompts(task, options);
   const AblationEvaluator sel(model, index, means, options.ablation, prompts, options.eval_batch);

@@ -219,8 +219,12 @@ RefineResult RefineUnits(const BatchLossFn& select, const MaskUnits& units,
     }
     removal_order.resize(lo);
     kept = Without(input, removal_order);
-    if (progress) progress("refine", 0.0);
-    Sweep(rf, kept, /*with_set=*/true, options, &r);  // minimality of the set kept
+    if (options.final_sweep) {
+      if (progress) progress("refine", 0.0);
+      Sweep(rf, kept, /*with_set=*/true, options, &r);  // minimality of the set kept
+    } else {
+      r.removal_bound.clear();
+    }
     break;  // selection went further than the confirmation split allows: stop here
   }
   if (!scored_on_confirm) {
@@ -233,13 +237,14 @@ RefineResult RefineUnits(const BatchLossFn& select, const MaskUnits& units,
     r.removed_nodes += static_cast<int64_t>(units.unit_nodes[u].size());
   }
   int64_t nodes = 0, needed = 0;
+  const bool measured = r.removal_bound.size() == kept.size();
   for (size_t i = 0; i < kept.size(); ++i) {
     const int64_t n = static_cast<int64_t>(units.unit_nodes[kept[i]].size());
     nodes += n;
-    if (r.removal_bound[i] > options.target_loss) needed += n;
+    if (measured && r.removal_bound[i] > options.target_loss) needed += n;
   }
   if (kept.empty()) r.removal_bound.clear();
-  if (nodes > 0) r.minimality = static_cast<double>(needed) / static_cast<double>(nodes);
+  if (nodes > 0 && measured) r.minimality = static_cast<double>(needed) / static_cast<double>(nodes);
   r.units = kept;
   r.evaluations = rf.evaluations();
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -4,7 +4,13 @@
 #include <sched.h>
 #include <sys/resource.h>
 
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+#include <atomic>
 #include <chrono>
+#include <stdexcept>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -50,6 +56,46 @@ TEST(RuntimeTest, SamplesTheAffinitySetAndThisProcess) {
   const int idle = IdleCores(0.05);
   EXPECT_GE(idle, 1);
   EXPECT_LE(idle, before.cpus);
+}
+
+// Every item once, on more than one thread when two are set, each item's torch
+// operations single-threaded; the caller's grad mode inside; nested calls join
+// the same team; the first exception comes back to the caller.
+TEST(ParallelForTest, RunsEveryItemOnceWithTheCallersTorchState) {
+  const int saved = torch::get_num_threads();
+  torch::set_num_threads(2);
+  std::vector<std::atomic<int>> seen(64);
+  std::atomic<int> in_region{0}, grad_on{0};
+  {
+    torch::NoGradGuard no_grad;
+    ParallelFor(64, [&](int64_t i) {
+      ++seen[i];
+      if (at::in_parallel_region()) ++in_region;
+      if (torch::GradMode::is_enabled()) ++grad_on;
+      // A product big enough that torch would split it: here it must not.
+      const torch::Tensor a = torch::full({96, 96}, 1.0f);
+      EXPECT_EQ(torch::mm(a, a)[0][0].item<float>(), 96.0f);
+    });
+  }
+  for (int i = 0; i < 64; ++i) EXPECT_EQ(seen[i].load(), 1) << i;
+  EXPECT_EQ(in_region.load(), 64);  // inside the team: torch's own loops run in order
+  EXPECT_EQ(grad_on.load(), 0);
+
+  std::vector<std::atomic<int>> nested(6 * 5);
+  ParallelFor(6, [&](int64_t i) { ParallelFor(5, [&](int64_t j) { ++nested[i * 5 + j]; }); });
+  for (int k = 0; k < 30; ++k) EXPECT_EQ(nested[k].load(), 1) << k;
+
+  EXPECT_THROW(ParallelFor(8,
+                           [](int64_t i) {
+                             if (i == 3) throw std::runtime_error("item 3");
+                           }),
+               std::runtime_error);
+  // One thread: in order, on the caller's thread.
+  torch::set_num_threads(1);
+  std::vector<int64_t> order;
+  ParallelFor(4, [&](int64_t i) { order.push_back(i); });
+  EXPECT_EQ(order, (std::vector<int64_t>{0, 1, 2, 3}));
+  torch::set_num_threads(saved);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include "circuit/core/model.h"
 #include "circuit/prune/ablation.h"
+#include "circuit/prune/attribution.h"
 #include "circuit/prune/calibration.h"
 #include "circuit/prune/discretizer.h"
 #include "circuit/prune/node_index.h"
@@ -222,15 +223,30 @@ TEST(AnswerLogitsTest, MatchesForwardAtUnderGateTaps) {
   }
 }
 
+// A random 4-layer model, random means per site drawn from `gen` (Init), 18 varied prompts.
+class RandomModelAblationTest : public ::testing::Test {
+ protected:
+  RandomModelAblationTest()
+      : model(*Model::Create(Config(0), /*seed=*/4)),
+        index(model.config()),
+        examples(VariedPrompts(9, model.config().vocab_size)) {}
+  void Init(uint64_t seed) {
+    gen = at::detail::createCPUGenerator(seed);
+    for (int s = 0; s < index.num_sites(); ++s) {
+      means.push_back(torch::randn({index.site_width(s)}, gen));
+    }
+  }
+  const Model model;
+  const NodeIndex index;
+  const std::vector<TaskExample> examples;
+  at::Generator gen;
+  std::vector<torch::Tensor> means;
+};
+
 // Stacked sets share the layers below their first difference from the base
 // set (the per-node median); every kind of set scores as it does alone.
-TEST(AblationTest, StackedSetsSharingPrefixesMatchOneAtATime) {
-  const Model model = *Model::Create(Config(0), /*seed=*/4);
-  const NodeIndex index(model.config());
-  auto gen = at::detail::createCPUGenerator(7);
-  std::vector<torch::Tensor> means(index.num_sites());
-  for (int s = 0; s < index.num_sites(); ++s) means[s] = torch::randn({index.site_width(s)}, gen);
-  const std::vector<TaskExample> examples = VariedPrompts(9, model.config().vocab_size);
+TEST_F(RandomModelAblationTest, StackedSetsSharingPrefixesMatchOneAtATime) {
+  Init(7);
   for (Ablation ablation : {Ablation::kMean, Ablation::kZero}) {
     AblationEvaluator eval(model, index, means, ablation, examples, /*batch_prompts=*/6);
     const torch::Tensor circuit = (torch::rand({index.total()}, gen) < 0.5).to(torch::kFloat32);
@@ -255,13 +271,8 @@ TEST(AblationTest, StackedSetsSharingPrefixesMatchOneAtATime) {
 // GiveUp drops a set only once its loss is certain to exceed its threshold;
 // the sets it keeps score exactly as without it, and a dropped set's
 // ScreenedScore is a lower bound of its loss, above the threshold.
-TEST(AblationTest, GiveUpDropsOnlySetsCertainToMissAndKeepsTheOthersExact) {
-  const Model model = *Model::Create(Config(0), /*seed=*/4);
-  const NodeIndex index(model.config());
-  auto gen = at::detail::createCPUGenerator(8);
-  std::vector<torch::Tensor> means(index.num_sites());
-  for (int s = 0; s < index.num_sites(); ++s) means[s] = torch::randn({index.site_width(s)}, gen);
-  const std::vector<TaskExample> examples = VariedPrompts(9, model.config().vocab_size);
+TEST_F(RandomModelAblationTest, GiveUpDropsOnlySetsCertainToMissAndKeepsTheOthersExact) {
+  Init(8);
   const AblationEvaluator eval(model, index, means, Ablation::kMean, examples, /*batch_prompts=*/6);
   std::vector<torch::Tensor> keeps;
   for (int m = 0; m < 6; ++m) keeps.push_back((torch::rand({index.total()}, gen) < 0.5).to(torch::kFloat32));
@@ -300,6 +311,53 @@ TEST(AblationTest, GiveUpDropsOnlySetsCertainToMissAndKeepsTheOthersExact) {
   EXPECT_LE(s0.loss, loss[0] + 1e-6);
   GiveUp high{{2 * loss[1]}, nullptr};
   EXPECT_TRUE(torch::equal(eval.LogitDiffs(keeps[1], &high), eval.LogitDiffs(keeps[1])));
+}
+
+// Batches spread over two threads (ParallelFor) give the figures of one batch
+// after another: the same differences, the same sets dropped at the same
+// batches, the same rows counted; attribution sums the batches in order.
+TEST_F(RandomModelAblationTest, TwoThreadsScoreAsOne) {
+  const int saved = torch::get_num_threads();
+  Init(8);
+  std::vector<torch::Tensor> keeps;
+  for (int m = 0; m < 6; ++m) keeps.push_back((torch::rand({index.total()}, gen) < 0.5).to(torch::kFloat32));
+  const torch::Tensor stacked = torch::stack(keeps);
+  const MaskUnits units = BuildMaskUnits(index, /*tie_qk=*/false);
+  struct Figures {
+    torch::Tensor many, screened, one;
+    int64_t rows = 0, passes = 0;
+    torch::Tensor attribution;
+  };
+  auto run = [&](int threads) {
+    torch::set_num_threads(threads);
+    const AblationEvaluator eval(model, index, means, Ablation::kMean, examples, /*batch_prompts=*/2);
+    Figures f;
+    f.many = eval.LogitDiffsMany(stacked);
+    GiveUp g;
+    for (int m = 0; m < 6; ++m) {
+      g.above.push_back(m % 2 == 0 ? 0.3 * AblationEvaluator::ScoreDiffs(f.many[m]).loss
+                                   : std::numeric_limits<double>::infinity());
+    }
+    f.screened = eval.LogitDiffsMany(stacked, &g);
+    GiveUp one{{g.above[0]}, nullptr};
+    f.one = eval.LogitDiffs(keeps[0], &one);
+    f.rows = eval.rows_scored();
+    f.passes = eval.forward_passes();
+    AttributionOptions ao;
+    ao.batch_prompts = 2;
+    f.attribution = *AttributionScores(model, index, units, means, examples, ao);
+    return f;
+  };
+  const Figures a = run(1), b = run(2);
+  torch::set_num_threads(saved);
+  EXPECT_TRUE(torch::equal(a.many, b.many));
+  EXPECT_TRUE(torch::isnan(a.screened).any().item<bool>());  // some sets were dropped
+  EXPECT_TRUE(torch::equal(torch::isnan(a.screened), torch::isnan(b.screened)));
+  EXPECT_TRUE(torch::equal(a.screened.nan_to_num(), b.screened.nan_to_num()));
+  EXPECT_TRUE(torch::equal(a.one.nan_to_num(), b.one.nan_to_num()));
+  EXPECT_EQ(a.rows, b.rows);
+  EXPECT_EQ(a.passes, b.passes);
+  EXPECT_TRUE(torch::equal(a.attribution, b.attribution));
 }
 
 TEST(DiscretizerTest, ConfidenceBoundAsksForMoreUnits) {

@@ -164,6 +164,17 @@ TEST(RefineUnitsTest, ConfirmationThatFailsEverywhereRestoresTheInput) {
   EXPECT_EQ(r.readded_units, 3);
   EXPECT_NEAR(r.loss.loss, 0.05, 1e-12);  // the input, scored on the confirmation split
   EXPECT_DOUBLE_EQ(r.minimality, 0.25);   // on the selection split only unit 2 is needed
+  // Without the final sweep (re-extractions): the same set and loss, 5 sets
+  // fewer scored (the set and its 4 single removals), no minimality.
+  o.final_sweep = false;
+  const RefineResult q = RefineUnits(SyntheticLoss({2}, 0.0), Singletons(4), All(4), o, nullptr,
+                                     SyntheticLoss({0, 1, 2, 3}, 0.0));
+  EXPECT_EQ(q.units, r.units);
+  EXPECT_EQ(q.readded_units, 3);
+  EXPECT_EQ(q.loss.loss, r.loss.loss);
+  EXPECT_EQ(q.evaluations, r.evaluations - 5);
+  EXPECT_TRUE(std::isnan(q.minimality));
+  EXPECT_TRUE(q.removal_bound.empty());
 }
 
 TEST(RankingTest, TiesFollowTheSecondSignalThenTheIndex) {

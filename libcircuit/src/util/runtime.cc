@@ -2,6 +2,7 @@
 
 #include "circuit/core/trainer.h"  // KeepFreedMemory
 
+#include <ATen/ThreadLocalState.h>
 #include <torch/torch.h>
 
 #include <sched.h>
@@ -17,6 +18,7 @@
 #include <thread>
 
 #include "absl/strings/numbers.h"
+#include "util/parallel.h"
 
 namespace circuit {
 namespace {
@@ -123,8 +125,16 @@ void ConfigureRuntime(int threads) {
   }
 }
 
+void ParallelFor(int64_t n, const std::function<void(int64_t)>& fn) {
+  const at::ThreadLocalState state;  // grad mode and the rest, for the team's threads
+  internal::RunOnThreads(n, torch::get_num_threads(), [&](int64_t i) {
+    const at::ThreadLocalStateGuard guard(state);
+    fn(i);
+  });
+}
+
 int AdaptThreads(double window) {
-  if (auto_threads) {
+  if (auto_threads && !internal::InParallelTeam()) {
     const int idle = IdleCores(window);
     if (idle != torch::get_num_threads()) torch::set_num_threads(idle);
   }

@@ -171,10 +171,13 @@ struct AuditResult {
   int64_t evaluations = 0;   // ablated test-split evaluations
   int64_t extractions = 0;   // extractions re-run (controls, stability)
   double seconds = 0.0;
-  // Wall time of each part, in the order run ("losses", "ranking", "other
-  // method", "curves", "completeness", "controls", "stability", "transfer").
+  // Time of each part, in the order run ("losses", "ranking", "other method",
+  // "curves", "completeness", then "controls", "stability", "transfer" and
+  // "re-extractions"). The re-extractions run in parallel (ParallelFor): a
+  // part of them has the sum of its re-extractions' seconds, and
+  // "re-extractions" the wall time of all of them; the rest are wall times.
   std::vector<std::pair<std::string, double>> part_seconds;
-  std::vector<ExtractionTime> extraction_times;  // each re-extraction, in the order run
+  std::vector<ExtractionTime> extraction_times;  // each re-extraction: controls, stability, transfer
 };
 
 // Runs the audit. Errors: missing inputs, a circuit node outside the model, a

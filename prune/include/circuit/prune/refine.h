@@ -70,6 +70,11 @@ struct RefineOptions {
   // removal_bound of the units whose removal breaks the target is then a lower
   // bound (still above the target).
   bool give_up = true;
+  // When the confirmation split puts units back, refinement ends with a sweep
+  // of the kept set's single removals (removal_bound, minimality). false: no
+  // such sweep: removal_bound is then empty and minimality NaN (re-extractions
+  // that read only the set).
+  bool final_sweep = true;
 };
 
 struct RefineResult {
