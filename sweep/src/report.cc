@@ -10,11 +10,10 @@
 #include "circuit/core/file_util.h"
 #include "circuit/core/h5.h"
 #include "circuit/core/status.h"
+#include "circuit/sweep/spec.h"
 
 namespace circuit {
 namespace {
-
-std::string Stem(const std::string& path) { return std::filesystem::path(path).stem().string(); }
 
 // Whether a model file says it was trained dense; false when unreadable.
 bool IsDense(const std::string& model_path) {
@@ -171,10 +170,10 @@ absl::StatusOr<SweepReport> BuildSweepReport(const std::string& sweep_dir) {
                                                     ? absl::StrFormat(" %g", r.unit.penalty_coef)
                                                     : "",
                                                 r.unit.method);
-    const std::string key = Stem(r.unit.model) + "|" + setting;
+    const std::string key = FileStem(r.unit.model) + "|" + setting;
     ReportGroup& g = groups[key];
     if (g.model.empty()) {
-      g.model = Stem(r.unit.model);
+      g.model = FileStem(r.unit.model);
       g.dense = IsDense(r.unit.model);
       g.setting = setting;
       g.target_loss = r.unit.target_loss;

@@ -89,11 +89,11 @@ absl::Status Integer(const Json& j, const std::string& origin, const char* field
   return absl::OkStatus();
 }
 
-std::string Stem(const std::string& path) {
+}  // namespace
+
+std::string FileStem(const std::string& path) {
   return std::filesystem::path(path).stem().string();
 }
-
-}  // namespace
 
 absl::StatusOr<SweepSpec> ParseSweepSpec(const std::string& json_text, const std::string& origin) {
   Json j;
@@ -128,7 +128,7 @@ absl::StatusOr<SweepSpec> ParseSweepSpec(const std::string& json_text, const std
   CIRCUIT_RETURN_IF_ERROR(StringList(j, origin, "tasks", &spec.tasks));
   for (size_t i = 0; i < spec.models.size(); ++i) {
     for (size_t k = 0; k < i; ++k) {
-      if (Stem(spec.models[i]) == Stem(spec.models[k])) {
+      if (FileStem(spec.models[i]) == FileStem(spec.models[k])) {
         return FieldError(origin, absl::StrCat("models[", i, "]"),
                           absl::StrCat("'", spec.models[i], "' has the same name stem as models[",
                                        k, "] '", spec.models[k],
@@ -223,7 +223,7 @@ std::vector<WorkUnit> EnumerateUnits(const SweepSpec& spec) {
                     // The id hashes every parameter (and the sweep-wide settings that
                     // change results), never the position in the lists.
                     const std::string key = absl::StrCat(
-                        study, "|", Stem(model), "|", task, "|", target, "|", ablation, "|",
+                        study, "|", FileStem(model), "|", task, "|", target, "|", ablation, "|",
                         penalty, "|", coef, "|", method, "|", seed, "|", spec.epochs, "|",
                         spec.search, "|", spec.n_train, "|", spec.n_validation, "|", spec.n_test,
                         // Appended only when set, so that earlier sweeps keep their ids.
@@ -234,8 +234,8 @@ std::vector<WorkUnit> EnumerateUnits(const SweepSpec& spec) {
                         // The model's content, not only its name: a model changed
                         // in place is a different unit.
                         digest.empty() ? "" : absl::StrCat("|weights", digest));
-                    std::string task_name = task.rfind("file:", 0) == 0 ? Stem(task.substr(5)) : task;
-                    u.id = absl::StrCat(task_name, "-", Stem(model), "-", DigestHex(key));
+                    std::string task_name = task.rfind("file:", 0) == 0 ? FileStem(task.substr(5)) : task;
+                    u.id = absl::StrCat(task_name, "-", FileStem(model), "-", DigestHex(key));
                     units.push_back(std::move(u));
                   }
   return units;

@@ -64,6 +64,10 @@ struct WorkUnit {
   std::string model_digest;  // from SweepSpec::model_digests; "" when unknown
 };
 
+// A file's name without folder and extension ("data/models/dense.h5" ->
+// "dense"): unit ids, circuit files and report groups name models by it.
+std::string FileStem(const std::string& path);
+
 // Parses a spec; errors name the file and the field ("spec.json: tasks[2]: expected a string").
 // Two models with the same file stem are an error: unit ids and circuit files
 // are named by the stem.
