@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <limits>
 #include <functional>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <random>
@@ -340,7 +340,8 @@ absl::StatusOr<AuditResult> AuditCircuit(const AuditInputs& in, const AuditOptio
     }
     lap("re-extractions");
   }
-  // The re-extractions' times in the order of the jobs, whichever finished first.
+  // The re-extractions' times in a fixed order, whichever finished first: the
+  // controls (shuffled, random_init, constant), the stability runs, transfer.
   std::vector<std::string> order;
   for (const std::string& c : control_names) order.push_back("control " + c);
   for (const StabilityRun& sr : stability_runs) order.push_back(sr.what);

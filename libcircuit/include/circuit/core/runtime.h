@@ -26,7 +26,8 @@ namespace circuit {
 void ConfigureRuntime(int threads);
 
 // In auto mode, measures IdleCores() again and sets torch's threads to it;
-// otherwise, or inside a ParallelFor call, nothing. Returns the threads in use. Takes `window` seconds.
+// otherwise, or inside a ParallelFor call, nothing. Returns the threads in
+// use. Takes `window` seconds.
 int AdaptThreads(double window = 0.1);
 
 // fn(i) for every i in [0, n), the calls spread over torch's threads with each
