@@ -134,7 +134,7 @@ struct QuoteFixture {
       o.n_validation = 128;  // what circuit extract uses: 256 prompts per evaluation
       o.n_test = 32;
       absl::StatusOr<TaskData> task = BuildTask("single_double_quote", file->tokenizer, o);
-      absl::StatusOr<MeanCache> means = LoadMeans(MeansPathFor(file->path), file->model.config());
+      absl::StatusOr<MeanCache> means = LoadMeans(MeansPathFor(file->path), file->model.layout());
       if (!task.ok() || !means.ok()) return static_cast<QuoteFixture*>(nullptr);
       return new QuoteFixture{std::move(*file), std::move(*task), std::move(means->means)};
     }();

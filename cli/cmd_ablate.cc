@@ -66,7 +66,7 @@ int RunAblate(int argc, char** argv) {
     if (!other.ok()) return usage_error(other.status());
     context->task = *std::move(other);
   }
-  const ModelFile* file = &context->file;
+  const AnyModelFile* file = &context->file;
   const TaskData* task = &context->task;
   if (absl::Status s = RequireTwins(*task); !s.ok()) return usage_error(s);
 
@@ -74,12 +74,12 @@ int RunAblate(int argc, char** argv) {
   means_options.means_cache = prune::MeansPathFor(file->path);
   prune::ExtractStats stats;
   absl::StatusOr<prune::MeanCache> means =
-      prune::ResolveMeans(file->model, file->digest, *task, means_options, &stats);
+      prune::ResolveMeans(*file->model, file->digest, *task, means_options, &stats);
   if (!means.ok()) return Fail("ablate", std::string(means.status().message()), kExitFailure);
   // A damaged or unreadable cache was recomputed: say so (stderr, so --json stays one object).
   if (!stats.note.empty()) std::cerr << "circuit ablate: note: " << stats.note << "\n";
 
-  const prune::NodeIndex index(file->model.config());
+  const prune::NodeIndex index(file->model->layout());
   std::vector<int64_t> flat;
   for (const CircuitNode& n : circuit->nodes) {
     if (!index.Contains(n.node)) {
@@ -93,7 +93,7 @@ int RunAblate(int argc, char** argv) {
   v.seed = circuit->seed;
   v.random_draws = draws;
   absl::StatusOr<prune::Verification> r =
-      prune::VerifyCircuit(file->model, index, means->means, task->test, flat, v);
+      prune::VerifyCircuit(*file->model, index, means->means, task->test, flat, v);
   if (!r.ok()) return Fail("ablate", std::string(r.status().message()), kExitFailure);
 
   // No draws: no baseline (NaN; JSON null), not a loss of 0.

@@ -51,7 +51,9 @@ int RunExplain(int argc, char** argv) {
   if (!context.ok()) return usage_error(context.status());
 
   double seconds = 0.0;
-  if (absl::Status s = prune::ExplainCircuit(context->file, context->task, run, &*circuit, &seconds); !s.ok()) {
+  absl::StatusOr<ModelFile> gpt = GptFileOf(context->file, "circuit explain");
+  if (!gpt.ok()) return usage_error(gpt.status());
+  if (absl::Status s = prune::ExplainCircuit(*gpt, context->task, run, &*circuit, &seconds); !s.ok()) {
     return Fail("explain", std::string(s.message()), absl::IsNotFound(s) ? kExitUsage : kExitFailure);
   }
   if (absl::Status s = WriteCircuitFile(circuit_path, *circuit); !s.ok()) {

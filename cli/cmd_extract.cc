@@ -11,6 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "args.h"
+#include "circuit/core/any_model.h"
+#include "circuit/core/arch.h"
 #include "circuit/core/checkpoint.h"
 #include "circuit/core/file_util.h"
 #include "circuit/core/runtime.h"
@@ -110,10 +112,12 @@ absl::StatusOr<std::string> WriteCircuitOutputs(const std::string& dir, const Ci
 void PrintReport(const Circuit& c, const prune::ExtractStats& s, const prune::ExtractOptions& o,
                  const std::string& preset, const std::string& out_dir, const std::string& written) {
   std::cout << absl::StrFormat("circuit of %s in %s (digest %s)\n", c.task, c.model_file, c.model_digest);
-  std::cout << absl::StrFormat("  nodes     %d of %d (%.3f%%), edges %d of %d nonzero weights\n",
+  std::cout << absl::StrFormat("  nodes     %d of %d (%.3f%%), edges %d of %d %s\n",
                                c.nodes.size(), c.total_nodes,
                                100.0 * c.nodes.size() / std::max<int64_t>(1, c.total_nodes),
-                               c.edges.size(), s.total_edges);
+                               c.edges.size(), s.total_edges,
+                               c.arch == kArchBdh ? "weights and links (BDH: dense)"
+                                                  : "nonzero weights");
   std::cout << absl::StrFormat(
       "  loss      circuit %.4f (target %.3g%s), full model %.4f, necessity %.4f, random %.4f "
       "(test, nats/prompt)\n",
@@ -243,9 +247,14 @@ int RunExtract(int argc, char** argv) {
   torch::manual_seed(common.seed);
   absl::StatusOr<torch::Device> device = ParseDevice(common.device);
   if (!device.ok()) return usage_error(device.status());
-  absl::StatusOr<ModelFile> file = LoadModel(common.model, *device);
+  absl::StatusOr<AnyModelFile> file = LoadAnyModel(common.model, *device);
   if (!file.ok()) return usage_error(file.status());
-  const int64_t total_nodes = prune::NodeIndex(file->model.config()).total();
+  if (o.tie_qk && file->gpt() == nullptr) {
+    return Fail("extract", absl::StrCat("--tie-qk: ", common.model, " is a ", file->arch,
+                                        " model, which has no query and key channels"),
+                kExitUsage);
+  }
+  const int64_t total_nodes = prune::NodeIndex(file->model->layout()).total();
   const prune::MaskPreset resolved = prune::ResolveMaskPreset(*pr, total_nodes);
   o.masks = prune::MaskPresetOptions(resolved, total_nodes);
   if (parser.Given("penalty")) {
@@ -265,11 +274,12 @@ int RunExtract(int argc, char** argv) {
           : prune::MaskPresetName(resolved);
   if (!corpus.empty()) {
     absl::StatusOr<torch::Tensor> windows =
-        prune::CorpusMeanWindows(corpus, file->model.config(), 64, &o.mean_source);
+        prune::CorpusMeanWindows(corpus, file->model->vocab_size(), file->model->n_ctx(), 64,
+                                  &o.mean_source);
     if (!windows.ok()) return usage_error(windows.status());
     o.mean_windows = *windows;
   }
-  task_options = PruningSplits(task_options.n_train, file->model.config().n_ctx, common.seed);
+  task_options = PruningSplits(task_options.n_train, file->model->n_ctx(), common.seed);
   absl::StatusOr<TaskData> task = BuildTask(task_name, file->tokenizer, task_options);
   if (!task.ok()) return usage_error(task.status());
   if (absl::Status s = RequireTwins(*task); !s.ok()) return usage_error(s);
@@ -291,7 +301,9 @@ int RunExtract(int argc, char** argv) {
     prune::ExplainRun run;
     if (!corpus.empty()) run.corpus_dir = corpus;
     double seconds = 0.0;
-    const absl::Status s = prune::ExplainCircuit(*file, *task, run, &*circuit, &seconds);
+    absl::StatusOr<ModelFile> gpt = GptFileOf(*file, "circuit explain");
+    const absl::Status s = gpt.ok() ? prune::ExplainCircuit(*gpt, *task, run, &*circuit, &seconds)
+                                    : gpt.status();
     explained = s.ok() ? absl::StrFormat("%d nodes in %.1f s (circuit inspect %s/circuit.h5 lists them)",
                                          circuit->nodes.size(), seconds, out_dir)
                        : absl::StrCat("skipped: ", s.message());
@@ -301,7 +313,8 @@ int RunExtract(int argc, char** argv) {
   absl::StatusOr<FolderLock> lock = FolderLock::Acquire(out_dir);
   if (!lock.ok()) return Fail("extract", std::string(lock.status().message()), kExitFailure);
   absl::StatusOr<std::string> written =
-      WriteCircuitOutputs(out_dir, *circuit, file->model.config().d_head, stats, o, preset_text);
+      WriteCircuitOutputs(out_dir, *circuit, file->gpt() != nullptr ? file->gpt()->config().d_head : 0,
+                          stats, o, preset_text);
   if (!written.ok()) return Fail("extract", std::string(written.status().message()), kExitFailure);
   PrintReport(*circuit, stats, o, preset_text, out_dir, *written);
   if (explain) std::cout << "  explained " << explained << "\n";

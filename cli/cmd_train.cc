@@ -82,11 +82,12 @@ absl::Status WriteCorpusMeans(const std::string& model_path, const std::string& 
   CIRCUIT_ASSIGN_OR_RETURN(ModelFile file, LoadModel(model_path, device));
   std::string source;
   CIRCUIT_ASSIGN_OR_RETURN(torch::Tensor windows,
-                           prune::CorpusMeanWindows(corpus_dir, file.model.config(), 64, &source));
+                           prune::CorpusMeanWindows(corpus_dir, file.model.vocab_size(), file.model.n_ctx(), 64,
+                                                      &source));
   CIRCUIT_ASSIGN_OR_RETURN(prune::MeanCache cache, prune::ComputeMeans(file.model, windows));
   cache.model_digest = file.digest;
   cache.source = source;
-  return prune::SaveMeans(prune::MeansPathFor(model_path), cache, file.model.config().n_layer);
+  return prune::SaveMeans(prune::MeansPathFor(model_path), cache, file.model.layout());
 }
 
 // --arch bdh: the BDH loop (circuit/core/bdh_train.h) with the options that

@@ -4,6 +4,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "circuit/core/arch.h"
+#include "circuit/core/bdh_config.h"
+#include "circuit/core/config.h"
 #include "circuit/core/h5.h"
 #include "circuit/core/status.h"
 #include "explanations_file.h"
@@ -88,7 +91,8 @@ absl::Status WriteCircuitFile(const std::string& path, const Circuit& c) {
       {"format", kCircuitFormat}, {"task", c.task},
       {"model", c.model_file},    {"model_digest", c.model_digest},
       {"ablation", c.ablation},   {"method", c.method},
-      {"penalty", c.penalty},     {"tie_note", c.tie_note}};
+      {"penalty", c.penalty},     {"tie_note", c.tie_note},
+      {"arch", c.arch},           {"edge_definition", c.edge_definition}};
   for (const auto& [name, value] : strings)
     CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", name, value));
   const std::pair<const char*, int64_t> ints[] = {
@@ -213,6 +217,21 @@ absl::StatusOr<Circuit> ReadCircuitFile(const std::string& path) {
   if (has_tie_note) {
     CIRCUIT_ASSIGN_OR_RETURN(c.tie_note, r.ReadStringAttribute("/", "tie_note"));
   }
+  // Files written before BDH existed are GPT circuits with the GPT's edges.
+  CIRCUIT_ASSIGN_OR_RETURN(const bool has_arch, r.HasAttribute("/", "arch"));
+  c.arch = kArchGpt;
+  if (has_arch) {
+    CIRCUIT_ASSIGN_OR_RETURN(c.arch, r.ReadStringAttribute("/", "arch"));
+  }
+  if (!IsKnownArch(c.arch)) {
+    return Invalid(path, "/@arch", absl::StrCat("unknown architecture '", c.arch, "'"));
+  }
+  CIRCUIT_ASSIGN_OR_RETURN(const bool has_edge_definition, r.HasAttribute("/", "edge_definition"));
+  if (has_edge_definition) {
+    CIRCUIT_ASSIGN_OR_RETURN(c.edge_definition, r.ReadStringAttribute("/", "edge_definition"));
+  }
+  const SiteLayout arch_sites =
+      c.arch == kArchBdh ? BdhConfig{}.Layout() : ModelConfig{}.Layout();  // which locations
 
   // Nodes.
   CIRCUIT_ASSIGN_OR_RETURN(std::vector<int32_t> layer, r.ReadInt32s("/nodes/layer"));
@@ -234,6 +253,11 @@ absl::StatusOr<Circuit> ReadCircuitFile(const std::string& path) {
     if (!ParseNodeLocation(location[i], &node.location)) {
       return Invalid(path, absl::StrCat("/nodes/location[", i, "]"),
                      absl::StrCat("unknown location '", location[i], "'"));
+    }
+    if (!arch_sites.Has(node.location)) {
+      return Invalid(path, absl::StrCat("/nodes/location[", i, "]"),
+                     absl::StrCat("'", location[i], "' is not a location of a ", c.arch,
+                                  " model"));
     }
     node.layer = layer[i];
     node.index = index[i];

@@ -96,6 +96,16 @@ Agraph_t* Home(Subgraphs& subs, const CircuitGraph& cg, Vertex v, int d_head) {
                                                                    : "_mlp_out";
       return subs.Get(mlp, absl::StrCat(l, part), "", "same");
     }
+    case NodeLocation::kBdhResidIn:
+    case NodeLocation::kBdhXNeuron:
+    case NodeLocation::kBdhAttnRead:
+    case NodeLocation::kBdhYNeuron:
+    case NodeLocation::kBdhGate: {
+      // BDH: one cluster per layer, one rank per location in computation order.
+      Agraph_t* layer = subs.Get(subs.root(), absl::StrCat("cluster_", l, "_bdh"),
+                                 absl::StrCat("layer ", p.layer));
+      return subs.Get(layer, absl::StrCat(l, "_", std::string(LocationName(p.location))), "", "same");
+    }
     case NodeLocation::kFinalResid:
       break;
   }

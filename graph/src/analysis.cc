@@ -11,11 +11,22 @@
 namespace circuit::graph {
 
 int ComputationStage(const Node& node) {
-  // Location -> stage within a layer: act_in | q k v | resid_delta | act_in | post_act |
-  // resid_delta.
-  static constexpr int kStage[kNumNodeLocations] = {0, 1, 1, 1, 2, 3, 4, 5, 0};
-  if (node.location == NodeLocation::kFinalResid) return 6 * node.layer;
-  return 6 * node.layer + kStage[static_cast<int>(node.location)];
+  // Location -> stage within a layer. GPT: act_in | q k v | resid_delta |
+  // act_in | post_act | resid_delta. BDH: resid_in | x_neuron | attn_read |
+  // y_neuron | gate.
+  int stage = 0;
+  switch (node.location) {
+    case NodeLocation::kAttnActIn: case NodeLocation::kFinalResid: case NodeLocation::kBdhResidIn:
+      stage = 0; break;
+    case NodeLocation::kAttnQ: case NodeLocation::kAttnK: case NodeLocation::kAttnV:
+    case NodeLocation::kBdhXNeuron:
+      stage = 1; break;
+    case NodeLocation::kAttnResidDelta: case NodeLocation::kBdhAttnRead: stage = 2; break;
+    case NodeLocation::kMlpActIn: case NodeLocation::kBdhYNeuron: stage = 3; break;
+    case NodeLocation::kMlpPostAct: case NodeLocation::kBdhGate: stage = 4; break;
+    case NodeLocation::kMlpResidDelta: stage = 5; break;
+  }
+  return 6 * node.layer + stage;
 }
 
 std::vector<Vertex> ComputationOrder(const CircuitGraph& g) {

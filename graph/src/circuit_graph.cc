@@ -17,7 +17,7 @@ bool IsResidualWrite(NodeLocation loc) {
 
 bool IsResidualRead(NodeLocation loc) {
   return loc == NodeLocation::kAttnActIn || loc == NodeLocation::kMlpActIn ||
-         loc == NodeLocation::kFinalResid;
+         loc == NodeLocation::kFinalResid || loc == NodeLocation::kBdhResidIn;
 }
 
 absl::StatusOr<CircuitGraph> CircuitGraph::Build(const Circuit& circuit,

@@ -156,7 +156,7 @@ std::vector<torch::Tensor> ScoreBatches(const std::vector<TaskBatch>& batches,
 
 }  // namespace
 
-AblationEvaluator::AblationEvaluator(const Model& model, const NodeIndex& index,
+AblationEvaluator::AblationEvaluator(const TapModel& model, const NodeIndex& index,
                                      const std::vector<torch::Tensor>& means, Ablation ablation,
                                      const std::vector<TaskExample>& examples, int batch_prompts)
     : model_(model), index_(index), means_(means), ablation_(ablation) {
@@ -201,7 +201,7 @@ torch::Tensor AblationEvaluator::LogitDiffs(const torch::Tensor& keep, const Giv
   }
   const bool any = std::any_of(gates.begin(), gates.end(),
                                [](const torch::Tensor& g) { return g.defined(); });
-  Taps taps(index_.n_layer());
+  Taps taps(index_.layout());
   if (any) taps.Add(GateTap(&gates, &means_, ablation_));
   Screen screen(give_up, 1, n_examples_);
   const std::vector<torch::Tensor> diffs = ScoreBatches(
@@ -262,7 +262,7 @@ torch::Tensor AblationEvaluator::LogitDiffsMany(const torch::Tensor& keeps,
   const int n_sites = index_.num_sites();
   const torch::Tensor k = keeps.to(torch::kCPU, torch::kFloat32).contiguous();
   const torch::Tensor base = std::get<0>(k.median(0));  // (N)
-  auto stage_of = [](int site) { return site / kNumLayerLocations; };  // final_resid: n_layer
+  auto stage_of = [&](int site) { return index_.SiteStage(site); };  // final_resid: n_layer
   std::vector<int> first(M, n_layer + 1);  // n_layer + 1: equal to the base
   std::vector<torch::Tensor> base_gates(n_sites);
   for (int s = 0; s < n_sites; ++s) {
@@ -304,7 +304,7 @@ torch::Tensor AblationEvaluator::LogitDiffsMany(const torch::Tensor& keeps,
     }
   }
 
-  Taps base_taps(n_layer);
+  Taps base_taps(index_.layout());
   base_taps.Add(GateTap(&base_gates, &means_, ablation_));
   Screen screen(give_up, M, n_examples_);
   const std::vector<torch::Tensor> diffs = ScoreBatches(
@@ -313,7 +313,7 @@ torch::Tensor AblationEvaluator::LogitDiffsMany(const torch::Tensor& keeps,
         const int64_t B = b.tokens.size(0);
         torch::Tensor out = torch::full({M, B}, std::nanf(""), torch::kFloat32);
         std::vector<torch::Tensor> gates(n_sites);
-        Taps taps(n_layer);
+        Taps taps(index_.layout());
         taps.Add(GateTap(&gates, &means_, ablation_));
         std::vector<torch::Tensor> xs = {model_.Embed(b.tokens)};  // residual entering each layer
         for (int l = 0; l < base_layers; ++l) {

@@ -9,7 +9,7 @@
 
 namespace circuit::prune {
 
-absl::StatusOr<torch::Tensor> AttributionScores(const Model& model, const NodeIndex& index,
+absl::StatusOr<torch::Tensor> AttributionScores(const TapModel& model, const NodeIndex& index,
                                                 const MaskUnits& units,
                                                 const std::vector<torch::Tensor>& means,
                                                 const std::vector<TaskExample>& examples,
@@ -23,7 +23,7 @@ absl::StatusOr<torch::Tensor> AttributionScores(const Model& model, const NodeIn
                                                          .device(model.device())
                                                          .requires_grad(true));
   std::vector<torch::Tensor> site_gates = SplitBySite(gates, index);
-  Taps taps(index.n_layer());
+  Taps taps(index.layout());
   taps.Add(GateTap(&site_gates, &means, options.ablation));
 
   const int64_t n = static_cast<int64_t>(examples.size());

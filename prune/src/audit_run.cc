@@ -18,6 +18,7 @@ absl::StatusOr<PreparedAudit> PrepareAudit(Circuit circuit, std::string circuit_
   CIRCUIT_ASSIGN_OR_RETURN(ExtractOptions extract, ExtractOptionsFor(circuit));
   CIRCUIT_ASSIGN_OR_RETURN(CircuitContext context,
                            LoadCircuitContext(circuit, circuit_path, request.model_path, request.device));
+  CIRCUIT_RETURN_IF_ERROR(GptFileOf(context.file, "circuit audit").status());
   if (!context.task.paired) {
     // Shuffled answers and resampling work on pairs.
     return absl::InvalidArgumentError(absl::StrCat(
@@ -37,7 +38,7 @@ absl::StatusOr<PreparedAudit> PrepareAudit(Circuit circuit, std::string circuit_
 
 absl::StatusOr<AuditResult> RunPreparedAudit(const PreparedAudit& p, const ProgressFn& progress) {
   AuditInputs in;
-  in.model = &p.context.file.model;
+  in.model = p.context.file.gpt();
   in.model_file = p.circuit.model_file;
   in.model_digest = p.context.file.digest;
   in.circuit = &p.circuit;

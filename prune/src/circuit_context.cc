@@ -13,9 +13,9 @@ namespace circuit::prune {
 absl::StatusOr<CircuitContext> LoadCircuitContext(const Circuit& circuit, const std::string& circuit_path,
                                                   const std::string& model_path, torch::Device device,
                                                   int n_train, const std::string& task) {
-  CIRCUIT_ASSIGN_OR_RETURN(ModelFile file, LoadCircuitModel(circuit, circuit_path, model_path, device));
+  CIRCUIT_ASSIGN_OR_RETURN(AnyModelFile file, LoadCircuitModel(circuit, circuit_path, model_path, device));
   CIRCUIT_ASSIGN_OR_RETURN(TaskOptions task_options,
-                           TaskOptionsFor(circuit, file.model.config().n_ctx, n_train));
+                           TaskOptionsFor(circuit, file.model->n_ctx(), n_train));
   CIRCUIT_ASSIGN_OR_RETURN(TaskData data,
                            BuildTask(task.empty() ? circuit.task : task, file.tokenizer, task_options));
   return CircuitContext{std::move(file), task_options, std::move(data)};

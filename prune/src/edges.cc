@@ -5,6 +5,8 @@
 #include <map>
 #include <tuple>
 
+#include "circuit/core/arch.h"
+#include "circuit/core/bdh.h"
 #include "circuit/core/status.h"
 
 namespace circuit::prune {
@@ -38,24 +40,52 @@ void AddBlock(const torch::Tensor& w, const Kept& src, const Kept& dst,
   }
 }
 
-}  // namespace
+// The kept channels of each (layer, location) of sorted, unique nodes.
+class KeptNodes {
+ public:
+  explicit KeptNodes(const std::vector<Node>& nodes) {
+    CIRCUIT_CHECK(std::is_sorted(nodes.begin(), nodes.end()));
+    CIRCUIT_CHECK(std::adjacent_find(nodes.begin(), nodes.end()) == nodes.end());
+    for (size_t r = 0; r < nodes.size(); ++r) {
+      Kept& k = kept_[{nodes[r].layer, nodes[r].location}];
+      k.channels.push_back(nodes[r].index);
+      k.rows.push_back(static_cast<int64_t>(r));
+    }
+  }
+  const Kept& at(int layer, L loc) const {
+    auto it = kept_.find({layer, loc});
+    return it == kept_.end() ? none_ : it->second;
+  }
 
-std::vector<CircuitEdge> CircuitEdges(const Model& model, const std::vector<Node>& nodes) {
-  CIRCUIT_CHECK(std::is_sorted(nodes.begin(), nodes.end()));
-  CIRCUIT_CHECK(std::adjacent_find(nodes.begin(), nodes.end()) == nodes.end());
+ private:
+  std::map<std::pair<int, L>, Kept> kept_;
+  const Kept none_;
+};
+
+// One-to-one links: src channel i feeds dst channel map(i) (weight 1).
+template <typename Map>
+void AddLinks(const Kept& src, const Kept& dst, Map map, std::vector<CircuitEdge>* out) {
+  std::map<int64_t, int64_t> dst_row;  // channel -> row
+  for (size_t j = 0; j < dst.channels.size(); ++j) dst_row[dst.channels[j]] = dst.rows[j];
+  for (size_t i = 0; i < src.channels.size(); ++i) {
+    for (int64_t channel : map(src.channels[i])) {
+      auto it = dst_row.find(channel);
+      if (it != dst_row.end()) out->push_back(CircuitEdge{src.rows[i], it->second, 1.0f});
+    }
+  }
+}
+
+void SortEdges(std::vector<CircuitEdge>* edges) {
+  std::sort(edges->begin(), edges->end(), [](const CircuitEdge& a, const CircuitEdge& b) {
+    return std::tie(a.dst, a.src) < std::tie(b.dst, b.src);
+  });
+}
+
+std::vector<CircuitEdge> GptEdges(const Model& model, const std::vector<Node>& nodes) {
+  const KeptNodes kept(nodes);
+  auto at = [&](int layer, L loc) -> const Kept& { return kept.at(layer, loc); };
   const ModelConfig& c = model.config();
   const int64_t A = c.attn_width();
-  std::map<std::pair<int, L>, Kept> kept;
-  for (size_t r = 0; r < nodes.size(); ++r) {
-    Kept& k = kept[{nodes[r].layer, nodes[r].location}];
-    k.channels.push_back(nodes[r].index);
-    k.rows.push_back(static_cast<int64_t>(r));
-  }
-  const Kept none;
-  auto at = [&](int layer, L loc) -> const Kept& {
-    auto it = kept.find({layer, loc});
-    return it == kept.end() ? none : it->second;
-  };
   std::vector<CircuitEdge> edges;
   for (int l = 0; l < c.n_layer; ++l) {
     const LayerWeights& w = model.layer(l);
@@ -67,10 +97,90 @@ std::vector<CircuitEdge> CircuitEdges(const Model& model, const std::vector<Node
     AddBlock(w.fc_w, at(l, L::kMlpActIn), at(l, L::kMlpPostAct), &edges);
     AddBlock(w.mlp_proj_w, at(l, L::kMlpPostAct), at(l, L::kMlpResidDelta), &edges);
   }
-  std::sort(edges.begin(), edges.end(), [](const CircuitEdge& a, const CircuitEdge& b) {
-    return std::tie(a.dst, a.src) < std::tie(b.dst, b.src);
-  });
+  SortEdges(&edges);
   return edges;
+}
+
+// BDH's three weight blocks as (dst x src) matrices, shared by every layer.
+struct BdhBlocks {
+  torch::Tensor encoder;    // resid_in (D) -> x_neuron (H*N): (H*N, D)
+  torch::Tensor encoder_v;  // attn_read (H*D) -> y_neuron (H*N): block-diagonal (H*N, H*D)
+  torch::Tensor decoder;    // gate (H*N) -> next resid_in / final_resid (D): (D, H*N)
+};
+BdhBlocks BdhWeightBlocks(const BdhModel& model) {
+  torch::NoGradGuard no_grad;
+  const BdhConfig& c = model.config();
+  const int64_t H = c.n_head, N = c.n_neuron, D = c.d_model;
+  BdhBlocks b;
+  b.encoder = model.encoder().permute({0, 2, 1}).reshape({H * N, D});
+  b.encoder_v = torch::zeros({H * N, H * D}, model.encoder_v().options());
+  for (int64_t h = 0; h < H; ++h) {
+    b.encoder_v.narrow(0, h * N, N).narrow(1, h * D, D).copy_(model.encoder_v()[h].t());
+  }
+  b.decoder = model.decoder().t();
+  return b;
+}
+
+std::vector<CircuitEdge> BdhEdges(const BdhModel& model, const std::vector<Node>& nodes) {
+  const KeptNodes kept(nodes);
+  const BdhConfig& c = model.config();
+  const int64_t H = c.n_head, D = c.d_model;
+  const BdhBlocks w = BdhWeightBlocks(model);
+  std::vector<CircuitEdge> edges;
+  for (int l = 0; l < c.n_layer; ++l) {
+    const Kept& resid = kept.at(l, L::kBdhResidIn);
+    const Kept& x = kept.at(l, L::kBdhXNeuron);
+    const Kept& gate = kept.at(l, L::kBdhGate);
+    AddBlock(w.encoder, resid, x, &edges);
+    AddLinks(resid, kept.at(l, L::kBdhAttnRead), [&](int64_t d) {  // the values, every head
+      std::vector<int64_t> to;
+      for (int64_t h = 0; h < H; ++h) to.push_back(h * D + d);
+      return to;
+    }, &edges);
+    AddBlock(w.encoder_v, kept.at(l, L::kBdhAttnRead), kept.at(l, L::kBdhYNeuron), &edges);
+    auto same = [](int64_t i) { return std::vector<int64_t>{i}; };
+    AddLinks(x, gate, same, &edges);
+    AddLinks(kept.at(l, L::kBdhYNeuron), gate, same, &edges);
+    const bool last = l + 1 == c.n_layer;
+    AddBlock(w.decoder, gate, last ? kept.at(c.n_layer, L::kFinalResid)
+                                   : kept.at(l + 1, L::kBdhResidIn), &edges);
+  }
+  SortEdges(&edges);
+  return edges;
+}
+
+}  // namespace
+
+std::vector<CircuitEdge> CircuitEdges(const TapModel& model, const std::vector<Node>& nodes) {
+  if (const auto* gpt = dynamic_cast<const Model*>(&model)) return GptEdges(*gpt, nodes);
+  const auto* bdh = dynamic_cast<const BdhModel*>(&model);
+  CIRCUIT_CHECK(bdh != nullptr);
+  return BdhEdges(*bdh, nodes);
+}
+
+std::string EdgeDefinition(const std::string& arch) {
+  if (arch == kArchBdh) {
+    return "bdh: every pair of kept nodes joined by a weight (encoder, encoder_v, decoder; "
+           "dense) or a one-to-one link (x and y neurons into their gate, the residual read "
+           "into each head's attention read-out as its value)";
+  }
+  return "gpt: the nonzero weights between kept nodes in the six node-to-node blocks";
+}
+
+int64_t TotalEdges(const TapModel& model) {
+  if (const auto* bdh = dynamic_cast<const BdhModel*>(&model)) {
+    // The nonzero weights of the three blocks and every one-to-one link, per layer.
+    torch::NoGradGuard no_grad;
+    const BdhConfig& c = bdh->config();
+    int64_t weights = 0;
+    for (const torch::Tensor& t : {bdh->encoder(), bdh->encoder_v(), bdh->decoder()}) {
+      weights += t.ne(0).sum().item<int64_t>();
+    }
+    return c.n_layer * (weights + 2 * c.neurons() + int64_t{c.n_head} * c.d_model);
+  }
+  const auto* gpt = dynamic_cast<const Model*>(&model);
+  CIRCUIT_CHECK(gpt != nullptr);
+  return TotalEdges(*gpt);
 }
 
 int64_t TotalEdges(const Model& model) {

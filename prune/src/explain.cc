@@ -238,7 +238,7 @@ absl::StatusOr<torch::Tensor> ExplainWindows(const std::string& corpus_dir, cons
                                             " (build one with `circuit corpus build --out ", corpus_dir,
                                             "`, or pass --corpus DIR)"));
   }
-  return CorpusMeanWindows(corpus_dir, config, max_windows, words);
+  return CorpusMeanWindows(corpus_dir, config.vocab_size, config.n_ctx, max_windows, words);
 }
 
 absl::StatusOr<CircuitExplanations> ExplainNodes(const Model& model, const TokenTextFn& token_text,

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "circuit/core/runtime.h"
 #include "circuit/core/status.h"
 #include "circuit/core/task_eval.h"
 
@@ -13,10 +14,6 @@ namespace circuit::prune {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double Since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
 // Linear warmup over the first `warmup` steps, then linear decay to 0 at `steps`.
 double LrAt(const MaskTrainOptions& o, int64_t step, int64_t steps) {
   const int64_t warmup = static_cast<int64_t>(std::floor(o.warmup_frac * steps));
@@ -97,7 +94,7 @@ absl::Status ValidateMaskTrainOptions(const MaskTrainOptions& o) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<MaskTrainResult> TrainMasks(const Model& model, const NodeIndex& index,
+absl::StatusOr<MaskTrainResult> TrainMasks(const TapModel& model, const NodeIndex& index,
                                            const MaskUnits& units,
                                            const std::vector<torch::Tensor>& means,
                                            const std::vector<TaskExample>& train,
@@ -151,7 +148,7 @@ absl::StatusOr<MaskTrainResult> TrainMasks(const Model& model, const NodeIndex& 
       Clock::time_point t = Clock::now();
       torch::Tensor gates = mask.NodeGates(options.heaviside_temp);  // (N)
       std::vector<torch::Tensor> site_gates = SplitBySite(gates, index);
-      Taps taps(index.n_layer());
+      Taps taps(index.layout());
       taps.Add(GateTap(&site_gates, &means, options.ablation));
       // Resample donors must come from the same positions: the whole last layer.
       torch::Tensor logits = options.ablation == Ablation::kResample
@@ -161,12 +158,12 @@ absl::StatusOr<MaskTrainResult> TrainMasks(const Model& model, const NodeIndex& 
       torch::Tensor k = gates.sum();
       torch::Tensor penalty = options.penalty == Penalty::kLog ? coef * torch::log1p(k) : coef * k;
       torch::Tensor loss = task_loss + penalty;
-      result.forward_seconds += Since(t);
+      result.forward_seconds += SecondsSince(t);
 
       t = Clock::now();
       adamw.zero_grad();
       loss.backward();
-      result.backward_seconds += Since(t);
+      result.backward_seconds += SecondsSince(t);
 
       if (clip > 0) {
         torch::NoGradGuard no_grad;
@@ -181,7 +178,7 @@ absl::StatusOr<MaskTrainResult> TrainMasks(const Model& model, const NodeIndex& 
     }
   }
   result.steps = step;
-  result.seconds = Since(start);
+  result.seconds = SecondsSince(start);
   result.final_task_loss = epoch_loss;
   result.tau = mask.tau().detach().to(torch::kCPU).clone();
   result.final_kept = mask.NodeKeep().sum().item<double>();

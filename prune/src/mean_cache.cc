@@ -17,8 +17,8 @@ namespace {
 
 constexpr char kFormat[] = "circuit.means";
 
-std::string SiteDataset(int site, int n_layer) {
-  const TapSite s = TapSiteAt(site, n_layer);
+std::string SiteDataset(int site, const SiteLayout& layout) {
+  const SiteSpec s = layout.At(site);
   return absl::StrCat("/means/", s.layer, "/", std::string(LocationName(s.location)));
 }
 
@@ -35,11 +35,11 @@ std::string TokensDigest(const torch::Tensor& tokens) {
   return d.Hex();
 }
 
-absl::StatusOr<torch::Tensor> CorpusMeanWindows(const std::string& corpus_dir, const ModelConfig& config,
-                                                int max_windows, std::string* source) {
+absl::StatusOr<torch::Tensor> CorpusMeanWindows(const std::string& corpus_dir, int vocab_size,
+                                                int n_ctx, int max_windows, std::string* source) {
   CIRCUIT_ASSIGN_OR_RETURN(CorpusSummary manifest, ReadCorpusManifest(corpus_dir));
-  CIRCUIT_ASSIGN_OR_RETURN(TokenFile val, TokenFile::Open(corpus_dir + "/val.bin", config.vocab_size));
-  const int64_t length = config.n_ctx;
+  CIRCUIT_ASSIGN_OR_RETURN(TokenFile val, TokenFile::Open(corpus_dir + "/val.bin", vocab_size));
+  const int64_t length = n_ctx;
   const int64_t n = std::min<int64_t>(max_windows, val.size() / length);
   if (n < 1) {
     return absl::InvalidArgumentError(absl::StrCat(corpus_dir, "/val.bin: ", val.size(),
@@ -56,28 +56,27 @@ absl::StatusOr<torch::Tensor> CorpusMeanWindows(const std::string& corpus_dir, c
   return windows;
 }
 
-absl::StatusOr<MeanCache> ComputeMeans(const Model& model, const torch::Tensor& windows,
+absl::StatusOr<MeanCache> ComputeMeans(const TapModel& model, const torch::Tensor& windows,
                                        int batch_windows) {
-  const ModelConfig& config = model.config();
   if (!windows.defined() || windows.dim() != 2 || windows.numel() == 0) {
     return absl::InvalidArgumentError("means: token windows must be a non-empty (N, T) tensor");
   }
-  if (windows.size(1) > config.n_ctx) {
+  if (windows.size(1) > model.n_ctx()) {
     return absl::InvalidArgumentError(absl::StrCat("means: windows of ", windows.size(1),
-                                                   " tokens exceed n_ctx ", config.n_ctx));
+                                                   " tokens exceed n_ctx ", model.n_ctx()));
   }
   const torch::Tensor tokens = windows.to(torch::kInt64);
   const int64_t lo = tokens.min().item<int64_t>(), hi = tokens.max().item<int64_t>();
-  if (lo < 0 || hi >= config.vocab_size) {
+  if (lo < 0 || hi >= model.vocab_size()) {
     return absl::InvalidArgumentError(absl::StrCat("means: token id ", lo < 0 ? lo : hi,
                                                    " outside the vocabulary of ",
-                                                   config.vocab_size));
+                                                   model.vocab_size()));
   }
   torch::NoGradGuard no_grad;
-  const int sites = NumTapSites(config.n_layer);
+  Taps taps(model.layout());
+  const int sites = taps.num_sites();
   std::vector<torch::Tensor> sums(sites);  // float64 sums per site: (width)
   std::vector<torch::Tensor> acts(sites);
-  Taps taps(config.n_layer);
   taps.Add(RecordTap(&acts));
   const int64_t N = tokens.size(0), step = std::max(1, batch_windows);
   for (int64_t start = 0; start < N; start += step) {
@@ -106,9 +105,9 @@ std::string MeansPathFor(const std::string& model_path) {
   return absl::StrCat(model_path, ".means.h5");
 }
 
-std::string MeansPathForSource(const std::string& default_path, const ModelConfig& config,
+std::string MeansPathForSource(const std::string& default_path, const SiteLayout& layout,
                                const std::string& model_digest, const std::string& source_digest) {
-  absl::StatusOr<MeanCache> cached = LoadMeans(default_path, config);
+  absl::StatusOr<MeanCache> cached = LoadMeans(default_path, layout);
   if (!cached.ok() || cached->model_digest != model_digest ||
       cached->source_digest == source_digest) {
     return default_path;
@@ -118,7 +117,8 @@ std::string MeansPathForSource(const std::string& default_path, const ModelConfi
   return absl::StrCat(stem, ".means-", source_digest, ".h5");
 }
 
-absl::Status SaveMeans(const std::string& path, const MeanCache& cache, int n_layer) {
+absl::Status SaveMeans(const std::string& path, const MeanCache& cache, const SiteLayout& layout) {
+  CIRCUIT_CHECK(static_cast<int>(cache.means.size()) == layout.num_sites());
   CIRCUIT_ASSIGN_OR_RETURN(H5Writer w, H5Writer::Create(path));
   CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "format", kFormat));
   CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "format_version", kMeansFormatVersion));
@@ -126,17 +126,17 @@ absl::Status SaveMeans(const std::string& path, const MeanCache& cache, int n_la
   CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "source_digest", cache.source_digest));
   CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "source", cache.source));
   CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "n_tokens", cache.n_tokens));
-  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "n_layer", static_cast<int64_t>(n_layer)));
+  CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", "n_layer", static_cast<int64_t>(layout.n_layer())));
   for (size_t s = 0; s < cache.means.size(); ++s) {
     const torch::Tensor m = cache.means[s].to(torch::kCPU, torch::kFloat32).contiguous();
-    CIRCUIT_RETURN_IF_ERROR(w.WriteFloats(SiteDataset(static_cast<int>(s), n_layer),
+    CIRCUIT_RETURN_IF_ERROR(w.WriteFloats(SiteDataset(static_cast<int>(s), layout),
                                           {static_cast<uint64_t>(m.numel())},
                                           absl::MakeConstSpan(m.data_ptr<float>(), m.numel())));
   }
   return w.Commit();
 }
 
-absl::StatusOr<MeanCache> LoadMeans(const std::string& path, const ModelConfig& config,
+absl::StatusOr<MeanCache> LoadMeans(const std::string& path, const SiteLayout& layout,
                                     torch::Device device) {
   if (!std::filesystem::exists(path)) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
   CIRCUIT_ASSIGN_OR_RETURN(H5Reader r, H5Reader::Open(path));
@@ -147,19 +147,19 @@ absl::StatusOr<MeanCache> LoadMeans(const std::string& path, const ModelConfig& 
   CIRCUIT_ASSIGN_OR_RETURN(cache.source, r.ReadStringAttribute("/", "source"));
   CIRCUIT_ASSIGN_OR_RETURN(cache.n_tokens, r.ReadIntAttribute("/", "n_tokens"));
   CIRCUIT_ASSIGN_OR_RETURN(int64_t n_layer, r.ReadIntAttribute("/", "n_layer"));
-  if (n_layer != config.n_layer) {
+  if (n_layer != layout.n_layer()) {
     return absl::InvalidArgumentError(
-        absl::StrCat(path, ": n_layer ", n_layer, " but the model has ", config.n_layer));
+        absl::StrCat(path, ": n_layer ", n_layer, " but the model has ", layout.n_layer()));
   }
-  const int sites = NumTapSites(config.n_layer);
+  const int sites = layout.num_sites();
   cache.means.resize(sites);
   for (int s = 0; s < sites; ++s) {
-    const uint64_t width = config.LocationWidth(TapSiteAt(s, config.n_layer).location);
-    CIRCUIT_ASSIGN_OR_RETURN(std::vector<float> v, r.ReadFloats(SiteDataset(s, config.n_layer), {width}));
+    const uint64_t width = layout.width(s);
+    CIRCUIT_ASSIGN_OR_RETURN(std::vector<float> v, r.ReadFloats(SiteDataset(s, layout), {width}));
     for (size_t i = 0; i < v.size(); ++i) {
       if (!std::isfinite(v[i]) || std::fabs(v[i]) > kMeanMagnitudeLimit) {
         return absl::InvalidArgumentError(absl::StrCat(
-            path, ": ", SiteDataset(s, config.n_layer), "[", i, "] is ", v[i],
+            path, ": ", SiteDataset(s, layout), "[", i, "] is ", v[i],
             std::isfinite(v[i]) ? absl::StrCat(", beyond ", kMeanMagnitudeLimit) : "",
             ": not a mean of activations (damaged cache)"));
       }
@@ -169,7 +169,7 @@ absl::StatusOr<MeanCache> LoadMeans(const std::string& path, const ModelConfig& 
   return cache;
 }
 
-absl::StatusOr<MeanCache> LoadOrComputeMeans(const std::string& path, const Model& model,
+absl::StatusOr<MeanCache> LoadOrComputeMeans(const std::string& path, const TapModel& model,
                                              const std::string& model_digest,
                                              const torch::Tensor& windows,
                                              const std::string& source, bool* reused,
@@ -177,7 +177,7 @@ absl::StatusOr<MeanCache> LoadOrComputeMeans(const std::string& path, const Mode
   *reused = false;
   const std::string source_digest = TokensDigest(windows);
   if (!path.empty()) {
-    absl::StatusOr<MeanCache> cached = LoadMeans(path, model.config(), model.device());
+    absl::StatusOr<MeanCache> cached = LoadMeans(path, model.layout(), model.device());
     if (cached.ok() && cached->model_digest == model_digest &&
         cached->source_digest == source_digest) {
       *reused = true;
@@ -191,7 +191,7 @@ absl::StatusOr<MeanCache> LoadOrComputeMeans(const std::string& path, const Mode
   cache.model_digest = model_digest;
   cache.source = source;
   if (!path.empty()) {
-    absl::Status saved = SaveMeans(path, cache, model.config().n_layer);
+    absl::Status saved = SaveMeans(path, cache, model.layout());
     if (!saved.ok() && note != nullptr) {
       *note = absl::StrCat("could not save the mean cache: ", saved.message());
     }

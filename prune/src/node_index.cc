@@ -2,35 +2,23 @@
 #include "circuit/prune/node_index.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "circuit/core/status.h"
 
 namespace circuit::prune {
 
-NodeIndex::NodeIndex(const ModelConfig& config) : n_layer_(config.n_layer) {
-  const int sites = n_layer_ * kNumLayerLocations + 1;
+NodeIndex::NodeIndex(const ModelConfig& config) : NodeIndex(config.Layout()) {}
+
+NodeIndex::NodeIndex(SiteLayout layout) : layout_(std::move(layout)) {
+  const int sites = layout_.num_sites();
   widths_.reserve(sites);
   offsets_.reserve(sites + 1);
   offsets_.push_back(0);
   for (int s = 0; s < sites; ++s) {
-    widths_.push_back(config.LocationWidth(SiteLocation(s)));
+    widths_.push_back(layout_.width(s));
     offsets_.push_back(offsets_.back() + widths_.back());
   }
-}
-
-int NodeIndex::Site(int layer, NodeLocation loc) const {
-  // Matches circuit::TapSiteIndex in circuit/core/model.h.
-  if (loc == NodeLocation::kFinalResid) return n_layer_ * kNumLayerLocations;
-  return layer * kNumLayerLocations + static_cast<int>(loc);
-}
-
-int NodeIndex::SiteLayer(int site) const {
-  return site == n_layer_ * kNumLayerLocations ? n_layer_ : site / kNumLayerLocations;
-}
-
-NodeLocation NodeIndex::SiteLocation(int site) const {
-  if (site == n_layer_ * kNumLayerLocations) return NodeLocation::kFinalResid;
-  return static_cast<NodeLocation>(site % kNumLayerLocations);
 }
 
 int NodeIndex::SiteOf(int64_t flat) const {
@@ -41,12 +29,9 @@ int NodeIndex::SiteOf(int64_t flat) const {
 }
 
 bool NodeIndex::Contains(const Node& node) const {
-  if (node.location == NodeLocation::kFinalResid) {
-    if (node.layer != n_layer_) return false;
-  } else if (node.layer < 0 || node.layer >= n_layer_) {
-    return false;
-  }
-  return node.index >= 0 && node.index < widths_[Site(node.layer, node.location)];
+  if (node.location == NodeLocation::kFinalResid && node.layer != n_layer()) return false;
+  const int site = layout_.Site(node.layer, node.location);
+  return site >= 0 && node.index >= 0 && node.index < widths_[site];
 }
 
 int64_t NodeIndex::Flat(const Node& node) const {

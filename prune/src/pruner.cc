@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "circuit/core/runtime.h"
 #include "circuit/core/status.h"
 #include "circuit/prune/attribution.h"
 #include "circuit/prune/discretizer.h"
@@ -25,10 +26,6 @@ namespace circuit::prune {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double Since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
 // One scored-and-discretized attempt (one search setting, or attribution).
 struct Candidate {
   torch::Tensor unit_score;        // (U) tau or attribution score
@@ -78,7 +75,7 @@ std::vector<bool> BlockBoundaries(const torch::Tensor& scores, const std::vector
 // smallest k meeting the target on `eval`. The tie-break is computed only when
 // a cut that is evaluated, or the tie note at the chosen cut, passes through a
 // block of near-tied units: every other cut keeps the same set in either order.
-Candidate DiscretizeScores(const Model& model, const NodeIndex& index, const MaskUnits& units,
+Candidate DiscretizeScores(const TapModel& model, const NodeIndex& index, const MaskUnits& units,
                            const AblationEvaluator& eval, torch::Tensor unit_score, int64_t hint,
                            const ExtractOptions& options, const SecondFn& second_fn = nullptr) {
   Candidate c;
@@ -194,7 +191,7 @@ double LossOfNodes(const AblationEvaluator& eval, const NodeIndex& index,
 // Refines the chosen candidate in place (refine.h: removals selected on part of
 // the train split, confirmed on the validation split) or, with options.refine
 // off, only measures it; returns its minimality (NaN when not measured).
-double RefineCandidate(const Model& model, const NodeIndex& index, const MaskUnits& units,
+double RefineCandidate(const TapModel& model, const NodeIndex& index, const MaskUnits& units,
                        const std::vector<torch::Tensor>& means, const TaskData& task,
                        const AblationEvaluator& val, const ExtractOptions& options,
                        const ProgressFn& progress, Candidate* c, ExtractStats* stats) {
@@ -244,7 +241,7 @@ double RefineCandidate(const Model& model, const NodeIndex& index, const MaskUni
     const AblationEvaluator test(model, index, means, options.ablation, task.test,
                                  options.eval_batch);
     stats->test_loss_before_refine = LossOfNodes(test, index, c->flat, cal);
-    stats->refine_seconds += Since(t);
+    stats->refine_seconds += SecondsSince(t);
     c->disc.loss = r.loss.loss;
     c->disc.loss_bound = r.loss.loss + ro.z * r.loss.std_error;
     c->flat.clear();
@@ -261,7 +258,7 @@ double RefineCandidate(const Model& model, const NodeIndex& index, const MaskUni
 
 // The circuit of a nodes-only re-extraction (ExtractOptions::nodes_only): the
 // node set, its edges and scores, its test loss from one pass; no verification.
-Circuit NodesOnlyCircuit(const Model& model, const NodeIndex& index,
+Circuit NodesOnlyCircuit(const TapModel& model, const NodeIndex& index,
                          const std::vector<torch::Tensor>& means, const TaskData& task,
                          const ExtractOptions& options, const Candidate& c, const MaskUnits& units) {
   const AblationEvaluator test(model, index, means, options.ablation, task.test,
@@ -274,7 +271,9 @@ Circuit NodesOnlyCircuit(const Model& model, const NodeIndex& index,
   circuit.task = task.name;
   circuit.method = MethodName(options.method);
   circuit.seed = options.seed;
-  circuit.n_layer = model.config().n_layer;
+  circuit.n_layer = model.layout().n_layer();
+  circuit.arch = model.arch();
+  circuit.edge_definition = EdgeDefinition(circuit.arch);
   circuit.target_loss = options.target_loss;
   // A set of every node is the full model (no site is gated): one pass for both.
   const bool all = static_cast<int64_t>(c.flat.size()) == index.total();
@@ -343,7 +342,7 @@ absl::StatusOr<torch::Tensor> WindowsFromExamples(const std::vector<TaskExample>
   return torch::tensor(stream, torch::kInt64).view({n, length});
 }
 
-absl::StatusOr<MeanCache> ResolveMeans(const Model& model, const std::string& model_digest,
+absl::StatusOr<MeanCache> ResolveMeans(const TapModel& model, const std::string& model_digest,
                                        const TaskData& task, const ExtractOptions& options,
                                        ExtractStats* stats) {
   torch::Tensor windows = options.mean_windows;
@@ -354,7 +353,7 @@ absl::StatusOr<MeanCache> ResolveMeans(const Model& model, const std::string& mo
   if (!windows.defined() && !cache_path.empty()) {
     // Means cached for this model (by `circuit train` or an extract with a
     // corpus) are over pretraining text: better than any stand-in.
-    absl::StatusOr<MeanCache> cached = LoadMeans(cache_path, model.config(), model.device());
+    absl::StatusOr<MeanCache> cached = LoadMeans(cache_path, model.layout(), model.device());
     if (cached.ok() && cached->model_digest == model_digest) {
       if (stats != nullptr) {
         stats->means_reused = true;
@@ -367,10 +366,10 @@ absl::StatusOr<MeanCache> ResolveMeans(const Model& model, const std::string& mo
     }
   }
   if (windows.defined() && !cache_path.empty()) {
-    cache_path = MeansPathForSource(cache_path, model.config(), model_digest, TokensDigest(windows));
+    cache_path = MeansPathForSource(cache_path, model.layout(), model_digest, TokensDigest(windows));
   }
   if (!windows.defined()) {
-    CIRCUIT_ASSIGN_OR_RETURN(windows, WindowsFromExamples(task.train, model.config().n_ctx));
+    CIRCUIT_ASSIGN_OR_RETURN(windows, WindowsFromExamples(task.train, model.n_ctx()));
     source = absl::StrCat("train prompts of task ", task.name, " (no corpus means cached for this model)");
     cache_path.clear();  // task-specific means must not pose as the model's means
   }
@@ -385,18 +384,35 @@ absl::StatusOr<MeanCache> ResolveMeans(const Model& model, const std::string& mo
   return cache;
 }
 
+namespace {
+
+absl::StatusOr<Circuit> ExtractFromFile(const TapModel& model, const std::string& path,
+                                        const std::string& digest, const TaskData& task,
+                                        const ExtractOptions& options, const ProgressFn& progress,
+                                        ExtractStats* stats) {
+  ExtractOptions o = options;
+  if (o.means_cache.empty() && o.means_cache_auto && !path.empty()) {
+    o.means_cache = MeansPathFor(path);
+  }
+  return ExtractCircuitFromModel(model, std::filesystem::path(path).filename().string(), digest,
+                                 task, o, progress, stats);
+}
+
+}  // namespace
+
 absl::StatusOr<Circuit> ExtractCircuit(const ModelFile& file, const TaskData& task,
                                        const ExtractOptions& options, const ProgressFn& progress,
                                        ExtractStats* stats) {
-  ExtractOptions o = options;
-  if (o.means_cache.empty() && o.means_cache_auto && !file.path.empty()) {
-    o.means_cache = MeansPathFor(file.path);
-  }
-  return ExtractCircuitFromModel(file.model, std::filesystem::path(file.path).filename().string(),
-                                 file.digest, task, o, progress, stats);
+  return ExtractFromFile(file.model, file.path, file.digest, task, options, progress, stats);
 }
 
-absl::StatusOr<Circuit> ExtractCircuitFromModel(const Model& model, const std::string& model_file,
+absl::StatusOr<Circuit> ExtractCircuit(const AnyModelFile& file, const TaskData& task,
+                                       const ExtractOptions& options, const ProgressFn& progress,
+                                       ExtractStats* stats) {
+  return ExtractFromFile(*file.model, file.path, file.digest, task, options, progress, stats);
+}
+
+absl::StatusOr<Circuit> ExtractCircuitFromModel(const TapModel& model, const std::string& model_file,
                                                 const std::string& model_digest,
                                                 const TaskData& task,
                                                 const ExtractOptions& options,
@@ -411,7 +427,7 @@ absl::StatusOr<Circuit> ExtractCircuitFromModel(const Model& model, const std::s
         absl::StrCat("target loss must be > 0, got ", options.target_loss));
   }
   CIRCUIT_RETURN_IF_ERROR(ValidateConfidence(options.confidence));
-  const NodeIndex index(model.config());
+  const NodeIndex index(model.layout());
   const MaskUnits units = BuildMaskUnits(index, options.tie_qk);
 
   Clock::time_point t = Clock::now();
@@ -425,7 +441,7 @@ absl::StatusOr<Circuit> ExtractCircuitFromModel(const Model& model, const std::s
   }
   const std::vector<torch::Tensor>& means =
       options.means != nullptr ? options.means->means : resolved.means;
-  stats.means_seconds = Since(t);
+  stats.means_seconds = SecondsSince(t);
 
   const AblationEvaluator val(model, index, means, options.ablation, task.validation,
                               options.eval_batch);
@@ -452,7 +468,7 @@ absl::StatusOr<Circuit> ExtractCircuitFromModel(const Model& model, const std::s
         a.batch_prompts = options.eval_batch;
         absl::StatusOr<torch::Tensor> s = AttributionScores(model, index, units, means, task.train, a);
         if (s.ok()) second = *s; else second_status = s.status();
-        stats.tie_break_seconds += Since(t0);
+        stats.tie_break_seconds += SecondsSince(t0);
         return second;
       };
     }
@@ -465,7 +481,7 @@ absl::StatusOr<Circuit> ExtractCircuitFromModel(const Model& model, const std::s
       CIRCUIT_ASSIGN_OR_RETURN(MaskTrainResult r,
                                TrainMasks(model, index, units, means, task.train, settings[i],
                                           options.seed + i, sub));
-      stats.score_seconds += Since(t);
+      stats.score_seconds += SecondsSince(t);
       stats.mask_steps += r.steps;
       stats.forward_seconds += r.forward_seconds;
       stats.backward_seconds += r.backward_seconds;
@@ -479,7 +495,7 @@ absl::StatusOr<Circuit> ExtractCircuitFromModel(const Model& model, const std::s
       c.setting = static_cast<int>(i);
       c.setting_text = DescribeSetting(settings[i]);
       stats.evaluations += c.disc.evaluations;
-      stats.discretize_seconds += Since(t) - (stats.tie_break_seconds - tie_before);
+      stats.discretize_seconds += SecondsSince(t) - (stats.tie_break_seconds - tie_before);
       candidates.push_back(std::move(c));
     }
   } else {
@@ -490,14 +506,14 @@ absl::StatusOr<Circuit> ExtractCircuitFromModel(const Model& model, const std::s
     a.absolute = options.attribution_absolute;
     CIRCUIT_ASSIGN_OR_RETURN(torch::Tensor score, AttributionScores(model, index, units, means,
                                                                      task.train, a, progress));
-    stats.score_seconds = Since(t);
+    stats.score_seconds = SecondsSince(t);
     t = Clock::now();
     if (progress) progress("discretize", 0.0);
     Candidate c = DiscretizeScores(model, index, units, val, score, units.n_units, options);
     c.active = units.n_units;
     c.setting_text = a.absolute ? "attribution |score|" : "attribution signed score";
     stats.evaluations = c.disc.evaluations;
-    stats.discretize_seconds = Since(t);
+    stats.discretize_seconds = SecondsSince(t);
     candidates.push_back(std::move(c));
   }
   size_t best = 0;
@@ -522,8 +538,8 @@ absl::StatusOr<Circuit> ExtractCircuitFromModel(const Model& model, const std::s
     Circuit circuit = NodesOnlyCircuit(model, index, means, task, options, c, units);
     circuit.model_file = model_file;
     circuit.model_digest = model_digest;
-    stats.verify_seconds = Since(t);
-    stats.seconds = Since(start);
+    stats.verify_seconds = SecondsSince(t);
+    stats.seconds = SecondsSince(start);
     if (stats_out != nullptr) *stats_out = stats;
     return circuit;
   }
@@ -545,7 +561,7 @@ absl::StatusOr<Circuit> ExtractCircuitFromModel(const Model& model, const std::s
   v.calibration = options.calibrate ? &c.calibration : nullptr;
   CIRCUIT_ASSIGN_OR_RETURN(Verification ver,
                            VerifyCircuit(model, index, means, task.test, c.flat, v, progress));
-  stats.verify_seconds = Since(t);
+  stats.verify_seconds = SecondsSince(t);
 
   Circuit circuit;
   circuit.task = task.name;
@@ -555,7 +571,9 @@ absl::StatusOr<Circuit> ExtractCircuitFromModel(const Model& model, const std::s
   circuit.method = MethodName(options.method);
   circuit.penalty = PenaltyName(options.masks.penalty);
   circuit.seed = options.seed;
-  circuit.n_layer = model.config().n_layer;
+  circuit.n_layer = model.layout().n_layer();
+  circuit.arch = model.arch();
+  circuit.edge_definition = EdgeDefinition(circuit.arch);
   circuit.target_loss = options.target_loss;
   circuit.full_model_loss = ver.full.loss;
   circuit.circuit_loss = ver.circuit.loss;
@@ -595,7 +613,7 @@ absl::StatusOr<Circuit> ExtractCircuitFromModel(const Model& model, const std::s
   circuit.tie_note = c.tie_note;
   stats.tie_note = c.tie_note;
 
-  stats.seconds = Since(start);
+  stats.seconds = SecondsSince(start);
   if (stats_out != nullptr) *stats_out = stats;
   return circuit;
 }

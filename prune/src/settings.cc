@@ -63,9 +63,9 @@ absl::StatusOr<TaskOptions> TaskOptionsFor(const Circuit& c, int n_ctx, int n_tr
   return t;
 }
 
-absl::StatusOr<ModelFile> LoadCircuitModel(const Circuit& c, const std::string& circuit_path,
-                                           const std::string& model_path, torch::Device device) {
-  CIRCUIT_ASSIGN_OR_RETURN(ModelFile file, LoadModel(model_path, device));
+absl::StatusOr<AnyModelFile> LoadCircuitModel(const Circuit& c, const std::string& circuit_path,
+                                              const std::string& model_path, torch::Device device) {
+  CIRCUIT_ASSIGN_OR_RETURN(AnyModelFile file, LoadAnyModel(model_path, device));
   if (file.digest != c.model_digest) {
     return absl::InvalidArgumentError(absl::StrCat(
         circuit_path, " was extracted from ", c.model_file, " (digest ", c.model_digest, "), not ",

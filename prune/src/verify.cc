@@ -13,7 +13,7 @@ std::string LocationKey(int layer, NodeLocation loc) {
   return absl::StrCat("L", layer, " ", std::string(LocationName(loc)));
 }
 
-absl::StatusOr<Verification> VerifyCircuit(const Model& model, const NodeIndex& index,
+absl::StatusOr<Verification> VerifyCircuit(const TapModel& model, const NodeIndex& index,
                                            const std::vector<torch::Tensor>& means,
                                            const std::vector<TaskExample>& examples,
                                            const std::vector<int64_t>& circuit,

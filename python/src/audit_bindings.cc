@@ -110,7 +110,8 @@ py::object Explain(const py::object& circuit_or_path, const std::optional<std::s
     CIRCUIT_ASSIGN_OR_RETURN(prune::CircuitContext context,
                              prune::LoadCircuitContext(c.circuit, c.path, model_path, on, pairs, task.value_or("")));
     double seconds = 0.0;
-    CIRCUIT_RETURN_IF_ERROR(prune::ExplainCircuit(context.file, context.task, run, &c.circuit, &seconds));
+    CIRCUIT_ASSIGN_OR_RETURN(ModelFile gpt, GptFileOf(context.file, "explain()"));
+    CIRCUIT_RETURN_IF_ERROR(prune::ExplainCircuit(gpt, context.task, run, &c.circuit, &seconds));
     return write ? WriteCircuitFile(c.path, c.circuit) : absl::OkStatus();
   }));
   if (in_place) circuit_or_path.cast<PyCircuit&>().circuit.explanations = c.circuit.explanations;

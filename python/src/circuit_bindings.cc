@@ -157,8 +157,9 @@ prune::ExtractOptions OptionsFromKeywords(const PyModel& model, const PyTask& ta
     } else if (key == "seed") {
       o.seed = value.cast<uint64_t>();
     } else if (key == "corpus") {
-      o.mean_windows = ValueOrThrow(prune::CorpusMeanWindows(value.cast<std::string>(),
-                                                             model.model().config(), 64, &o.mean_source));
+      o.mean_windows = ValueOrThrow(prune::CorpusMeanWindows(
+          value.cast<std::string>(), model.model().vocab_size(), model.model().n_ctx(), 64,
+          &o.mean_source));
     } else {
       throw py::type_error(absl::StrCat("extract() got an unexpected keyword argument '", key, "'"));
     }

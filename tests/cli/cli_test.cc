@@ -102,8 +102,46 @@ TEST_F(CliTest, InitRejectsBadShapes) {
   ExpectOneLineError(r, "init");
 }
 
+// A BDH circuit through the pruning commands: extract writes a circuit file
+// that says bdh, inspect, draw and ablate read it; GPT-only steps refuse it in
+// one line. (A random model: the circuit misses the target and keeps every node.)
+TEST_F(CliTest, BdhExtractInspectDrawAblate) {
+  const std::string bdh = dir_->File("bdh.h5"), out = dir_->File("bdh_out");
+  RunResult r = RunCommand(CircuitBinary() + " init --arch bdh --layers 1 --d-model 16 --heads 1 "
+                           "--neurons 16 --seed 2 --out " + bdh);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = RunCommand(CircuitBinary() + " extract --task single_double_quote --pairs 16 --epochs 1 "
+                 "--threads 1 --no-explain --model " + bdh + " --out " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Per layer resid_in 16, x_neuron 16, attn_read 16, y_neuron 16, gate 16; final 16.
+  EXPECT_THAT(r.out, HasSubstr("nodes     96 of 96"));
+  EXPECT_THAT(r.out, HasSubstr("weights and links (BDH: dense)"));
+  const std::string circuit = out + "/circuit.h5";
+  r = RunCommand(CircuitBinary() + " inspect " + circuit);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("L0 x_neuron"));
+  r = RunCommand(CircuitBinary() + " draw " + circuit + " -o " + dir_->File("bdh.svg"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(std::filesystem::file_size(dir_->File("bdh.svg")) > 0);
+  r = RunCommand(CircuitBinary() + " ablate --circuit " + circuit + " --model " + bdh +
+                 " --threads 1 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["n_nodes"], 96);
+  EXPECT_NEAR(j["loss"]["circuit"].get<double>(), j["loss"]["full_model"].get<double>(), 1e-9);
+
+  r = RunCommand(CircuitBinary() + " explain --circuit " + circuit + " --model " + bdh);
+  ExpectOneLineError(r, "explain");
+  EXPECT_THAT(r.err, HasSubstr("exists for GPT models only"));
+  r = RunCommand(CircuitBinary() + " extract --task single_double_quote --tie-qk --model " + bdh +
+                 " --out " + out);
+  ExpectOneLineError(r, "extract");
+  EXPECT_THAT(r.err, HasSubstr("no query and key channels"));
+}
+
 // A BDH model through init, inspect and eval; the GPT-only commands refuse it
 // in one line naming the arch; options of the other architecture are usage errors.
+// (Pruning a BDH model: BdhExtractInspectDrawAblate.)
 TEST_F(CliTest, BdhInitInspectEvalAndArchErrors) {
   const std::string bdh = dir_->File("bdh.h5");
   RunResult r = RunCommand(CircuitBinary() + " init --arch bdh --layers 2 --d-model 32 --heads 2 "
@@ -124,9 +162,7 @@ TEST_F(CliTest, BdhInitInspectEvalAndArchErrors) {
   EXPECT_GT(j["loss"].get<double>(), 0.0);
 
   for (const std::string& command :
-       std::vector<std::string>{"extract --task single_double_quote --out " + dir_->File("xo"),
-                                "generate --prompt x",
-                                "export-torch --out " + dir_->File("t")}) {
+       std::vector<std::string>{"generate --prompt x", "export-torch --out " + dir_->File("t")}) {
     r = RunCommand(CircuitBinary() + " " + command + " --model " + bdh);
     ExpectOneLineError(r, command.substr(0, command.find(' ')));
     EXPECT_THAT(r.err, HasSubstr("a BDH model (arch 'bdh'); this needs a GPT model (arch 'gpt')"));

@@ -201,7 +201,7 @@ TEST(BdhModel, OneSetOfWeightsServesEveryLayer) {
   // The forward pass is the one Layer applied n_layer times.
   torch::NoGradGuard no_grad;
   torch::Tensor tokens = torch::tensor({1, 4, 9, 2, 2, 7}, torch::kInt64).view({1, 6});
-  std::vector<torch::Tensor> inputs;  // the input of each layer, (1, 1, T, D)
+  std::vector<torch::Tensor> inputs;  // the input of each layer, (1, T, D)
   torch::Tensor x = b.Embed(tokens);
   for (int l = 0; l < deep.n_layer; ++l) {
     inputs.push_back(x);
@@ -223,6 +223,87 @@ TEST(BdhModel, OneSetOfWeightsServesEveryLayer) {
       EXPECT_GT(diff, 1e-4) << name << " at layer " << l;
     }
   }
+}
+
+// Taps: the six sites (resid_in, x_neuron, attn_read, y_neuron, gate per layer,
+// then final_resid) see the activations of the definition, an identity tap
+// changes nothing, and the staged, answer-only pass equals the full one.
+TEST(BdhModel, TapsSeeEverySiteAndTheStagedPassMatches) {
+  const BdhConfig c = TinyConfig();
+  const BdhModel model = RandomModel(c, /*seed=*/4);
+  torch::NoGradGuard no_grad;
+  const torch::Tensor tokens =
+      torch::tensor({3, 7, 7, 0, 10, 5, 2, 1, 8, 8, 1, 4, 2, 9}, torch::kInt64).view({2, 7});
+  const SiteLayout layout = model.layout();
+  ASSERT_EQ(layout.num_sites(), 3 * 5 + 1);
+  EXPECT_EQ(layout.width(layout.Site(1, NodeLocation::kBdhXNeuron)), 2 * 6);
+  EXPECT_EQ(layout.width(layout.Site(1, NodeLocation::kBdhAttnRead)), 2 * 8);
+  EXPECT_EQ(layout.Site(0, NodeLocation::kAttnQ), -1);  // a GPT location
+
+  Taps taps(layout);
+  std::vector<torch::Tensor> acts(taps.num_sites());
+  taps.Add(RecordTap(&acts));
+  const torch::Tensor logits = model.Forward(tokens, &taps);
+  EXPECT_TRUE(torch::equal(logits, model.Forward(tokens)));
+  for (int s = 0; s < layout.num_sites(); ++s) {
+    ASSERT_TRUE(acts[s].defined()) << s;
+    EXPECT_EQ(acts[s].sizes(), (std::vector<int64_t>{2, 7, layout.width(s)})) << s;
+  }
+  // The x-neurons of layer 0 are ReLU(LN(embedding) E_h), head h at channels h*N.. .
+  const torch::Tensor x0 = model.Embed(tokens);  // (2, 7, 8)
+  for (int h = 0; h < 2; ++h) {
+    const torch::Tensor want = torch::relu(x0.matmul(model.encoder()[h]));  // (2, 7, 6)
+    EXPECT_TRUE(torch::allclose(acts[layout.Site(0, NodeLocation::kBdhXNeuron)].narrow(2, 6 * h, 6),
+                                want, 1e-5, 1e-6));
+  }
+  // The gate is x-neurons times y-neurons.
+  EXPECT_TRUE(torch::allclose(acts[layout.Site(2, NodeLocation::kBdhGate)],
+                              acts[layout.Site(2, NodeLocation::kBdhXNeuron)] *
+                                  acts[layout.Site(2, NodeLocation::kBdhYNeuron)]));
+
+  const torch::Tensor positions = torch::tensor({6, 2}, torch::kInt64);
+  const torch::Tensor at = model.ForwardAt(tokens, positions, &taps);
+  const torch::Tensor staged = model.HeadAt(
+      model.Layers(model.Layers(model.Embed(tokens), 0, 1, &taps, positions), 1, 3, &taps,
+                   positions),
+      tokens, positions, &taps);
+  EXPECT_LE((staged - at).abs().max().item<double>(), 1e-5);
+  EXPECT_LE((model.AnswerLogits(tokens, positions) - at).abs().max().item<double>(), 1e-5);
+}
+
+// A node is one channel: ablating x-neuron h*N+n in every layer by a tap is
+// zeroing column n of encoder head h; ablating gate channel h*N+n is zeroing
+// decoder row h*N+n (the channel order the taps use is the weights' order).
+TEST(BdhModel, ZeroingATappedChannelIsZeroingItsWeights) {
+  const BdhConfig c = TinyConfig();
+  const BdhModel model = RandomModel(c, /*seed=*/9);
+  torch::NoGradGuard no_grad;
+  const torch::Tensor tokens = torch::tensor({1, 4, 9, 2, 2, 7, 3}, torch::kInt64).view({1, 7});
+  const int h = 1, n = 4, channel = h * c.n_neuron + n;
+  auto zero_channel = [&](NodeLocation loc) {
+    Taps taps(model.layout());
+    for (int l = 0; l < c.n_layer; ++l) {
+      taps.AddAt(l, loc, [channel](const TapSite&, const torch::Tensor& x) {
+        torch::Tensor y = x.clone();
+        y.select(-1, channel).zero_();
+        return y;
+      });
+    }
+    return model.Forward(tokens, &taps);
+  };
+  BdhModel no_encoder = RandomModel(c, 9);
+  no_encoder.Parameter("encoder")[h].select(1, n).zero_();
+  EXPECT_LE((zero_channel(NodeLocation::kBdhXNeuron) - no_encoder.Forward(tokens)).abs().max()
+                .item<double>(),
+            1e-5);
+  BdhModel no_decoder = RandomModel(c, 9);
+  no_decoder.Parameter("decoder")[channel].zero_();
+  EXPECT_LE((zero_channel(NodeLocation::kBdhGate) - no_decoder.Forward(tokens)).abs().max()
+                .item<double>(),
+            1e-5);
+  EXPECT_GT((zero_channel(NodeLocation::kBdhGate) - model.Forward(tokens)).abs().max()
+                .item<double>(),
+            1e-4);  // the channel mattered
 }
 
 TEST(BdhModel, GradientsReachEverySharedTensor) {

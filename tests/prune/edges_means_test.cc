@@ -105,7 +105,7 @@ TEST(MeanCacheTest, SavedNextToModelAndReusedOnlyForSameDigests) {
   ASSERT_THAT(first.status(), testing::IsOk());
   EXPECT_FALSE(reused);
   EXPECT_TRUE(note.empty()) << note;
-  absl::StatusOr<MeanCache> loaded = LoadMeans(path, model.config());
+  absl::StatusOr<MeanCache> loaded = LoadMeans(path, model.layout());
   ASSERT_THAT(loaded.status(), testing::IsOk());
   EXPECT_EQ(loaded->model_digest, "digest1");
   EXPECT_EQ(loaded->source, "text");
@@ -122,9 +122,9 @@ TEST(MeanCacheTest, SavedNextToModelAndReusedOnlyForSameDigests) {
   EXPECT_FALSE(reused);  // other text
   // A model of another shape is refused with the file's name.
   const Model planted = testing::PlantedModel();
-  EXPECT_THAT(LoadMeans(path, planted.config()).status(),
+  EXPECT_THAT(LoadMeans(path, planted.layout()).status(),
               testing::StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("m.means.h5")));
-  EXPECT_THAT(LoadMeans(dir.File("none.h5"), model.config()).status(),
+  EXPECT_THAT(LoadMeans(dir.File("none.h5"), model.layout()).status(),
               testing::StatusIs(absl::StatusCode::kNotFound, ::testing::HasSubstr("none.h5")));
 }
 
@@ -142,8 +142,8 @@ TEST(MeanCacheTest, DamagedValuesAreRejectedAndReported) {
     MeanCache damaged = *good;
     damaged.means[2] = damaged.means[2].clone();
     damaged.means[2][1] = bad;
-    ASSERT_THAT(SaveMeans(path, damaged, model.config().n_layer), testing::IsOk());
-    EXPECT_THAT(LoadMeans(path, model.config()).status(),
+    ASSERT_THAT(SaveMeans(path, damaged, model.layout()), testing::IsOk());
+    EXPECT_THAT(LoadMeans(path, model.layout()).status(),
                 testing::StatusIs(absl::StatusCode::kInvalidArgument,
                                   ::testing::HasSubstr("[1] is ")))
         << bad;
@@ -190,15 +190,15 @@ TEST(MeanCacheTest, AnotherCorpusNeverReplacesTheModelsMeans) {
   ASSERT_THAT(ResolveMeans(model, "digest1", task, with_corpus, &stats).status(), testing::IsOk());
   EXPECT_EQ(stats.means_source, "other corpus");
   const std::string other_path = dir.File("m.means-" + TokensDigest(other) + ".h5");
-  EXPECT_EQ(MeansPathForSource(path, model.config(), "digest1", TokensDigest(other)), other_path);
-  EXPECT_EQ(MeansPathForSource(path, model.config(), "digest1", TokensDigest(own)), path);
-  EXPECT_EQ(MeansPathForSource(dir.File("none.means.h5"), model.config(), "digest1", "x"),
+  EXPECT_EQ(MeansPathForSource(path, model.layout(), "digest1", TokensDigest(other)), other_path);
+  EXPECT_EQ(MeansPathForSource(path, model.layout(), "digest1", TokensDigest(own)), path);
+  EXPECT_EQ(MeansPathForSource(dir.File("none.means.h5"), model.layout(), "digest1", "x"),
             dir.File("none.means.h5"));
-  absl::StatusOr<MeanCache> kept = LoadMeans(path, model.config());
+  absl::StatusOr<MeanCache> kept = LoadMeans(path, model.layout());
   ASSERT_THAT(kept.status(), testing::IsOk());
   EXPECT_EQ(kept->source, "own corpus");
   EXPECT_EQ(kept->source_digest, TokensDigest(own));
-  absl::StatusOr<MeanCache> separate = LoadMeans(other_path, model.config());
+  absl::StatusOr<MeanCache> separate = LoadMeans(other_path, model.layout());
   ASSERT_THAT(separate.status(), testing::IsOk());
   EXPECT_EQ(separate->source, "other corpus");
 
@@ -230,7 +230,7 @@ TEST(MeanCacheTest, BundledFilesReadAfterTorchRanOnThreads) {
   const std::string dir = testing::SourceDir() + "/data/models/";
   absl::StatusOr<ModelFile> file = LoadModel(dir + "default.h5");
   ASSERT_THAT(file.status(), testing::IsOk());
-  absl::StatusOr<MeanCache> means = LoadMeans(dir + "default.means.h5", file->model.config());
+  absl::StatusOr<MeanCache> means = LoadMeans(dir + "default.means.h5", file->model.layout());
   ASSERT_THAT(means.status(), testing::IsOk());
   EXPECT_EQ(means->model_digest, file->digest);
   EXPECT_FALSE(means->means.empty());

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "circuit/core/model.h"
 #include "circuit/prune/mean_cache.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -37,8 +38,8 @@ class MeansHostileTest : public ::testing::Test {
           torch::zeros({config_.LocationWidth(TapSiteAt(s, config_.n_layer).location)}));
     }
     path_ = dir_.File("m.means.h5");
-    ASSERT_THAT(SaveMeans(path_, cache, config_.n_layer), testing::IsOk());
-    ASSERT_THAT(LoadMeans(path_, config_).status(), testing::IsOk());
+    ASSERT_THAT(SaveMeans(path_, cache, config_.Layout()), testing::IsOk());
+    ASSERT_THAT(LoadMeans(path_, config_.Layout()).status(), testing::IsOk());
     const TapSite first = TapSiteAt(0, config_.n_layer);
     site_ = absl::StrCat("/means/", first.layer, "/", std::string(LocationName(first.location)));
     width_ = static_cast<uint64_t>(config_.LocationWidth(first.location));
@@ -54,7 +55,7 @@ TEST_F(MeansHostileTest, SiteWithTheRightShapeButNoData) {
     HostileH5 h(path_);
     ASSERT_TRUE(h.DeclareDataset(site_, {width_}, HostileH5::kFloat32));
   }
-  EXPECT_THAT(LoadMeans(path_, config_).status(),
+  EXPECT_THAT(LoadMeans(path_, config_.Layout()).status(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(site_ + ": declares")));
 }
 
@@ -63,7 +64,7 @@ TEST_F(MeansHostileTest, SiteDeclaringTwoToTheFortyFloats) {
     HostileH5 h(path_);
     ASSERT_TRUE(h.DeclareDataset(site_, {uint64_t{1} << 40}, HostileH5::kFloat32));
   }
-  EXPECT_THAT(LoadMeans(path_, config_).status(),
+  EXPECT_THAT(LoadMeans(path_, config_.Layout()).status(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(site_)));
 }
 
@@ -72,7 +73,7 @@ TEST_F(MeansHostileTest, AbsurdLayerCount) {
     HostileH5 h(path_);
     ASSERT_TRUE(h.SetInt("/", "n_layer", int64_t{1} << 40));
   }
-  EXPECT_THAT(LoadMeans(path_, config_).status(),
+  EXPECT_THAT(LoadMeans(path_, config_.Layout()).status(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("n_layer 1099511627776")));
 }
 

@@ -11,6 +11,7 @@
 #include "circuit/core/bdh.h"
 #include "circuit/core/bdh_checkpoint.h"
 #include "circuit/core/optimizer.h"
+#include "circuit/core/runtime.h"
 #include "circuit/core/status.h"
 #include "train/train_corpus.h"
 
@@ -18,10 +19,6 @@ namespace circuit {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double Since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
 
 absl::Status CheckOptions(const BdhTrainOptions& o) {
   if (o.out.empty()) return absl::InvalidArgumentError("no output path (out) given");
@@ -124,7 +121,7 @@ absl::StatusOr<BdhTrainResult> TrainBdh(const BdhTrainOptions& o) {
       }
       info.steps = step;
       info.tokens = step * o.batch * o.config.n_ctx;
-      info.seconds = Since(start);
+      info.seconds = SecondsSince(start);
       const size_t n = std::min<size_t>(20, info.curve_loss.size());
       info.final_loss = 0;
       for (size_t i = info.curve_loss.size() - n; i < info.curve_loss.size(); ++i) {
@@ -157,7 +154,7 @@ absl::StatusOr<BdhTrainResult> TrainBdh(const BdhTrainOptions& o) {
       loss.backward();
       adam.Step(o.lr);
       DecayWeights(params, o.weight_decay * o.lr);
-      step_seconds += Since(t0);
+      step_seconds += SecondsSince(t0);
       ++step;
       info.curve_step.push_back(step);
       info.curve_loss.push_back(loss_value);
@@ -177,7 +174,7 @@ absl::StatusOr<BdhTrainResult> TrainBdh(const BdhTrainOptions& o) {
         CIRCUIT_RETURN_IF_ERROR(save(step));
         p.saved = true;
       }
-      p.elapsed_seconds = Since(start);
+      p.elapsed_seconds = SecondsSince(start);
       p.tokens_per_second = static_cast<double>(step * tokens_per_step) / step_seconds;
       p.eta_seconds =
           p.elapsed_seconds / static_cast<double>(step) * static_cast<double>(o.steps - step);
@@ -187,7 +184,7 @@ absl::StatusOr<BdhTrainResult> TrainBdh(const BdhTrainOptions& o) {
     result.steps_done = step;
     result.final_loss = info.final_loss;
     if (!info.val_loss.empty()) result.final_val_loss = info.val_loss.back();
-    result.seconds = Since(start);
+    result.seconds = SecondsSince(start);
     result.tokens_per_second =
         step_seconds > 0 ? static_cast<double>(step * tokens_per_step) / step_seconds : 0;
     return result;

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "circuit/core/checkpoint.h"
 #include "circuit/core/model.h"
+#include "circuit/core/runtime.h"
 #include "circuit/core/status.h"
 #include "train/train_corpus.h"
 #include "train/train_data.h"
@@ -25,10 +26,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using internal::TrainState;
-
-double Since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
 
 absl::Status CheckOptions(const TrainOptions& o) {
   if (o.out.empty()) return absl::InvalidArgumentError("no output path (out) given");
@@ -169,37 +166,37 @@ double Trainer::Step(int64_t step) {
   Clock::time_point t0 = Clock::now();
   torch::Tensor batch =
       corpus_.train->RandomBatch(o_.seed, step, o_.batch).to(o_.device);  // (B, n_ctx + 1)
-  t_.data += Since(t0);
+  t_.data += SecondsSince(t0);
 
   t0 = Clock::now();
   torch::Tensor loss = model_.Loss(batch);
   const double loss_value = loss.item<double>();
-  t_.forward += Since(t0);
+  t_.forward += SecondsSince(t0);
   if (!std::isfinite(loss_value)) return loss_value;
 
   t0 = Clock::now();
   for (NamedTensor& p : trainable_) p.tensor.mutable_grad() = torch::Tensor();
   loss.backward();
   Sync();
-  t_.backward += Since(t0);
+  t_.backward += SecondsSince(t0);
 
   t0 = Clock::now();
   NormalizeGradients(adam_->params());
   const double lr = o_.schedule.LearningRate(step);
   adam_->Step(lr);
   Sync();
-  t_.optimizer += Since(t0);
+  t_.optimizer += SecondsSince(t0);
 
   t0 = Clock::now();
   Project(step);
   Sync();
-  t_.projection += Since(t0);
+  t_.projection += SecondsSince(t0);
 
   // Decoupled weight decay after the projection (it keeps zeros zero).
   t0 = Clock::now();
   DecayWeights(decayed_, o_.weight_decay * lr);
   Sync();
-  t_.optimizer += Since(t0);
+  t_.optimizer += SecondsSince(t0);
   return loss_value;
 }
 
@@ -225,7 +222,7 @@ TrainingInfo Trainer::Info() const {
     info.final_loss += curve_loss_[i] / static_cast<double>(n);
   }
   info.final_val_loss = val_loss_.empty() ? 0.0 : val_loss_.back();
-  info.seconds = seconds_before_ + Since(start_);
+  info.seconds = seconds_before_ + SecondsSince(start_);
   info.corpus_digest = corpus_.digest;
   info.command = o_.command;
   info.init_from = init_from_;
@@ -269,7 +266,7 @@ absl::Status Trainer::Save(bool final_save) {
     s.step = step_;
     s.init_from = init_from_;
     s.tokens = tokens_;
-    s.seconds = seconds_before_ + Since(start_);
+    s.seconds = seconds_before_ + SecondsSince(start_);
     s.options = o_;
     s.corpus_digest = corpus_.digest;
     s.weights = model_.parameters();
@@ -287,7 +284,7 @@ absl::Status Trainer::Save(bool final_save) {
   }
   CIRCUIT_RETURN_IF_ERROR(SaveModel(o_.out, model_, tokenizer_, Info()));
   if (final_save) std::remove(state_path.c_str());  // finished: nothing left to resume
-  t_.checkpoint += Since(t0);
+  t_.checkpoint += SecondsSince(t0);
   return absl::OkStatus();
 }
 
@@ -313,7 +310,7 @@ absl::StatusOr<TrainResult> Trainer::Run() {
       return absl::AbortedError(absl::StrCat("step ", step_ + 1, ": training loss is ", loss,
                                              " (diverged; try a smaller --lr)", KeptMessage()));
     }
-    step_seconds += Since(t0);
+    step_seconds += SecondsSince(t0);
     ++steps_this_run;
     const int64_t step = step_++;
     tokens_ += tokens_per_step;
@@ -330,7 +327,7 @@ absl::StatusOr<TrainResult> Trainer::Run() {
     if ((o_.eval_every > 0 && step_ % o_.eval_every == 0) || step_ == steps) {
       Clock::time_point te = Clock::now();
       p.val_loss = ValidationLoss();
-      t_.eval += Since(te);
+      t_.eval += SecondsSince(te);
       val_step_.push_back(step_);
       val_loss_.push_back(p.val_loss);
     }
@@ -338,7 +335,7 @@ absl::StatusOr<TrainResult> Trainer::Run() {
       CIRCUIT_RETURN_IF_ERROR(Save(/*final_save=*/false));
       p.saved = true;
     }
-    p.elapsed_seconds = Since(start_);
+    p.elapsed_seconds = SecondsSince(start_);
     p.tokens_per_second = static_cast<double>(steps_this_run * tokens_per_step) / step_seconds;
     p.eta_seconds = p.elapsed_seconds / static_cast<double>(steps_this_run) *
                     static_cast<double>(steps - step_);
@@ -350,7 +347,7 @@ absl::StatusOr<TrainResult> Trainer::Run() {
   result.steps_done = step_;
   result.final_loss = info.final_loss;
   if (!val_loss_.empty()) result.final_val_loss = val_loss_.back();
-  result.seconds = Since(start_);
+  result.seconds = SecondsSince(start_);
   result.tokens_per_second =
       step_seconds > 0 ? static_cast<double>(steps_this_run * tokens_per_step) / step_seconds : 0;
   result.timings = t_;

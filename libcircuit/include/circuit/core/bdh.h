@@ -15,7 +15,7 @@
 // "lm_head"), so checkpoints map by name. Device-agnostic.
 //
 //   CIRCUIT_ASSIGN_OR_RETURN(BdhModel model, BdhModel::Create(config, /*seed=*/0));
-//   torch::Tensor logits = model.Forward(tokens);        // (B, T, vocab)
+//   torch::Tensor logits = model.Forward(tokens);        // (B, T, vocab); taps as the GPT's
 //   torch::Tensor loss = model.Loss(batch, /*train=*/true);
 #ifndef CIRCUIT_CORE_BDH_H_
 #define CIRCUIT_CORE_BDH_H_
@@ -30,12 +30,13 @@
 #include "absl/status/statusor.h"
 #include "circuit/core/bdh_config.h"
 #include "circuit/core/model.h"  // NamedTensor
+#include "circuit/core/taps.h"
 #include "circuit/core/task.h"
 #include "circuit/core/task_eval.h"  // TaskMetrics
 
 namespace circuit {
 
-class BdhModel {
+class BdhModel : public TapModel {
  public:
   // Fresh weights, each N(0, 0.02) as in the reference, deterministic for a
   // seed on every device (drawn on the CPU, then moved).
@@ -50,23 +51,40 @@ class BdhModel {
                                               std::vector<NamedTensor> tensors,
                                               torch::Device device = torch::kCPU);
 
-  // tokens: (B, T) int64. Logits (B, T, vocab). `train` applies dropout.
-  torch::Tensor Forward(const torch::Tensor& tokens, bool train = false) const;
-  // The logits at positions (B) int64: (B, vocab).
-  torch::Tensor AnswerLogits(const torch::Tensor& tokens, const torch::Tensor& positions) const;
-  // Mean next-token cross-entropy of tokens[:, 1:] given tokens[:, :-1].
+  // The TapModel interface (taps.h): sites per layer resid_in, x_neuron,
+  // attn_read, y_neuron, gate (heads flattened: channel h * W + w), then
+  // final_resid. In AnswerLogits and Layers with positions, the last layer's
+  // queries exist only at the answer positions: its attn_read, y_neuron and
+  // gate sites see (B, 1, width), its resid_in and x_neuron (the keys) all.
+  std::string arch() const override;  // "bdh"
+  SiteLayout layout() const override { return config_.Layout(); }
+  int n_ctx() const override { return config_.n_ctx; }
+  int vocab_size() const override { return config_.vocab_size; }
+  torch::Device device() const override { return device_; }
+  torch::Tensor Forward(const torch::Tensor& tokens, const Taps* taps = nullptr) const override;
+  torch::Tensor ForwardAt(const torch::Tensor& tokens, const torch::Tensor& positions,
+                          const Taps* taps = nullptr) const override;
+  torch::Tensor AnswerLogits(const torch::Tensor& tokens, const torch::Tensor& positions,
+                             const Taps* taps = nullptr) const override;
+  //   Embed(tokens)         (B, T, D): LN(embedding), the input of layer 0
+  torch::Tensor Embed(const torch::Tensor& tokens) const override;
+  torch::Tensor Layers(torch::Tensor x, int begin, int end, const Taps* taps,
+                       const torch::Tensor& positions) const override;
+  torch::Tensor HeadAt(torch::Tensor x, const torch::Tensor& tokens,
+                       const torch::Tensor& positions, const Taps* taps) const override;
+
+  // Mean next-token cross-entropy of tokens[:, 1:] given tokens[:, :-1];
+  // `train` applies dropout.
   torch::Tensor Loss(const torch::Tensor& tokens, bool train = false) const;
 
-  // The stages of Forward, for tests and later for taps:
-  //   Embed(tokens)         (B, 1, T, D): LN(embedding), the input of layer 0
-  //   Layer(x)              (B, 1, T, D) -> (B, 1, T, D): the one shared layer
-  //   Logits(x)             (B, 1, T, D) -> (B, T, vocab)
-  torch::Tensor Embed(const torch::Tensor& tokens) const;
-  torch::Tensor Layer(const torch::Tensor& x, bool train = false) const;
+  // The one shared layer on x (B, T, D), as layer `layer` for the taps; with
+  // `positions` (B) only those positions' output (B, 1, D).
+  torch::Tensor Layer(const torch::Tensor& x, const Taps* taps = nullptr, int layer = 0,
+                      const torch::Tensor& positions = torch::Tensor(), bool train = false) const;
+  // x (B, T, D) after the last layer -> logits (B, T, vocab).
   torch::Tensor Logits(const torch::Tensor& x) const;
 
   const BdhConfig& config() const { return config_; }
-  torch::Device device() const { return device_; }
   // Moves (and converts) every tensor; float64 serves reference checks in tests.
   void To(torch::Device device, torch::ScalarType dtype = torch::kFloat32);
 
@@ -86,6 +104,7 @@ class BdhModel {
   // Indices into params_, in the reference's state-dict order.
   enum { kDecoder = 0, kEncoder = 1, kEncoderV = 2, kLmHead = 3, kEmbed = 4 };
   BdhModel(BdhConfig config, std::vector<NamedTensor> params, torch::Device device);
+  torch::Tensor Run(const torch::Tensor& tokens, const Taps* taps, bool train) const;
 
   BdhConfig config_;
   torch::Device device_;

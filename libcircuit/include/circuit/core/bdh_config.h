@@ -13,6 +13,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "circuit/core/nodes.h"
 
 namespace circuit {
 
@@ -30,6 +31,9 @@ struct BdhConfig {
 
   // All neurons of one layer: n_head * N.
   int64_t neurons() const { return int64_t{n_head} * n_neuron; }
+  // The tap sites (docs/bdh.md): per layer resid_in (D), x_neuron (H*N),
+  // attn_read (H*D), y_neuron (H*N), gate (H*N); then final_resid (D).
+  SiteLayout Layout() const;
   // V*D (embed) + 2 * n_head*D*N (encoder, encoder_v) + n_head*N*D (decoder) + D*V (lm_head).
   int64_t ParameterCount() const;
 

@@ -70,6 +70,9 @@ struct Circuit {
   std::string penalty = "log";    // linear | log
   uint64_t seed = 0;
   int32_t n_layer = 0;        // layers of the model (final_resid sits at n_layer)
+  std::string arch = "gpt";   // the model's architecture (arch.h); files without it: "gpt"
+  // How `edges` were defined (prune/edges.h, EdgeDefinition); "" when not recorded.
+  std::string edge_definition;
   double target_loss = 0.15;  // all losses: per prompt, nats (PAPER.md §3.1)
   double full_model_loss = 0.0;
   double circuit_loss = 0.0;        // test split, everything outside ablated (sufficiency)

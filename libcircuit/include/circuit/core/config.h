@@ -38,8 +38,10 @@ struct ModelConfig {
   int d_in() const { return d_model + d_pos_emb; }
   // Attention width A = n_head * d_head.
   int attn_width() const { return n_head * d_head; }
-  // Number of channels at `loc`.
+  // Number of channels at `loc` (0 for another architecture's location).
   int LocationWidth(NodeLocation loc) const;
+  // The tap sites: the eight layer locations in kAllNodeLocations order, then final_resid.
+  SiteLayout Layout() const;
   // n_layer * (2 d_in + 3 A + 2 d_model + d_mlp) + d_model (PAPER.md §4.1).
   int64_t TotalNodes() const;
   // True when AbsTopK applies at `loc` (afrac > 0 and the key is listed).

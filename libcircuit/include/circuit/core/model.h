@@ -24,54 +24,18 @@
 #include "absl/status/statusor.h"
 #include "circuit/core/config.h"
 #include "circuit/core/nodes.h"
+#include "circuit/core/taps.h"
 
 namespace circuit {
 
-// Where the forward pass is: one node location of one layer.
+// The GPT's site numbers (its SiteLayout, ModelConfig::Layout):
 // `site` = layer * 8 + location for layer locations, n_layer * 8 for final_resid.
-struct TapSite {
-  int layer = 0;
-  NodeLocation location = NodeLocation::kAttnActIn;
-  int site = 0;
-};
-
-// Number of tap sites of a model: n_layer * 8 + 1.
 inline int NumTapSites(int n_layer) { return n_layer * kNumLayerLocations + 1; }
 inline int TapSiteIndex(int layer, NodeLocation loc) {
   return loc == NodeLocation::kFinalResid ? layer * kNumLayerLocations
                                           : layer * kNumLayerLocations + static_cast<int>(loc);
 }
 TapSite TapSiteAt(int site, int n_layer);
-
-// x: (B, T, width) after AbsTopK -> the tensor the forward pass continues with.
-using TapFn = std::function<torch::Tensor(const TapSite& site, const torch::Tensor& x)>;
-
-// The interventions of one forward pass. Functions run in the order added.
-class Taps {
- public:
-  explicit Taps(int n_layer) : n_layer_(n_layer), per_site_(NumTapSites(n_layer)) {}
-
-  // At every site.
-  void Add(TapFn fn);
-  // At one site (layer of kFinalResid = n_layer).
-  void AddAt(int layer, NodeLocation loc, TapFn fn);
-
-  int n_layer() const { return n_layer_; }
-  int num_sites() const { return static_cast<int>(per_site_.size()); }
-  bool empty() const { return empty_; }
-  torch::Tensor Apply(const TapSite& site, torch::Tensor x) const;
-
- private:
-  int n_layer_;
-  bool empty_ = true;
-  std::vector<std::vector<TapFn>> per_site_;
-};
-
-// Stores each site's activation into (*out)[site] (out sized num_sites()).
-TapFn RecordTap(std::vector<torch::Tensor>* out);
-// Blends g * x + (1 - g) * m per channel with gates[site] and means[site], both
-// (width); undefined entries leave the site alone. Gradients flow into gates.
-TapFn BlendTap(const std::vector<torch::Tensor>* gates, const std::vector<torch::Tensor>* means);
 
 // The weights of one transformer block. Shapes with A = n_head * d_head.
 struct LayerWeights {
@@ -94,7 +58,7 @@ struct NamedTensor {
   torch::Tensor tensor;
 };
 
-class Model {
+class Model : public TapModel {
  public:
   // A freshly initialised model (PAPER.md §1.6), deterministic for a seed and
   // the same on every device (initialised on the CPU, then moved).
@@ -110,17 +74,17 @@ class Model {
                                            torch::Device device = torch::kCPU);
 
   // tokens: (B, T) int64, T <= n_ctx. Returns logits (B, T, vocab).
-  torch::Tensor Forward(const torch::Tensor& tokens, const Taps* taps = nullptr) const;
+  torch::Tensor Forward(const torch::Tensor& tokens, const Taps* taps = nullptr) const override;
   // Same, but only the logits at positions (B) int64: (B, vocab). Cheaper for tasks.
   torch::Tensor ForwardAt(const torch::Tensor& tokens, const torch::Tensor& positions,
-                          const Taps* taps = nullptr) const;
+                          const Taps* taps = nullptr) const override;
   // The logits at positions (B) int64 like ForwardAt, for scoring: the last
   // layer computes keys and values at every position and everything else only
   // at `positions`, so taps at its sites after attn.act_in, attn.k and attn.v
   // (and at final_resid) see (B, 1, width). Equal to ForwardAt up to float
   // rounding; use ForwardAt when taps must see every position (recording).
   torch::Tensor AnswerLogits(const torch::Tensor& tokens, const torch::Tensor& positions,
-                             const Taps* taps = nullptr) const;
+                             const Taps* taps = nullptr) const override;
   // AnswerLogits in stages, so that a caller can run a shared prefix of the
   // layers once and repeat the residual stream for several ablations:
   //   Embed(tokens)                        (B, T, d_model) before layer 0
@@ -128,16 +92,20 @@ class Model {
   //                                        returns (B, 1, d_model) at pos
   //   HeadAt(x, tokens, pos, taps)         x (B, 1, d_model) after the last
   //                                        layer -> final_resid, ln_f, logits (B, V)
-  torch::Tensor Embed(const torch::Tensor& tokens) const;
+  torch::Tensor Embed(const torch::Tensor& tokens) const override;
   torch::Tensor Layers(torch::Tensor x, int begin, int end, const Taps* taps,
-                       const torch::Tensor& positions) const;
+                       const torch::Tensor& positions) const override;
   torch::Tensor HeadAt(torch::Tensor x, const torch::Tensor& tokens,
-                       const torch::Tensor& positions, const Taps* taps) const;
+                       const torch::Tensor& positions, const Taps* taps) const override;
   // Mean next-token cross-entropy of tokens[:, 1:] given tokens[:, :-1].
   torch::Tensor Loss(const torch::Tensor& tokens, const Taps* taps = nullptr) const;
 
   const ModelConfig& config() const { return config_; }
-  torch::Device device() const { return device_; }
+  torch::Device device() const override { return device_; }
+  std::string arch() const override;  // "gpt"
+  SiteLayout layout() const override { return config_.Layout(); }
+  int n_ctx() const override { return config_.n_ctx; }
+  int vocab_size() const override { return config_.vocab_size; }
   // Moves (and converts) every tensor; float64 serves gradient checks in tests.
   void To(torch::Device device, torch::ScalarType dtype = torch::kFloat32);
 

@@ -1,4 +1,6 @@
-// Node addressing: the nine node locations of PAPER.md §1.2 and their names.
+// Node addressing: the node locations of each architecture (the GPT's nine of
+// PAPER.md §1.2, BDH's six of docs/bdh.md), their names, and the tap sites of
+// a model (SiteLayout).
 //
 // A node is one scalar channel at one location of one layer, for every token
 // position. The same strings name locations in code, files and diagrams:
@@ -6,6 +8,8 @@
 //   NodeLocation loc;
 //   if (ParseNodeLocation("mlp.post_act", &loc)) ...;  // loc == kMlpPostAct
 //   LocationName(NodeLocation::kAttnQ) == "attn.q"
+//   SiteLayout layout = config.Layout();               // the model's tap sites
+//   int site = layout.Site(2, NodeLocation::kMlpPostAct);
 #ifndef CIRCUIT_CORE_NODES_H_
 #define CIRCUIT_CORE_NODES_H_
 
@@ -13,6 +17,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace circuit {
 
@@ -26,10 +31,19 @@ enum class NodeLocation : int8_t {
   kMlpActIn = 5,       // MLP residual read, width d_in
   kMlpPostAct = 6,     // MLP neurons, width d_mlp
   kMlpResidDelta = 7,  // MLP residual write, width d_model
-  kFinalResid = 8,     // residual read by the unembedding, width d_model
+  kFinalResid = 8,     // residual read by the unembedding, width d_model (both archs)
+  // BDH, per layer in computation order (docs/bdh.md):
+  kBdhResidIn = 9,     // "resid_in": the residual stream as the layer reads it
+                       // (the encoder's input, attention's values; not the skip), width D
+  kBdhXNeuron = 10,    // "x_neuron": x-neurons ReLU(x E_h), width n_head * N
+  kBdhAttnRead = 11,   // "attn_read": attention read-out LN(yKV), width n_head * D
+  kBdhYNeuron = 12,    // "y_neuron": y-neurons ReLU(yKV E_v,h), width n_head * N
+  kBdhGate = 13,       // "gate": x-neurons times y-neurons, the decoder's input, n_head * N
 };
+// The GPT's locations (kAllNodeLocations); kNumLocationNames counts BDH's too.
 inline constexpr int kNumNodeLocations = 9;
-inline constexpr int kNumLayerLocations = 8;  // all but kFinalResid
+inline constexpr int kNumLayerLocations = 8;  // the GPT's, all but kFinalResid
+inline constexpr int kNumLocationNames = 14;
 
 inline constexpr std::array<NodeLocation, kNumNodeLocations> kAllNodeLocations = {
     NodeLocation::kAttnActIn,      NodeLocation::kAttnQ,     NodeLocation::kAttnK,
@@ -37,7 +51,11 @@ inline constexpr std::array<NodeLocation, kNumNodeLocations> kAllNodeLocations =
     NodeLocation::kMlpActIn,       NodeLocation::kMlpPostAct,
     NodeLocation::kMlpResidDelta,  NodeLocation::kFinalResid};
 
-// "attn.act_in", "attn.q", ..., "final_resid".
+inline constexpr std::array<NodeLocation, 5> kBdhLayerLocations = {
+    NodeLocation::kBdhResidIn, NodeLocation::kBdhXNeuron, NodeLocation::kBdhAttnRead,
+    NodeLocation::kBdhYNeuron, NodeLocation::kBdhGate};
+
+// "attn.act_in", "attn.q", ..., "final_resid", "resid_in", ..., "gate".
 std::string_view LocationName(NodeLocation loc);
 // Inverse of LocationName; false when `name` is not a location.
 bool ParseNodeLocation(std::string_view name, NodeLocation* loc);
@@ -63,6 +81,48 @@ struct Node {
 
 // "L3 mlp.post_act 417"
 std::string NodeLabel(const Node& node);
+
+// One place where the forward pass hands an activation to the taps.
+struct SiteSpec {
+  int32_t layer = 0;  // n_layer for kFinalResid
+  NodeLocation location = NodeLocation::kAttnActIn;
+  int32_t width = 0;
+};
+
+// The tap sites of a model, in forward order: n_layer layers of the same
+// locations (`per_layer`, each with its width), then final_resid. Site
+// numbers: layer * per_layer.size() + slot, final_resid last. The GPT's
+// (ModelConfig::Layout) number as circuit::TapSiteIndex always has.
+class SiteLayout {
+ public:
+  SiteLayout() = default;
+  SiteLayout(int n_layer, std::vector<SiteSpec> per_layer, int final_width);
+
+  int n_layer() const { return n_layer_; }
+  int num_sites() const { return n_layer_ * per_layer() + 1; }
+  int per_layer() const { return static_cast<int>(locations_.size()); }
+  // The site of (layer, loc); -1 when the model has no such location (or the
+  // layer is out of range). kFinalResid ignores `layer`.
+  int Site(int layer, NodeLocation loc) const;
+  SiteSpec At(int site) const;
+  int width(int site) const { return At(site).width; }
+  // The first site of `layer` (n_layer: final_resid): sites below it come earlier.
+  int LayerStart(int layer) const { return layer * per_layer(); }
+  bool Has(NodeLocation loc) const { return Slot(loc) >= 0; }
+
+  friend bool operator==(const SiteLayout& a, const SiteLayout& b) {
+    return a.n_layer_ == b.n_layer_ && a.locations_ == b.locations_ && a.widths_ == b.widths_ &&
+           a.final_width_ == b.final_width_;
+  }
+
+ private:
+  int Slot(NodeLocation loc) const;  // position in a layer, per_layer() for final_resid, -1: none
+
+  int n_layer_ = 0;
+  std::vector<NodeLocation> locations_;
+  std::vector<int32_t> widths_;
+  int32_t final_width_ = 0;
+};
 
 }  // namespace circuit
 

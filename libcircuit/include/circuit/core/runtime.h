@@ -13,11 +13,17 @@
 #ifndef CIRCUIT_CORE_RUNTIME_H_
 #define CIRCUIT_CORE_RUNTIME_H_
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
 
 namespace circuit {
+
+// Seconds of steady-clock time since `start`, for stage timings.
+inline double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 
 // Sets torch's intra-op threads (0 = auto: OMP_NUM_THREADS when set, otherwise
 // IdleCores()), keeps freed memory in the process (KeepFreedMemory), and warns

@@ -7,6 +7,17 @@
 
 namespace circuit {
 
+SiteLayout BdhConfig::Layout() const {
+  const int neurons = n_head * n_neuron, reads = n_head * d_model;
+  return SiteLayout(n_layer,
+                    {{0, NodeLocation::kBdhResidIn, d_model},
+                     {0, NodeLocation::kBdhXNeuron, neurons},
+                     {0, NodeLocation::kBdhAttnRead, reads},
+                     {0, NodeLocation::kBdhYNeuron, neurons},
+                     {0, NodeLocation::kBdhGate, neurons}},
+                    d_model);
+}
+
 int64_t BdhConfig::ParameterCount() const {
   // Validate() bounds every factor first, so these int64 products cannot overflow.
   const int64_t v = vocab_size, d = d_model;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <utility>
 
+#include "circuit/core/arch.h"
 #include "circuit/core/status.h"
 #include "model/named_tensors.h"
 #include "tasks/task_eval_internal.h"
@@ -84,51 +85,120 @@ absl::StatusOr<BdhModel> BdhModel::FromTensors(const BdhConfig& config,
 BdhModel::BdhModel(BdhConfig config, std::vector<NamedTensor> params, torch::Device device)
     : config_(std::move(config)), device_(device), params_(std::move(params)) {}
 
+std::string BdhModel::arch() const { return kArchBdh; }
+
 torch::Tensor BdhModel::Embed(const torch::Tensor& tokens) const {
+  CIRCUIT_CHECK(tokens.dim() == 2);
   const int64_t B = tokens.size(0), T = tokens.size(1);
-  torch::Tensor x = embed().index_select(0, tokens.reshape({-1})).view({B, 1, T, -1});
-  return LayerNormNoAffine(x);  // (B, 1, T, D); the reference: "actually helps with training"
+  torch::Tensor x = embed().index_select(0, tokens.reshape({-1})).view({B, T, -1});
+  return LayerNormNoAffine(x);  // (B, T, D); the reference: "actually helps with training"
 }
 
-torch::Tensor BdhModel::Layer(const torch::Tensor& x, bool train) const {
-  const int64_t B = x.size(0), T = x.size(2);
-  const int64_t H = config_.n_head, N = config_.n_neuron;
-  torch::Tensor x_neurons = torch::relu(x.matmul(encoder()));  // (B, H, T, N)
-  // Linear attention, Q = K = rope(x-neurons), V = x, over strictly earlier positions.
-  torch::Tensor qr = BdhRope(x_neurons);                                         // (B, H, T, N)
-  torch::Tensor scores = qr.matmul(qr.transpose(-1, -2)).tril(/*diagonal=*/-1);  // (B, H, T, T)
-  torch::Tensor y_kv = LayerNormNoAffine(scores.matmul(x));                      // (B, H, T, D)
-  torch::Tensor y_neurons = torch::relu(y_kv.matmul(encoder_v()));               // (B, H, T, N)
-  torch::Tensor gated = x_neurons * y_neurons;                                   // (B, H, T, N)
+namespace {
+
+// (B, H, T, W) per-head activations as one site (B, T, H*W): channel h * W + w,
+// the decoder's order for the gated neurons; and back.
+torch::Tensor Flat(const torch::Tensor& v) {
+  return v.transpose(1, 2).reshape({v.size(0), v.size(2), v.size(1) * v.size(3)});
+}
+torch::Tensor Heads(const torch::Tensor& flat, int64_t H) {
+  return flat.view({flat.size(0), flat.size(1), H, -1}).transpose(1, 2);
+}
+
+}  // namespace
+
+torch::Tensor BdhModel::Layer(const torch::Tensor& x_in, const Taps* taps, int layer,
+                              const torch::Tensor& positions, bool train) const {
+  const int64_t H = config_.n_head, T = x_in.size(1);
+  auto tap = [&](NodeLocation loc, torch::Tensor v) {
+    return taps == nullptr ? v : taps->At(layer, loc, std::move(v));
+  };
+  auto tap_heads = [&](NodeLocation loc, torch::Tensor v) {  // v (B, H, T', W)
+    return taps == nullptr || taps->empty() ? v : Heads(tap(loc, Flat(v)), H);
+  };
+  // What the layer reads (the encoder's input, attention's values); the skip
+  // connection carries x_in itself, as the GPT's residual stream is not its reads.
+  const torch::Tensor x = x_in.unsqueeze(1);                                      // (B, 1, T, D)
+  const torch::Tensor read = tap(NodeLocation::kBdhResidIn, x_in).unsqueeze(1);  // (B, 1, T, D)
+  const torch::Tensor x_neurons =
+      tap_heads(NodeLocation::kBdhXNeuron, torch::relu(read.matmul(encoder())));  // (B, H, T, N)
+  // Linear attention, Q = K = rope(x-neurons), V = x, over strictly earlier
+  // positions; with `positions`, queries only there (B, H, 1, .).
+  const torch::Tensor kr = BdhRope(x_neurons);  // (B, H, T, N)
+  torch::Tensor scores, x_query, q_neurons;
+  if (positions.defined()) {
+    const int64_t B = x_in.size(0), N = kr.size(3);
+    const torch::Tensor pos = positions.view({B, 1, 1, 1});
+    const torch::Tensor qr = kr.gather(2, pos.expand({B, H, 1, N}));  // (B, H, 1, N)
+    const torch::Tensor earlier =
+        torch::arange(T, positions.options()).view({1, 1, 1, T}) < pos;  // (B, 1, 1, T)
+    scores = qr.matmul(kr.transpose(-1, -2)) * earlier.to(qr.dtype());  // (B, H, 1, T)
+    x_query = x.gather(2, pos.expand({B, 1, 1, x.size(3)}));           // (B, 1, 1, D)
+    q_neurons = x_neurons.gather(2, pos.expand({B, H, 1, N}));         // (B, H, 1, N)
+  } else {
+    scores = kr.matmul(kr.transpose(-1, -2)).tril(/*diagonal=*/-1);  // (B, H, T, T)
+    x_query = x;
+    q_neurons = x_neurons;
+  }
+  const torch::Tensor y_kv =
+      tap_heads(NodeLocation::kBdhAttnRead, LayerNormNoAffine(scores.matmul(read)));  // (B, H, T', D)
+  const torch::Tensor y_neurons =
+      tap_heads(NodeLocation::kBdhYNeuron, torch::relu(y_kv.matmul(encoder_v())));  // (B, H, T', N)
+  torch::Tensor gated = q_neurons * y_neurons;  // (B, H, T', N)
   if (train && config_.dropout > 0) gated = torch::dropout(gated, config_.dropout, /*train=*/true);
   // Neuron h * N + n of the decoder's rows is neuron n of head h.
-  torch::Tensor flat = gated.transpose(1, 2).reshape({B, 1, T, H * N});  // (B, 1, T, H*N)
-  torch::Tensor y = LayerNormNoAffine(flat.matmul(decoder()));           // (B, 1, T, D)
-  return LayerNormNoAffine(x + y);
+  const torch::Tensor flat = tap(NodeLocation::kBdhGate, Flat(gated));  // (B, T', H*N)
+  const torch::Tensor y = LayerNormNoAffine(flat.matmul(decoder()));     // (B, T', D)
+  return LayerNormNoAffine(x_query.squeeze(1) + y);
+}
+
+torch::Tensor BdhModel::Layers(torch::Tensor x, int begin, int end, const Taps* taps,
+                               const torch::Tensor& positions) const {
+  CIRCUIT_CHECK(0 <= begin && begin <= end && end <= config_.n_layer);
+  for (int l = begin; l < end; ++l) {
+    x = Layer(x, taps, l, l == config_.n_layer - 1 ? positions : torch::Tensor());
+  }
+  return x;
+}
+
+torch::Tensor BdhModel::HeadAt(torch::Tensor x, const torch::Tensor& /*tokens*/,
+                               const torch::Tensor& /*positions*/, const Taps* taps) const {
+  CIRCUIT_CHECK(x.dim() == 3 && x.size(1) == 1);
+  if (taps != nullptr) x = taps->At(config_.n_layer, NodeLocation::kFinalResid, std::move(x));
+  return x.squeeze(1).matmul(lm_head());  // (B, V)
 }
 
 torch::Tensor BdhModel::Logits(const torch::Tensor& x) const {
-  return x.squeeze(1).matmul(lm_head());  // (B, T, V)
+  return x.matmul(lm_head());  // (B, T, V)
 }
 
-torch::Tensor BdhModel::Forward(const torch::Tensor& tokens, bool train) const {
+torch::Tensor BdhModel::Run(const torch::Tensor& tokens, const Taps* taps, bool train) const {
   torch::Tensor x = Embed(tokens);
-  for (int l = 0; l < config_.n_layer; ++l) x = Layer(x, train);
+  for (int l = 0; l < config_.n_layer; ++l) x = Layer(x, taps, l, torch::Tensor(), train);
+  if (taps != nullptr) x = taps->At(config_.n_layer, NodeLocation::kFinalResid, std::move(x));
   return Logits(x);
 }
 
-torch::Tensor BdhModel::AnswerLogits(const torch::Tensor& tokens,
-                                     const torch::Tensor& positions) const {
-  torch::Tensor x = Embed(tokens);
-  for (int l = 0; l < config_.n_layer; ++l) x = Layer(x);
-  const int64_t B = x.size(0), D = x.size(3);
-  torch::Tensor index = positions.view({B, 1, 1, 1}).expand({B, 1, 1, D});
-  return Logits(x.gather(2, index)).squeeze(1);  // (B, V)
+torch::Tensor BdhModel::Forward(const torch::Tensor& tokens, const Taps* taps) const {
+  return Run(tokens, taps, /*train=*/false);
+}
+
+torch::Tensor BdhModel::ForwardAt(const torch::Tensor& tokens, const torch::Tensor& positions,
+                                  const Taps* taps) const {
+  const torch::Tensor logits = Forward(tokens, taps);  // (B, T, V)
+  const int64_t B = logits.size(0), V = logits.size(2);
+  return logits.gather(1, positions.view({B, 1, 1}).expand({B, 1, V})).squeeze(1);  // (B, V)
+}
+
+torch::Tensor BdhModel::AnswerLogits(const torch::Tensor& tokens, const torch::Tensor& positions,
+                                     const Taps* taps) const {
+  return HeadAt(Layers(Embed(tokens), 0, config_.n_layer, taps, positions), tokens, positions,
+                taps);
 }
 
 torch::Tensor BdhModel::Loss(const torch::Tensor& tokens, bool train) const {
   const int64_t T = tokens.size(1);
-  torch::Tensor logits = Forward(tokens.slice(1, 0, T - 1), train);  // (B, T-1, V)
+  torch::Tensor logits = Run(tokens.slice(1, 0, T - 1), nullptr, train);  // (B, T-1, V)
   torch::Tensor targets = tokens.slice(1, 1, T);
   return torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}),
                                               targets.reshape({-1}));

@@ -24,8 +24,18 @@ int ModelConfig::LocationWidth(NodeLocation loc) const {
     case NodeLocation::kMlpResidDelta:
     case NodeLocation::kFinalResid:
       return d_model;
+    default:
+      return 0;  // another architecture's
   }
-  return 0;
+}
+
+SiteLayout ModelConfig::Layout() const {
+  std::vector<SiteSpec> per_layer;
+  for (int i = 0; i < kNumLayerLocations; ++i) {
+    const NodeLocation loc = kAllNodeLocations[i];
+    per_layer.push_back({0, loc, LocationWidth(loc)});
+  }
+  return SiteLayout(n_layer, per_layer, d_model);
 }
 
 int64_t ModelConfig::TotalNodes() const {

@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "circuit/core/arch.h"
 #include "circuit/core/status.h"
 #include "model/named_tensors.h"
 
@@ -36,40 +37,6 @@ TapSite TapSiteAt(int site, int n_layer) {
   }
   return TapSite{site / kNumLayerLocations,
                  static_cast<NodeLocation>(site % kNumLayerLocations), site};
-}
-
-void Taps::Add(TapFn fn) {
-  for (auto& fns : per_site_) fns.push_back(fn);
-  empty_ = false;
-}
-
-void Taps::AddAt(int layer, NodeLocation loc, TapFn fn) {
-  const int site = TapSiteIndex(layer, loc);
-  CIRCUIT_CHECK(site >= 0 && site < num_sites());
-  per_site_[site].push_back(std::move(fn));
-  empty_ = false;
-}
-
-torch::Tensor Taps::Apply(const TapSite& site, torch::Tensor x) const {
-  for (const TapFn& fn : per_site_[site.site]) x = fn(site, x);
-  return x;
-}
-
-TapFn RecordTap(std::vector<torch::Tensor>* out) {
-  return [out](const TapSite& site, const torch::Tensor& x) {
-    (*out)[site.site] = x;
-    return x;
-  };
-}
-
-TapFn BlendTap(const std::vector<torch::Tensor>* gates, const std::vector<torch::Tensor>* means) {
-  return [gates, means](const TapSite& site, const torch::Tensor& x) -> torch::Tensor {
-    const torch::Tensor& g = (*gates)[site.site];  // (width)
-    if (!g.defined()) return x;
-    const torch::Tensor* m = means != nullptr ? &(*means)[site.site] : nullptr;
-    if (m == nullptr || !m->defined()) return x * g;  // zero ablation
-    return x * g + (1 - g) * *m;
-  };
 }
 
 namespace {
@@ -312,6 +279,8 @@ void Model::BindViews() {
     w.mlp_proj_b = Parameter(LayerKey(l, "mlp.c_proj.bias"));
   }
 }
+
+std::string Model::arch() const { return kArchGpt; }
 
 torch::Tensor Model::Parameter(const std::string& name) const {
   for (const NamedTensor& p : params_) {

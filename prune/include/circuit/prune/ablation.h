@@ -90,7 +90,7 @@ class AblationEvaluator {
  public:
   // batch_prompts: prompts per forward pass (rounded up to an even number so
   // twins stay together).
-  AblationEvaluator(const Model& model, const NodeIndex& index,
+  AblationEvaluator(const TapModel& model, const NodeIndex& index,
                     const std::vector<torch::Tensor>& means, Ablation ablation,
                     const std::vector<TaskExample>& examples, int batch_prompts = kEvalBatch);
 
@@ -118,7 +118,7 @@ class AblationEvaluator {
   int64_t rows_scored() const { return rows_scored_; }
 
  private:
-  const Model& model_;
+  const TapModel& model_;
   const NodeIndex& index_;
   const std::vector<torch::Tensor>& means_;
   Ablation ablation_;

@@ -35,7 +35,7 @@ struct AttributionOptions {
 // Returns (n_units) float32 CPU scores: the estimated loss change of ablating
 // each unit (the sum over its nodes), averaged over all prompts of `examples`,
 // made absolute when options.absolute. Errors: no examples.
-absl::StatusOr<torch::Tensor> AttributionScores(const Model& model, const NodeIndex& index,
+absl::StatusOr<torch::Tensor> AttributionScores(const TapModel& model, const NodeIndex& index,
                                                 const MaskUnits& units,
                                                 const std::vector<torch::Tensor>& means,
                                                 const std::vector<TaskExample>& examples,

@@ -13,14 +13,14 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "circuit/core/checkpoint.h"
+#include "circuit/core/any_model.h"
 #include "circuit/core/circuit.h"
 #include "circuit/core/task.h"
 
 namespace circuit::prune {
 
 struct CircuitContext {
-  ModelFile file;            // the circuit's model
+  AnyModelFile file;         // the circuit's model, either architecture
   TaskOptions task_options;  // TaskOptionsFor(circuit, n_ctx, n_train)
   TaskData task;             // built with task_options
 };

@@ -88,7 +88,7 @@ struct MaskTrainResult {
 // for `seed` (init and batch order). `means` must be per-site (width) tensors on
 // the model's device when ablation is kMean (resample also falls back to them).
 // Errors: bad options, fewer than one datapoint.
-absl::StatusOr<MaskTrainResult> TrainMasks(const Model& model, const NodeIndex& index,
+absl::StatusOr<MaskTrainResult> TrainMasks(const TapModel& model, const NodeIndex& index,
                                            const MaskUnits& units,
                                            const std::vector<torch::Tensor>& means,
                                            const std::vector<TaskExample>& train,

@@ -1,8 +1,9 @@
 // Flat addressing of every node of a model (PAPER.md §4.1), and the mask units
 // that carry one mask parameter each. Torch-free.
 //
-// Nodes are numbered site by site in tap-site order (circuit/core/model.h:
-// site = layer * 8 + location, final_resid last), channels in order within a site:
+// Nodes are numbered site by site in tap-site order (the model's SiteLayout;
+// for the GPT site = layer * 8 + location, final_resid last), channels in
+// order within a site:
 //
 //   NodeIndex index(config);
 //   int64_t i = index.Flat(Node{2, NodeLocation::kMlpPostAct, 17});
@@ -16,21 +17,33 @@
 
 #include "circuit/core/config.h"
 #include "circuit/core/nodes.h"
+#include "circuit/core/status.h"
 
 namespace circuit::prune {
 
 class NodeIndex {
  public:
+  // The sites of any architecture (TapModel::layout()).
+  explicit NodeIndex(SiteLayout layout);
+  // The GPT's: n_layer * (2 d_in + 3 A + 2 d_model + d_mlp) + d_model nodes.
   explicit NodeIndex(const ModelConfig& config);
 
-  // All nodes: n_layer * (2 d_in + 3 A + 2 d_model + d_mlp) + d_model.
   int64_t total() const { return offsets_.back(); }
-  int n_layer() const { return n_layer_; }
-  // Tap sites: n_layer * 8 + 1 (the same numbering as circuit::TapSiteIndex).
+  const SiteLayout& layout() const { return layout_; }
+  int n_layer() const { return layout_.n_layer(); }
+  // Tap sites in the layout's numbering (for the GPT: circuit::TapSiteIndex).
   int num_sites() const { return static_cast<int>(widths_.size()); }
-  int Site(int layer, NodeLocation loc) const;
-  int SiteLayer(int site) const;
-  NodeLocation SiteLocation(int site) const;
+  // The site of (layer, loc); aborts when the model has no such location.
+  int Site(int layer, NodeLocation loc) const {
+    const int site = layout_.Site(layer, loc);
+    CIRCUIT_CHECK(site >= 0);
+    return site;
+  }
+  int SiteLayer(int site) const { return layout_.At(site).layer; }
+  NodeLocation SiteLocation(int site) const { return layout_.At(site).location; }
+  // The stage a site belongs to: its layer, n_layer for final_resid. Sites of
+  // an earlier stage come first.
+  int SiteStage(int site) const { return site / layout_.per_layer(); }
   // First flat index of `site` and its number of channels.
   int64_t site_offset(int site) const { return offsets_[site]; }
   int site_width(int site) const { return widths_[site]; }
@@ -45,7 +58,7 @@ class NodeIndex {
   bool Contains(const Node& node) const;
 
  private:
-  int n_layer_;
+  SiteLayout layout_;
   std::vector<int> widths_;        // per site
   std::vector<int64_t> offsets_;   // per site, plus the total at the end
 };

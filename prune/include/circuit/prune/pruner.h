@@ -19,6 +19,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "circuit/core/any_model.h"
 #include "circuit/core/checkpoint.h"
 #include "circuit/core/circuit.h"
 #include "circuit/core/model.h"
@@ -158,10 +159,16 @@ absl::StatusOr<Circuit> ExtractCircuit(const ModelFile& file, const TaskData& ta
                                        const ExtractOptions& options,
                                        const ProgressFn& progress = nullptr,
                                        ExtractStats* stats = nullptr);
+// The same for a file of either architecture (the TapModel seam).
+absl::StatusOr<Circuit> ExtractCircuit(const AnyModelFile& file, const TaskData& task,
+                                       const ExtractOptions& options,
+                                       const ProgressFn& progress = nullptr,
+                                       ExtractStats* stats = nullptr);
 
-// The same for a bare model (tests, planted circuits); no cache unless
+// The same for a bare model of either architecture (tests, planted circuits,
+// the audit's re-extractions); no cache unless
 // options.means_cache is set.
-absl::StatusOr<Circuit> ExtractCircuitFromModel(const Model& model, const std::string& model_file,
+absl::StatusOr<Circuit> ExtractCircuitFromModel(const TapModel& model, const std::string& model_file,
                                                 const std::string& model_digest,
                                                 const TaskData& task,
                                                 const ExtractOptions& options,
@@ -170,7 +177,7 @@ absl::StatusOr<Circuit> ExtractCircuitFromModel(const Model& model, const std::s
 
 // The means ExtractCircuit uses: from options.mean_windows (or the task's train
 // prompts), through the cache file when options.means_cache is set.
-absl::StatusOr<MeanCache> ResolveMeans(const Model& model, const std::string& model_digest,
+absl::StatusOr<MeanCache> ResolveMeans(const TapModel& model, const std::string& model_digest,
                                        const TaskData& task, const ExtractOptions& options,
                                        ExtractStats* stats = nullptr);
 

@@ -10,6 +10,7 @@
 #define CIRCUIT_PRUNE_SETTINGS_H_
 
 #include "absl/status/statusor.h"
+#include "circuit/core/any_model.h"
 #include "circuit/core/checkpoint.h"
 #include "circuit/core/circuit.h"
 #include "circuit/core/task.h"
@@ -37,7 +38,7 @@ absl::StatusOr<TaskOptions> TaskOptionsFor(const Circuit& circuit, int n_ctx, in
 // Loads the model at `model_path` and checks that it is the one the circuit
 // was extracted from, by weights digest. Errors: the loader's, or
 // "C.h5 was extracted from default.h5 (digest d1), not m.h5 (digest d2); pass --model".
-absl::StatusOr<ModelFile> LoadCircuitModel(const Circuit& circuit, const std::string& circuit_path,
+absl::StatusOr<AnyModelFile> LoadCircuitModel(const Circuit& circuit, const std::string& circuit_path,
                                            const std::string& model_path, torch::Device device);
 
 // The extraction options the circuit came from, defaults where unrecorded.

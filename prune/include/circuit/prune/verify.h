@@ -55,7 +55,7 @@ std::string LocationKey(int layer, NodeLocation loc);
 
 // circuit: flat node indices (see NodeIndex), unique. `examples`: the test split.
 // Errors: an index outside the model, a duplicate, or no examples.
-absl::StatusOr<Verification> VerifyCircuit(const Model& model, const NodeIndex& index,
+absl::StatusOr<Verification> VerifyCircuit(const TapModel& model, const NodeIndex& index,
                                            const std::vector<torch::Tensor>& means,
                                            const std::vector<TaskExample>& examples,
                                            const std::vector<int64_t>& circuit,

@@ -1,0 +1,106 @@
+// The seam between the architectures and the pruning engine: named tap sites
+// where a forward pass hands each activation to interventions (recording,
+// masking, ablation, attribution), and TapModel, what the engine needs of a
+// model. The weight-sparse GPT (model.h) and BDH (bdh.h) implement it.
+//
+//   const TapModel& model = ...;                   // a Model or a BdhModel
+//   Taps taps(model.layout());
+//   std::vector<torch::Tensor> acts(taps.num_sites());
+//   taps.Add(RecordTap(&acts));
+//   torch::Tensor logits = model.Forward(tokens, &taps);   // (B, T, vocab)
+//   // acts[s]: (B, T, width of site s)
+#ifndef CIRCUIT_CORE_TAPS_H_
+#define CIRCUIT_CORE_TAPS_H_
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "circuit/core/nodes.h"
+
+namespace circuit {
+
+// Where the forward pass is: one node location of one layer, and its site
+// number in the model's SiteLayout.
+struct TapSite {
+  int layer = 0;
+  NodeLocation location = NodeLocation::kAttnActIn;
+  int site = 0;
+};
+
+// x: (B, T, width) -> the tensor the forward pass continues with.
+using TapFn = std::function<torch::Tensor(const TapSite& site, const torch::Tensor& x)>;
+
+// The interventions of one forward pass. Functions run in the order added.
+class Taps {
+ public:
+  explicit Taps(SiteLayout layout);
+  // The GPT's sites for n_layer layers (model.h's numbering).
+  explicit Taps(int n_layer);
+
+  // At every site.
+  void Add(TapFn fn);
+  // At one site (layer of kFinalResid = n_layer); the model must have `loc`.
+  void AddAt(int layer, NodeLocation loc, TapFn fn);
+
+  const SiteLayout& layout() const { return layout_; }
+  int n_layer() const { return layout_.n_layer(); }
+  int num_sites() const { return static_cast<int>(per_site_.size()); }
+  bool empty() const { return empty_; }
+  // Runs the site's functions on x; `site.site` picks them.
+  torch::Tensor Apply(const TapSite& site, torch::Tensor x) const;
+  // Apply at (layer, loc) of this layout, doing nothing when no function was added.
+  torch::Tensor At(int layer, NodeLocation loc, torch::Tensor x) const;
+
+ private:
+  SiteLayout layout_;
+  bool empty_ = true;
+  std::vector<std::vector<TapFn>> per_site_;
+};
+
+// Stores each site's activation into (*out)[site] (out sized num_sites()).
+TapFn RecordTap(std::vector<torch::Tensor>* out);
+// Blends g * x + (1 - g) * m per channel with gates[site] and means[site], both
+// (width); undefined entries leave the site alone. Gradients flow into gates.
+TapFn BlendTap(const std::vector<torch::Tensor>* gates, const std::vector<torch::Tensor>* means);
+
+// What the pruning engine needs of a model: its sites and a forward pass with
+// taps, whole or in stages. Implementations: Model (the GPT), BdhModel.
+class TapModel {
+ public:
+  virtual ~TapModel() = default;
+
+  virtual std::string arch() const = 0;  // kArchGpt, kArchBdh (arch.h)
+  virtual SiteLayout layout() const = 0;
+  virtual int n_ctx() const = 0;         // the longest input the tools feed it
+  virtual int vocab_size() const = 0;
+  virtual torch::Device device() const = 0;
+
+  // tokens: (B, T) int64. Logits (B, T, vocab); every site sees (B, T, width).
+  virtual torch::Tensor Forward(const torch::Tensor& tokens, const Taps* taps = nullptr) const = 0;
+  // Only the logits at positions (B) int64: (B, vocab); every site sees all positions.
+  virtual torch::Tensor ForwardAt(const torch::Tensor& tokens, const torch::Tensor& positions,
+                                  const Taps* taps = nullptr) const = 0;
+  // The logits at positions for scoring; sites of the last layer may see only
+  // the answer positions (B, 1, width). Equal to ForwardAt up to rounding.
+  virtual torch::Tensor AnswerLogits(const torch::Tensor& tokens, const torch::Tensor& positions,
+                                     const Taps* taps = nullptr) const = 0;
+  // AnswerLogits in stages, so that a caller can run a shared prefix of the
+  // layers once and repeat the residual stream for several ablations:
+  //   Embed(tokens)                        (B, T, D) before layer 0
+  //   Layers(x, begin, end, taps, pos)     layers [begin, end); the last layer
+  //                                        returns (B, 1, D) at pos
+  //   HeadAt(x, tokens, pos, taps)         x (B, 1, D) after the last layer ->
+  //                                        final_resid, logits (B, V)
+  virtual torch::Tensor Embed(const torch::Tensor& tokens) const = 0;
+  virtual torch::Tensor Layers(torch::Tensor x, int begin, int end, const Taps* taps,
+                               const torch::Tensor& positions) const = 0;
+  virtual torch::Tensor HeadAt(torch::Tensor x, const torch::Tensor& tokens,
+                               const torch::Tensor& positions, const Taps* taps) const = 0;
+};
+
+}  // namespace circuit
+
+#endif  // CIRCUIT_CORE_TAPS_H_
