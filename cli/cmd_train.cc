@@ -97,8 +97,9 @@ int TrainBdhModel(const ArgParser& parser, const TrainOptions& o, const BdhConfi
   if (std::string e = RejectGiven(parser,
                                   {"density", "embed-density", "anneal-start", "anneal-end",
                                    "warmup", "min-per-channel", "sparsify-biases", "sparsify-wpe",
-                                   "init", "resume", "stop-after"},
-                                  "--arch bdh (BDH trains dense, without resume yet)");
+                                   "resume", "stop-after"},
+                                  "--arch bdh (BDH trains dense, without resume yet: --init continues "
+                                  "from a saved model)");
       !e.empty()) {
     return Fail("train", e, kExitUsage);
   }
@@ -107,6 +108,7 @@ int TrainBdhModel(const ArgParser& parser, const TrainOptions& o, const BdhConfi
   b.corpus_dir = o.corpus_dir;
   b.tokenizer_dir = o.tokenizer_dir;
   b.out = o.out;
+  b.init_model = o.init_model;
   b.steps = o.schedule.steps;
   b.batch = o.batch;
   if (parser.Given("lr")) b.lr = o.schedule.lr;  // else the reference's 1e-3

@@ -102,14 +102,14 @@ absl::StatusOr<AuditResult> AuditCircuit(const AuditInputs& in, const AuditOptio
   if (in.model == nullptr || in.circuit == nullptr || in.task == nullptr) {
     return absl::InvalidArgumentError("audit: model, circuit and task are required");
   }
-  const Model& model = *in.model;
+  const TapModel& model = *in.model;
   const Circuit& circuit = *in.circuit;
   const TaskData& task = *in.task;
   if (task.test.size() < 2 || task.train.size() < 2) {
     return absl::InvalidArgumentError(
         absl::StrCat("audit: task ", task.name, " has no train or test pairs"));
   }
-  const NodeIndex index(model.config());
+  const NodeIndex index(model.layout());
   for (const CircuitNode& n : circuit.nodes) {
     if (!index.Contains(n.node)) {
       return absl::InvalidArgumentError(
@@ -134,7 +134,7 @@ absl::StatusOr<AuditResult> AuditCircuit(const AuditInputs& in, const AuditOptio
   // Nodes only (no verification pass), the audited model's means resolved once;
   // refinement as the circuit was extracted (docs/faithfulness.md).
   const MeanCache* shared_means = nullptr;
-  auto extract = [&](const Model& m, const std::string& digest, const TaskData& t,
+  auto extract = [&](const TapModel& m, const std::string& digest, const TaskData& t,
                      ExtractOptions o, uint64_t seed, const std::string& what,
                      bool same_test = false) -> absl::StatusOr<Run> {
     o.seed = seed;
@@ -309,12 +309,12 @@ absl::StatusOr<AuditResult> AuditCircuit(const AuditInputs& in, const AuditOptio
     jobs.push_back({"controls", [&]() -> absl::Status {
       // A model of the same config from `circuit init`; its means come from the
       // task's train prompts (there is no pretraining text for it).
-      CIRCUIT_ASSIGN_OR_RETURN(Model random_model,
-                               Model::Create(model.config(), options.seed, model.device()));
+      CIRCUIT_ASSIGN_OR_RETURN(std::unique_ptr<TapModel> random_model,
+                               model.Reinitialized(options.seed));
       ExtractOptions ro = in.extract;
       ro.means_cache.clear();
       ro.mean_windows = torch::Tensor();
-      CIRCUIT_ASSIGN_OR_RETURN(control_runs[1], extract(random_model, "random-init", task, ro,
+      CIRCUIT_ASSIGN_OR_RETURN(control_runs[1], extract(*random_model, "random-init", task, ro,
                                                         circuit.seed, "control random_init"));
       return absl::OkStatus();
     }});

@@ -18,7 +18,6 @@ absl::StatusOr<PreparedAudit> PrepareAudit(Circuit circuit, std::string circuit_
   CIRCUIT_ASSIGN_OR_RETURN(ExtractOptions extract, ExtractOptionsFor(circuit));
   CIRCUIT_ASSIGN_OR_RETURN(CircuitContext context,
                            LoadCircuitContext(circuit, circuit_path, request.model_path, request.device));
-  CIRCUIT_RETURN_IF_ERROR(GptFileOf(context.file, "circuit audit").status());
   if (!context.task.paired) {
     // Shuffled answers and resampling work on pairs.
     return absl::InvalidArgumentError(absl::StrCat(
@@ -38,7 +37,7 @@ absl::StatusOr<PreparedAudit> PrepareAudit(Circuit circuit, std::string circuit_
 
 absl::StatusOr<AuditResult> RunPreparedAudit(const PreparedAudit& p, const ProgressFn& progress) {
   AuditInputs in;
-  in.model = p.context.file.gpt();
+  in.model = p.context.file.model.get();
   in.model_file = p.circuit.model_file;
   in.model_digest = p.context.file.digest;
   in.circuit = &p.circuit;

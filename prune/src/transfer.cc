@@ -35,7 +35,7 @@ namespace internal {
 
 void ScoreOnOtherTask(const AuditInputs& in, const MeanCache& means, Transfer* t) {
   if (in.other_task == nullptr) return;
-  const NodeIndex index(in.model->config());
+  const NodeIndex index(in.model->layout());
   torch::Tensor keep = torch::zeros({index.total()});
   for (const CircuitNode& n : in.circuit->nodes) keep[index.Flat(n.node)] = 1.0;
   const AblationEvaluator eval(*in.model, index, means.means, in.extract.ablation,
@@ -73,7 +73,7 @@ absl::StatusOr<Transfer> TransferAcrossFamilies(const AuditInputs& in, const Mea
     }
   }
   CIRCUIT_ASSIGN_OR_RETURN(Circuit c, extract(*rest, "transfer", &t.met_target));
-  const NodeIndex index(in.model->config());
+  const NodeIndex index(in.model->layout());
   torch::Tensor keep = torch::zeros({index.total()});
   for (const CircuitNode& n : c.nodes) keep[index.Flat(n.node)] = 1.0;
   t.n_nodes = static_cast<int64_t>(c.nodes.size());

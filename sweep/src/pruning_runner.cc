@@ -8,7 +8,7 @@
 #include <exception>
 
 #include "absl/strings/str_cat.h"
-#include "circuit/core/checkpoint.h"
+#include "circuit/core/any_model.h"
 #include "circuit/core/status.h"
 #include "circuit/core/task.h"
 #include "circuit/export/circuit_file.h"
@@ -22,11 +22,11 @@ namespace {
 // The unit's audit (spec key "audit"): its figures into the row, no audit.json
 // (the row holds what the report shows). Transfer is left out: it is one more
 // extraction per unit and not in the row.
-absl::Status AuditUnit(const SweepSpec& spec, const ModelFile& file, const Circuit& circuit,
+absl::Status AuditUnit(const SweepSpec& spec, const AnyModelFile& file, const Circuit& circuit,
                        const TaskData& task, const TaskOptions& task_options,
                        const prune::ExtractOptions& extract, UnitResult* result) {
   prune::AuditInputs in;
-  in.model = &file.model;
+  in.model = file.model.get();
   in.model_file = circuit.model_file;
   in.model_digest = file.digest;
   in.circuit = &circuit;
@@ -77,7 +77,7 @@ UnitResult PruningUnitRunner::Run(const WorkUnit& unit, const std::string& out_d
 std::vector<std::string> PruningUnitRunner::ModelDigests(const std::vector<std::string>& models) {
   std::vector<std::string> digests;
   for (const std::string& path : models) {
-    absl::StatusOr<const ModelFile*> file = CachedModel(path);
+    absl::StatusOr<const AnyModelFile*> file = CachedModel(path);
     digests.push_back(file.ok() ? (*file)->digest : "");
   }
   return digests;
@@ -85,19 +85,19 @@ std::vector<std::string> PruningUnitRunner::ModelDigests(const std::vector<std::
 
 void PruningUnitRunner::ForgetModels() { models_.clear(); }
 
-absl::StatusOr<const ModelFile*> PruningUnitRunner::CachedModel(const std::string& path) {
+absl::StatusOr<const AnyModelFile*> PruningUnitRunner::CachedModel(const std::string& path) {
   auto it = models_.find(path);
   if (it != models_.end()) return it->second.get();
-  CIRCUIT_ASSIGN_OR_RETURN(ModelFile file, LoadModel(path, device_));
-  auto owned = std::make_unique<ModelFile>(std::move(file));
-  const ModelFile* raw = owned.get();
+  CIRCUIT_ASSIGN_OR_RETURN(AnyModelFile file, LoadAnyModel(path, device_));
+  auto owned = std::make_unique<AnyModelFile>(std::move(file));
+  const AnyModelFile* raw = owned.get();
   models_.emplace(path, std::move(owned));
   return raw;
 }
 
 absl::Status PruningUnitRunner::RunOrError(const WorkUnit& unit, const std::string& out_dir,
                                            UnitResult* result) {
-  CIRCUIT_ASSIGN_OR_RETURN(const ModelFile* file, CachedModel(unit.model));
+  CIRCUIT_ASSIGN_OR_RETURN(const AnyModelFile* file, CachedModel(unit.model));
   if (!unit.model_digest.empty() && file->digest != unit.model_digest) {
     return absl::FailedPreconditionError(absl::StrCat(
         unit.model, ": model changed since the sweep started (digest ", file->digest,
@@ -105,7 +105,7 @@ absl::Status PruningUnitRunner::RunOrError(const WorkUnit& unit, const std::stri
   }
 
   TaskOptions task_options;
-  task_options.n_ctx = file->model.config().n_ctx;
+  task_options.n_ctx = file->model->n_ctx();
   task_options.seed = unit.seed;
   if (spec_.n_train > 0) task_options.n_train = spec_.n_train;
   // As `circuit extract --pairs`: validation and test get a quarter each by default.

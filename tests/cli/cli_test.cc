@@ -103,9 +103,9 @@ TEST_F(CliTest, InitRejectsBadShapes) {
 }
 
 // A BDH circuit through the pruning commands: extract writes a circuit file
-// that says bdh, inspect, draw and ablate read it; GPT-only steps refuse it in
-// one line. (A random model: the circuit misses the target and keeps every node.)
-TEST_F(CliTest, BdhExtractInspectDrawAblate) {
+// that says bdh, inspect, draw, ablate and audit read it; explain (GPT only)
+// refuses it in one line. (A random model: the circuit misses the target and keeps every node.)
+TEST_F(CliTest, BdhExtractInspectDrawAblateAudit) {
   const std::string bdh = dir_->File("bdh.h5"), out = dir_->File("bdh_out");
   RunResult r = RunCommand(CircuitBinary() + " init --arch bdh --layers 1 --d-model 16 --heads 1 "
                            "--neurons 16 --seed 2 --out " + bdh);
@@ -130,6 +130,13 @@ TEST_F(CliTest, BdhExtractInspectDrawAblate) {
   EXPECT_EQ(j["n_nodes"], 96);
   EXPECT_NEAR(j["loss"]["circuit"].get<double>(), j["loss"]["full_model"].get<double>(), 1e-9);
 
+  r = RunCommand(CircuitBinary() + " audit --circuit " + circuit + " --model " + bdh +
+                 " --seeds 2 --threads 1 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json audit = nlohmann::json::parse(r.out);
+  EXPECT_EQ(audit["controls"]["random_init"]["n_nodes"], 96);  // a fresh BDH of the same shape
+  EXPECT_THAT(audit["verdict"].get<std::string>(), HasSubstr("NOT a circuit for the task"));
+
   r = RunCommand(CircuitBinary() + " explain --circuit " + circuit + " --model " + bdh);
   ExpectOneLineError(r, "explain");
   EXPECT_THAT(r.err, HasSubstr("exists for GPT models only"));
@@ -141,7 +148,7 @@ TEST_F(CliTest, BdhExtractInspectDrawAblate) {
 
 // A BDH model through init, inspect and eval; the GPT-only commands refuse it
 // in one line naming the arch; options of the other architecture are usage errors.
-// (Pruning a BDH model: BdhExtractInspectDrawAblate.)
+// (Pruning a BDH model: BdhExtractInspectDrawAblateAudit.)
 TEST_F(CliTest, BdhInitInspectEvalAndArchErrors) {
   const std::string bdh = dir_->File("bdh.h5");
   RunResult r = RunCommand(CircuitBinary() + " init --arch bdh --layers 2 --d-model 32 --heads 2 "

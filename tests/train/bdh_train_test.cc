@@ -74,6 +74,29 @@ TEST_F(BdhTrainTest, ATinyRunLowersTheLossAndSavesTheModel) {
   EXPECT_NEAR(*val, r->final_val_loss, 1e-5);
 }
 
+// --init: a second stage starts from the first's weights (its validation loss
+// before training is the first's after) and records where it came from.
+TEST_F(BdhTrainTest, InitContinuesFromASavedModel) {
+  absl::StatusOr<BdhTrainResult> first = TrainBdh(Tiny(/*steps=*/30));
+  ASSERT_THAT(first, IsOk());
+  BdhTrainOptions o = Tiny(/*steps=*/10);
+  o.init_model = first->model_path;
+  o.config.n_neuron = 16;  // ignored: the shape is the init model's
+  o.out = dir_.File("stage2.h5");
+  o.seed = 6;
+  absl::StatusOr<BdhTrainResult> second = TrainBdh(o);
+  ASSERT_THAT(second, IsOk());
+  EXPECT_NEAR(second->initial_val_loss, first->final_val_loss, 1e-5);
+  absl::StatusOr<BdhModelFile> file = LoadBdhModel(second->model_path);
+  ASSERT_THAT(file, IsOk());
+  EXPECT_EQ(file->model.config().n_neuron, 64);
+  EXPECT_EQ(file->training.steps, 10);
+  EXPECT_THAT(file->training.init_from, HasSubstr("bdh.h5 digest "));
+  EXPECT_THAT(file->training.init_from, HasSubstr(", 30 steps"));
+  o.init_model = dir_.File("missing.h5");
+  EXPECT_FALSE(TrainBdh(o).ok());
+}
+
 TEST_F(BdhTrainTest, RejectsBadOptionsAndAnotherVocabulary) {
   BdhTrainOptions o = Tiny(5);
   o.steps = 0;

@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <cmath>
+#include <filesystem>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -78,14 +80,30 @@ absl::StatusOr<double> BdhValidationLoss(const BdhModel& model, const std::strin
   return ValidationLoss(model, corpus.val->FixedWindows(windows).to(model.device()), batch);
 }
 
-absl::StatusOr<BdhTrainResult> TrainBdh(const BdhTrainOptions& o) {
-  CIRCUIT_RETURN_IF_ERROR(CheckOptions(o));
+absl::StatusOr<BdhTrainResult> TrainBdh(const BdhTrainOptions& given) {
+  CIRCUIT_RETURN_IF_ERROR(CheckOptions(given));
   KeepFreedMemory();
+  BdhTrainOptions o = given;  // with init_model, its config
   try {
+    std::optional<BdhModelFile> init;
+    std::string init_from;
+    if (!given.init_model.empty()) {
+      CIRCUIT_ASSIGN_OR_RETURN(init, LoadBdhModel(given.init_model, given.device));
+      o.config = init->model.config();
+      init_from = absl::StrCat(std::filesystem::path(given.init_model).filename().string(),
+                               " digest ", init->digest, ", ", init->training.steps, " steps, ",
+                               init->training.tokens, " tokens");
+    }
     CIRCUIT_ASSIGN_OR_RETURN(
         internal::TrainCorpus corpus,
         internal::OpenTrainCorpus(o.corpus_dir, o.tokenizer_dir, WindowConfig(o.config)));
-    CIRCUIT_ASSIGN_OR_RETURN(BdhModel model, BdhModel::Create(o.config, o.seed, o.device));
+    if (init && (corpus.tokenizer->EncoderJson() != init->tokenizer.EncoderJson() ||
+                 corpus.tokenizer->VocabBpe() != init->tokenizer.VocabBpe())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          given.init_model, ": the model's tokenizer differs from the corpus's (", o.corpus_dir, ")"));
+    }
+    CIRCUIT_ASSIGN_OR_RETURN(BdhModel model, init ? absl::StatusOr<BdhModel>(std::move(init->model))
+                                                  : BdhModel::Create(o.config, o.seed, o.device));
     torch::manual_seed(o.seed);  // dropout masks
     std::vector<torch::Tensor> params;
     for (NamedTensor& p : model.mutable_parameters()) {
@@ -100,6 +118,7 @@ absl::StatusOr<BdhTrainResult> TrainBdh(const BdhTrainOptions& o) {
     info.dense = true;
     info.corpus_digest = corpus.digest;
     info.command = o.command;
+    info.init_from = init_from;
     info.hyperparameters = {{"lr", o.lr},
                             {"steps", static_cast<double>(o.steps)},
                             {"batch", o.batch},

@@ -60,6 +60,7 @@ class BdhModel : public TapModel {
   SiteLayout layout() const override { return config_.Layout(); }
   int n_ctx() const override { return config_.n_ctx; }
   int vocab_size() const override { return config_.vocab_size; }
+  absl::StatusOr<std::unique_ptr<TapModel>> Reinitialized(uint64_t seed) const override;
   torch::Device device() const override { return device_; }
   torch::Tensor Forward(const torch::Tensor& tokens, const Taps* taps = nullptr) const override;
   torch::Tensor ForwardAt(const torch::Tensor& tokens, const torch::Tensor& positions,

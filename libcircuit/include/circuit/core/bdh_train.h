@@ -34,6 +34,11 @@ struct BdhTrainOptions {
   std::string corpus_dir;                         // a built corpus (train.bin, val.bin)
   std::string tokenizer_dir;                      // "" = the corpus's tokenizer
   std::string out;                                // the model checkpoint
+  // Start from this BDH model's weights and shape (`config` is then ignored)
+  // with a fresh optimiser: a longer training in stages, as the GPT's --init.
+  // Its tokenizer must be the corpus's. Batches follow (seed, step) from step
+  // 0 again: give another seed to draw other windows.
+  std::string init_model;
   int64_t steps = 3000;                           // the reference's MAX_ITERS
   int batch = 32;                                 // windows of n_ctx + 1 tokens per step
   double lr = 1e-3;                               // constant, as the reference

@@ -106,6 +106,7 @@ class Model : public TapModel {
   SiteLayout layout() const override { return config_.Layout(); }
   int n_ctx() const override { return config_.n_ctx; }
   int vocab_size() const override { return config_.vocab_size; }
+  absl::StatusOr<std::unique_ptr<TapModel>> Reinitialized(uint64_t seed) const override;
   // Moves (and converts) every tensor; float64 serves gradient checks in tests.
   void To(torch::Device device, torch::ScalarType dtype = torch::kFloat32);
 

@@ -14,10 +14,13 @@
 
 #include <torch/torch.h>
 
+#include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "circuit/core/nodes.h"
 
 namespace circuit {
@@ -77,6 +80,9 @@ class TapModel {
   virtual int n_ctx() const = 0;         // the longest input the tools feed it
   virtual int vocab_size() const = 0;
   virtual torch::Device device() const = 0;
+  // A freshly initialised model of the same shape on the same device (what
+  // `circuit init` makes), deterministic for a seed: the audit's control.
+  virtual absl::StatusOr<std::unique_ptr<TapModel>> Reinitialized(uint64_t seed) const = 0;
 
   // tokens: (B, T) int64. Logits (B, T, vocab); every site sees (B, T, width).
   virtual torch::Tensor Forward(const torch::Tensor& tokens, const Taps* taps = nullptr) const = 0;

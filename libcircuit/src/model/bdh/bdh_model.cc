@@ -87,6 +87,11 @@ BdhModel::BdhModel(BdhConfig config, std::vector<NamedTensor> params, torch::Dev
 
 std::string BdhModel::arch() const { return kArchBdh; }
 
+absl::StatusOr<std::unique_ptr<TapModel>> BdhModel::Reinitialized(uint64_t seed) const {
+  CIRCUIT_ASSIGN_OR_RETURN(BdhModel fresh, Create(config_, seed, device_));
+  return std::unique_ptr<TapModel>(std::make_unique<BdhModel>(std::move(fresh)));
+}
+
 torch::Tensor BdhModel::Embed(const torch::Tensor& tokens) const {
   CIRCUIT_CHECK(tokens.dim() == 2);
   const int64_t B = tokens.size(0), T = tokens.size(1);

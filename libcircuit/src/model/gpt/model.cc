@@ -282,6 +282,11 @@ void Model::BindViews() {
 
 std::string Model::arch() const { return kArchGpt; }
 
+absl::StatusOr<std::unique_ptr<TapModel>> Model::Reinitialized(uint64_t seed) const {
+  CIRCUIT_ASSIGN_OR_RETURN(Model fresh, Create(config_, seed, device_));
+  return std::unique_ptr<TapModel>(std::make_unique<Model>(std::move(fresh)));
+}
+
 torch::Tensor Model::Parameter(const std::string& name) const {
   for (const NamedTensor& p : params_) {
     if (p.name == name) return p.tensor;

@@ -127,7 +127,7 @@ struct AuditOptions {
 };
 
 struct AuditInputs {
-  const Model* model = nullptr;
+  const TapModel* model = nullptr;  // either architecture
   std::string model_file;
   std::string model_digest;
   const Circuit* circuit = nullptr;  // with node_scores (else the ranking is recomputed)

@@ -22,7 +22,7 @@
 
 namespace circuit {
 
-struct ModelFile;
+struct AnyModelFile;
 
 // Runs units one at a time. Models stay loaded between units: a rank usually
 // gets many units of the same model, and loading costs more than a small
@@ -43,12 +43,12 @@ class PruningUnitRunner {
   void ForgetModels();
 
  private:
-  absl::StatusOr<const ModelFile*> CachedModel(const std::string& path);
+  absl::StatusOr<const AnyModelFile*> CachedModel(const std::string& path);
   absl::Status RunOrError(const WorkUnit& unit, const std::string& out_dir, UnitResult* result);
 
   const SweepSpec& spec_;
   c10::Device device_;
-  std::map<std::string, std::unique_ptr<ModelFile>> models_;
+  std::map<std::string, std::unique_ptr<AnyModelFile>> models_;
 };
 
 // Keys the spec's units by its models' digests, then RunSweep with a
