@@ -17,6 +17,18 @@
 namespace circuit::cli {
 namespace {
 
+// The provenance lines both architectures share. A checkpoint saved before
+// the first validation pass has no validation loss to show.
+void PrintTrainingTail(const TrainingInfo& t) {
+  std::cout << absl::StrFormat("            final loss %.4f, validation loss %s\n", t.final_loss,
+                               t.val_loss.empty()
+                                   ? std::string("not measured yet")
+                                   : absl::StrFormat("%.4f nats/token", t.final_val_loss));
+  if (!t.corpus_digest.empty()) std::cout << "            corpus digest " << t.corpus_digest << "\n";
+  if (!t.command.empty()) std::cout << "            command: " << t.command << "\n";
+  if (!t.init_from.empty()) std::cout << "            started from " << t.init_from << "\n";
+}
+
 void PrintModel(const ModelFile& file) {
   const ModelConfig& c = file.model.config();
   std::cout << absl::StrFormat("model       %s (digest %s)\n", file.path, file.digest);
@@ -49,11 +61,7 @@ void PrintModel(const ModelFile& file) {
   const TrainingInfo& t = file.training;
   std::cout << absl::StrFormat("training    %d steps, %d tokens, seed %d, %s, %.0f s\n", t.steps,
                                t.tokens, t.seed, t.dense ? "dense" : "weight-sparse", t.seconds);
-  std::cout << absl::StrFormat("            final loss %.4f, validation loss %.4f nats/token\n",
-                               t.final_loss, t.final_val_loss);
-  if (!t.corpus_digest.empty()) std::cout << "            corpus digest " << t.corpus_digest << "\n";
-  if (!t.command.empty()) std::cout << "            command: " << t.command << "\n";
-  if (!t.init_from.empty()) std::cout << "            started from " << t.init_from << "\n";
+  PrintTrainingTail(t);
 }
 
 void PrintBdhModel(const BdhModelFile& file) {
@@ -73,10 +81,7 @@ void PrintBdhModel(const BdhModelFile& file) {
   const TrainingInfo& t = file.training;
   std::cout << absl::StrFormat("training    %d steps, %d tokens, seed %d, dense, %.0f s\n", t.steps,
                                t.tokens, t.seed, t.seconds);
-  std::cout << absl::StrFormat("            final loss %.4f, validation loss %.4f nats/token\n",
-                               t.final_loss, t.final_val_loss);
-  if (!t.corpus_digest.empty()) std::cout << "            corpus digest " << t.corpus_digest << "\n";
-  if (!t.command.empty()) std::cout << "            command: " << t.command << "\n";
+  PrintTrainingTail(t);
 }
 
 int RunInspect(int argc, char** argv) {
