@@ -15,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "arch_options.h"
 #include "args.h"
+#include "circuit/core/any_model.h"
 #include "circuit/core/bdh_train.h"
 #include "circuit/core/checkpoint.h"
 #include "circuit/core/model.h"
@@ -79,15 +80,16 @@ int CodeFor(const absl::Status& s) {
 // corpus validation split, cached next to the model (PAPER.md §4.3).
 absl::Status WriteCorpusMeans(const std::string& model_path, const std::string& corpus_dir,
                               torch::Device device) {
-  CIRCUIT_ASSIGN_OR_RETURN(ModelFile file, LoadModel(model_path, device));
+  CIRCUIT_ASSIGN_OR_RETURN(AnyModelFile file, LoadAnyModel(model_path, device));
+  const TapModel& model = *file.model;
   std::string source;
-  CIRCUIT_ASSIGN_OR_RETURN(torch::Tensor windows,
-                           prune::CorpusMeanWindows(corpus_dir, file.model.vocab_size(), file.model.n_ctx(), 64,
-                                                      &source));
-  CIRCUIT_ASSIGN_OR_RETURN(prune::MeanCache cache, prune::ComputeMeans(file.model, windows));
+  CIRCUIT_ASSIGN_OR_RETURN(
+      torch::Tensor windows,
+      prune::CorpusMeanWindows(corpus_dir, model.vocab_size(), model.n_ctx(), 64, &source));
+  CIRCUIT_ASSIGN_OR_RETURN(prune::MeanCache cache, prune::ComputeMeans(model, windows));
   cache.model_digest = file.digest;
   cache.source = source;
-  return prune::SaveMeans(prune::MeansPathFor(model_path), cache, file.model.layout());
+  return prune::SaveMeans(prune::MeansPathFor(model_path), cache, model.layout());
 }
 
 // --arch bdh: the BDH loop (circuit/core/bdh_train.h) with the options that
@@ -124,11 +126,19 @@ int TrainBdhModel(const ArgParser& parser, const TrainOptions& o, const BdhConfi
   absl::StatusOr<BdhTrainResult> r = TrainBdh(b);
   if (isatty(STDERR_FILENO)) std::fprintf(stderr, "\r\033[K");
   if (!r.ok()) return Fail("train", std::string(r.status().message()), CodeFor(r.status()));
+  if (!r->interrupted) {
+    if (absl::Status s = WriteCorpusMeans(r->model_path, o.corpus_dir, o.device); !s.ok()) {
+      return Fail("train", absl::StrCat("model saved, but its mean cache was not: ", s.message()),
+                  kExitFailure);
+    }
+  }
   std::cout << absl::StrFormat(
       "trained %s (BDH): %d steps in %s (%.0f tokens/s); loss %.4f, val %.4f (%.4f before "
-      "training)\n",
+      "training)\n%s",
       r->model_path, r->steps_done, Duration(r->seconds), r->tokens_per_second, r->final_loss,
-      r->final_val_loss, r->initial_val_loss);
+      r->final_val_loss, r->initial_val_loss,
+      r->interrupted ? "" : absl::StrCat("means over the corpus val split: ",
+                                         prune::MeansPathFor(r->model_path), "\n"));
   return r->interrupted ? kExitInterrupted : kExitOk;
 }
 

@@ -73,6 +73,10 @@ TEST_F(TrainCliTest, TrainsABdhModelOnTheSameCorpus) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("step 10/20"));
   EXPECT_THAT(r.out, HasSubstr("trained " + bdh + " (BDH): 20 steps"));
+  // The means pruning substitutes, over the corpus's validation text, as for the GPT.
+  const std::string means = dir_.File("bdh.means.h5");
+  EXPECT_THAT(r.out, HasSubstr("means over the corpus val split: " + means));
+  EXPECT_TRUE(std::filesystem::exists(means));
   r = RunCommand(CircuitBinary() + " eval --model " + bdh + " --corpus " + dir_.path() +
                  " --val-windows 8 --threads 1");
   ASSERT_EQ(r.exit_code, 0) << r.err;
