@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "circuit/core/arch.h"
 #include "circuit/core/file_util.h"
 #include "circuit/core/h5.h"
 #include "circuit/core/status.h"
@@ -174,6 +175,8 @@ absl::StatusOr<SweepReport> BuildSweepReport(const std::string& sweep_dir) {
     if (g.model.empty()) {
       g.model = FileStem(r.unit.model);
       g.dense = IsDense(r.unit.model);
+      absl::StatusOr<std::string> arch = ReadModelArch(r.unit.model);
+      if (arch.ok()) g.arch = *arch;
       g.setting = setting;
       g.target_loss = r.unit.target_loss;
     }
@@ -190,16 +193,19 @@ absl::StatusOr<SweepReport> BuildSweepReport(const std::string& sweep_dir) {
     by_task[key][r.unit.task].push_back(&r);
   }
   SweepReport report;
-  report.csv = "model,dense,setting,task,edges,circuit_loss,units,cpr,cmd,jaccard,control_ratio\n";
+  report.csv =
+      "model,dense,setting,task,edges,circuit_loss,units,cpr,cmd,jaccard,control_ratio,nodes,arch\n";
   for (auto& [key, g] : groups) {
     std::vector<double> per_task;
     for (const auto& [task, units] : by_task[key]) {
-      double edges = 0, loss = 0;
+      double edges = 0, nodes = 0, loss = 0;
       for (const UnitResult* u : units) {
         edges += u->n_edges;
+        nodes += u->n_nodes;
         loss += u->circuit_loss;
       }
       g.edges_by_task[task] = edges / units.size();
+      g.nodes_by_task[task] = nodes / units.size();
       g.loss_by_task[task] = loss / units.size();
       per_task.push_back(g.edges_by_task[task]);
       const std::vector<double> audit = AuditMeans(units);
@@ -208,9 +214,9 @@ absl::StatusOr<SweepReport> BuildSweepReport(const std::string& sweep_dir) {
         const double v = audit.empty() ? kNoFigure : audit[i];
         absl::StrAppend(&audit_csv, ",", std::isfinite(v) ? absl::StrFormat("%.4f", v) : "");
       }
-      absl::StrAppendFormat(&report.csv, "%s,%d,\"%s\",%s,%.2f,%.5f,%d%s\n", g.model, g.dense,
-                            g.setting, task, g.edges_by_task[task], g.loss_by_task[task],
-                            units.size(), audit_csv);
+      absl::StrAppendFormat(&report.csv, "%s,%d,\"%s\",%s,%.2f,%.5f,%d%s,%.2f,%s\n", g.model,
+                            g.dense, g.setting, task, g.edges_by_task[task], g.loss_by_task[task],
+                            units.size(), audit_csv, g.nodes_by_task[task], g.arch);
     }
     for (const auto& [task, units] : audited[key]) g.audit_by_task[task] = AuditMeans(units);
     g.geomean_edges = GeoMean(per_task);
@@ -218,31 +224,48 @@ absl::StatusOr<SweepReport> BuildSweepReport(const std::string& sweep_dir) {
   }
   // Headline: per setting and dense model, its size over the sparse models' on the
   // tasks both solved (a task only one reached the target for would tilt the ratio).
-  // sparse_edges: setting -> task -> edges, one per sparse model.
-  std::map<std::string, std::map<std::string, std::vector<double>>> sparse_edges;
+  // sparse_size: setting -> task -> edges (or nodes), one per sparse GPT model.
+  std::map<std::string, std::map<std::string, std::vector<double>>> sparse_edges, sparse_nodes;
+  auto is_sparse = [](const ReportGroup& g) { return g.arch == kArchGpt && !g.dense; };
   for (const ReportGroup& g : report.groups) {
-    if (g.dense) continue;
-    for (const auto& [task, edges] : g.edges_by_task) {
-      sparse_edges[g.setting][task].push_back(edges);
-    }
+    if (!is_sparse(g)) continue;
+    for (const auto& [task, edges] : g.edges_by_task) sparse_edges[g.setting][task].push_back(edges);
+    for (const auto& [task, nodes] : g.nodes_by_task) sparse_nodes[g.setting][task].push_back(nodes);
   }
-  for (const ReportGroup& g : report.groups) {
-    if (!g.dense) continue;
-    std::vector<double> dense, sparse;
-    for (const auto& [task, edges] : g.edges_by_task) {
-      const std::vector<double>& s = sparse_edges[g.setting][task];
+  // Its size over the sparse models' on the tasks both solved.
+  auto ratio = [](const ReportGroup& g, const std::map<std::string, double>& own,
+                  std::map<std::string, std::vector<double>>& sparse_by_task,
+                  std::vector<DenseSparseRatio>* out) {
+    std::vector<double> mine, sparse;
+    for (const auto& [task, size] : own) {
+      const std::vector<double>& s = sparse_by_task[task];
       if (s.empty()) continue;
-      dense.push_back(edges);
+      mine.push_back(size);
       sparse.push_back(GeoMean(s));
     }
-    if (dense.empty()) continue;
-    report.dense_over_sparse[g.setting].push_back(
-        {g.model, GeoMean(dense) / GeoMean(sparse), static_cast<int>(dense.size())});
+    if (!mine.empty()) {
+      out->push_back({g.model, GeoMean(mine) / GeoMean(sparse), static_cast<int>(mine.size())});
+    }
+  };
+  for (const ReportGroup& g : report.groups) {
+    if (g.arch == kArchBdh) {
+      ratio(g, g.nodes_by_task, sparse_nodes[g.setting], &report.bdh_over_sparse[g.setting]);
+    } else if (g.dense) {
+      ratio(g, g.edges_by_task, sparse_edges[g.setting], &report.dense_over_sparse[g.setting]);
+    }
   }
-  for (auto& [setting, ratios] : report.dense_over_sparse) {  // by model name
-    std::sort(ratios.begin(), ratios.end(), [](const DenseSparseRatio& a, const DenseSparseRatio& b) {
-      return a.dense_model < b.dense_model;
-    });
+  for (auto* by_setting : {&report.dense_over_sparse, &report.bdh_over_sparse}) {
+    for (auto it = by_setting->begin(); it != by_setting->end();) {
+      if (it->second.empty()) {
+        it = by_setting->erase(it);
+        continue;
+      }
+      std::sort(it->second.begin(), it->second.end(),  // by model name
+                [](const DenseSparseRatio& a, const DenseSparseRatio& b) {
+                  return a.dense_model < b.dense_model;
+                });
+      ++it;
+    }
   }
   std::string& t = report.table;
   absl::StrAppendFormat(&t, "%-18s %-6s %-40s %10s  %s\n", "model", "kind", "setting",
@@ -257,8 +280,9 @@ absl::StatusOr<SweepReport> BuildSweepReport(const std::string& sweep_dir) {
       absl::StrAppendFormat(&tasks, "%s%d target not met", tasks.empty() ? "" : "; ", g.not_met);
     }
     if (g.failed > 0) absl::StrAppendFormat(&tasks, "%s%d failed", tasks.empty() ? "" : "; ", g.failed);
-    absl::StrAppendFormat(&t, "%-18s %-6s %-40s %10.1f  %s\n", g.model, g.dense ? "dense" : "sparse",
-                          g.setting, g.geomean_edges, tasks);
+    const char* kind = g.arch == kArchBdh ? "bdh" : g.dense ? "dense" : "sparse";
+    absl::StrAppendFormat(&t, "%-18s %-6s %-40s %10.1f  %s\n", g.model, kind, g.setting,
+                          g.geomean_edges, tasks);
   }
   for (const ReportGroup& g : report.groups) {
     for (const auto& [task, f] : g.audit_by_task) {
@@ -270,6 +294,14 @@ absl::StatusOr<SweepReport> BuildSweepReport(const std::string& sweep_dir) {
     for (const DenseSparseRatio& r : ratios) {
       absl::StrAppendFormat(&t,
                             "dense/sparse circuit size at %s: %s %.2fx (%d task%s both solved)\n",
+                            setting, r.dense_model, r.ratio, r.n_tasks, r.n_tasks == 1 ? "" : "s");
+    }
+  }
+  for (const auto& [setting, ratios] : report.bdh_over_sparse) {
+    for (const DenseSparseRatio& r : ratios) {
+      absl::StrAppendFormat(&t,
+                            "bdh/sparse circuit nodes at %s: %s %.2fx (%d task%s both solved; "
+                            "BDH edges are defined otherwise, docs/bdh.md)\n",
                             setting, r.dense_model, r.ratio, r.n_tasks, r.n_tasks == 1 ? "" : "s");
     }
   }

@@ -371,9 +371,9 @@ TEST(SweepReport, AuditFiguresPerTask) {
   EXPECT_THAT(report->table, HasSubstr("masks, t1: CPR 0.400, CMD 0.500, Jaccard nan"));
   // The dense t2 unit missed the target; its audit still shows.
   EXPECT_THAT(report->table, HasSubstr("masks, t2: CPR 0.100, CMD 0.800, Jaccard 0.20"));
-  EXPECT_THAT(report->csv, HasSubstr("t1,4.00,0.10000,1,0.6100,0.2900,0.7500,12.5000\n"));
-  EXPECT_THAT(report->csv, HasSubstr("t2,16.00,0.10000,1,,,,\n"));
-  EXPECT_THAT(report->csv, HasSubstr("t1,32.00,0.10000,1,0.4000,0.5000,,1.5000\n"));
+  EXPECT_THAT(report->csv, HasSubstr("t1,4.00,0.10000,1,0.6100,0.2900,0.7500,12.5000,0.00,gpt\n"));
+  EXPECT_THAT(report->csv, HasSubstr("t2,16.00,0.10000,1,,,,,0.00,gpt\n"));
+  EXPECT_THAT(report->csv, HasSubstr("t1,32.00,0.10000,1,0.4000,0.5000,,1.5000,0.00,gpt\n"));
 }
 
 // Rows of a model's earlier weights (the file changed in place, the sweep ran
@@ -423,6 +423,46 @@ TEST(SweepReport, GeometricMeansAndDenseOverSparse) {
   ASSERT_THAT(WriteSweepReport(*report, dir.path()), testing::IsOk());
   EXPECT_TRUE(std::filesystem::exists(dir.File("report.svg")));
   EXPECT_THAT(report->svg, HasSubstr("<polyline"));
+}
+
+// A BDH model is its own kind: not a dense baseline (its edges are defined
+// otherwise), compared with the sparse models by nodes.
+TEST(SweepReport, BdhModelsAreGroupedByArchitectureAndComparedByNodes) {
+  testing::TempDir dir;
+  WriteModelStub(dir.File("sparse.h5"), false);
+  {
+    absl::StatusOr<H5Writer> w = H5Writer::Create(dir.File("bdh.h5"));
+    ASSERT_THAT(w, testing::IsOk());
+    ASSERT_THAT(w->WriteAttribute("/", "format", std::string("circuit.model")), testing::IsOk());
+    ASSERT_THAT(w->WriteAttribute("/", "format_version", int64_t{1}), testing::IsOk());
+    ASSERT_THAT(w->WriteAttribute("/", "arch", std::string("bdh")), testing::IsOk());
+    ASSERT_THAT(w->WriteAttribute("/training", "dense", int64_t{1}), testing::IsOk());
+    ASSERT_THAT(w->Commit(), testing::IsOk());
+  }
+  const std::string spec_json = absl::StrCat(R"({"models": [")", dir.File("sparse.h5"), R"(", ")",
+                                             dir.File("bdh.h5"), R"("], "tasks": ["t1"]})");
+  absl::StatusOr<SweepSpec> spec = ParseSweepSpec(spec_json, "spec.json");
+  ASSERT_THAT(spec, testing::IsOk());
+  absl::StatusOr<ResultsFile> results = ResultsFile::Open(dir.File("results.h5"), "demo", spec_json);
+  ASSERT_THAT(results, testing::IsOk());
+  const std::vector<WorkUnit> units = EnumerateUnits(*spec);
+  ASSERT_EQ(units.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {  // sparse: 10 nodes, 12 edges; bdh: 30 nodes, 900 edges
+    UnitResult r{units[i], true};
+    r.met_target = true;
+    r.n_nodes = i == 0 ? 10 : 30;
+    r.n_edges = i == 0 ? 12 : 900;
+    ASSERT_THAT(results->Append(r), testing::IsOk());
+  }
+  absl::StatusOr<SweepReport> report = BuildSweepReport(dir.path());
+  ASSERT_THAT(report, testing::IsOk());
+  EXPECT_TRUE(report->dense_over_sparse.empty());
+  const std::string setting = "target 0.15, mean, log, masks";
+  ASSERT_EQ(report->bdh_over_sparse.at(setting).size(), 1u);
+  EXPECT_NEAR(report->bdh_over_sparse.at(setting)[0].ratio, 3.0, 1e-9);
+  EXPECT_THAT(report->table, HasSubstr("bdh    " + setting));
+  EXPECT_THAT(report->table, HasSubstr("bdh/sparse circuit nodes at " + setting + ": bdh 3.00x"));
+  EXPECT_THAT(report->csv, HasSubstr("t1,900.00,0.00000,1,,,,,30.00,bdh\n"));
 }
 
 TEST(SweepReport, RatioOnlyOverTasksBothKindsSolved) {
