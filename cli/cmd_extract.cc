@@ -312,9 +312,10 @@ int RunExtract(int argc, char** argv) {
   // its set before or after this one, never interleaved with it.
   absl::StatusOr<FolderLock> lock = FolderLock::Acquire(out_dir);
   if (!lock.ok()) return Fail("extract", std::string(lock.status().message()), kExitFailure);
+  // q/k/v head grouping in the diagram: the GPT's d_head; BDH has no such channels.
+  const int d_head = file->gpt() != nullptr ? file->gpt()->config().d_head : 0;
   absl::StatusOr<std::string> written =
-      WriteCircuitOutputs(out_dir, *circuit, file->gpt() != nullptr ? file->gpt()->config().d_head : 0,
-                          stats, o, preset_text);
+      WriteCircuitOutputs(out_dir, *circuit, d_head, stats, o, preset_text);
   if (!written.ok()) return Fail("extract", std::string(written.status().message()), kExitFailure);
   PrintReport(*circuit, stats, o, preset_text, out_dir, *written);
   if (explain) std::cout << "  explained " << explained << "\n";

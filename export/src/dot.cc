@@ -104,7 +104,8 @@ Agraph_t* Home(Subgraphs& subs, const CircuitGraph& cg, Vertex v, int d_head) {
       // BDH: one cluster per layer, one rank per location in computation order.
       Agraph_t* layer = subs.Get(subs.root(), absl::StrCat("cluster_", l, "_bdh"),
                                  absl::StrCat("layer ", p.layer));
-      return subs.Get(layer, absl::StrCat(l, "_", std::string(LocationName(p.location))), "", "same");
+      const std::string rank = absl::StrCat(l, "_", std::string(LocationName(p.location)));
+      return subs.Get(layer, rank, "", "same");
     }
     case NodeLocation::kFinalResid:
       break;

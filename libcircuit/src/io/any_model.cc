@@ -17,8 +17,9 @@ absl::StatusOr<AnyModelFile> LoadAnyModel(const std::string& path, torch::Device
   CIRCUIT_ASSIGN_OR_RETURN(std::string arch, ReadModelArch(path));
   if (arch == kArchBdh) {
     CIRCUIT_ASSIGN_OR_RETURN(BdhModelFile f, LoadBdhModel(path, device));
-    return AnyModelFile{std::make_shared<const BdhModel>(std::move(f.model)), std::move(f.tokenizer),
-                        std::move(f.training), std::move(f.path), std::move(f.digest), arch};
+    return AnyModelFile{std::make_shared<const BdhModel>(std::move(f.model)),
+                        std::move(f.tokenizer), std::move(f.training), std::move(f.path),
+                        std::move(f.digest), arch};
   }
   CIRCUIT_ASSIGN_OR_RETURN(ModelFile f, LoadModel(path, device));
   return AnyModelFile{std::make_shared<const Model>(std::move(f.model)), std::move(f.tokenizer),

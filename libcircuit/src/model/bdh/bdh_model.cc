@@ -145,8 +145,9 @@ torch::Tensor BdhModel::Layer(const torch::Tensor& x_in, const Taps* taps, int l
     x_query = x;
     q_neurons = x_neurons;
   }
+  // (B, H, T', D), T' = 1 with `positions`
   const torch::Tensor y_kv =
-      tap_heads(NodeLocation::kBdhAttnRead, LayerNormNoAffine(scores.matmul(read)));  // (B, H, T', D)
+      tap_heads(NodeLocation::kBdhAttnRead, LayerNormNoAffine(scores.matmul(read)));
   const torch::Tensor y_neurons =
       tap_heads(NodeLocation::kBdhYNeuron, torch::relu(y_kv.matmul(encoder_v())));  // (B, H, T', N)
   torch::Tensor gated = q_neurons * y_neurons;  // (B, H, T', N)
