@@ -164,6 +164,28 @@ TEST_F(PlantedBdhTest, MasksFindThePlantedNodesAndTheFileSaysBdh) {
   EXPECT_TRUE(has_edge({0, L::kBdhGate, 0}, {1, L::kFinalResid, 5}, 1.0f));
 }
 
+TEST_F(PlantedBdhTest, AttributionAndZeroAblationFindThemToo) {
+  for (const bool attribution : {true, false}) {
+    ExtractOptions o = Options();
+    if (attribution) {
+      o.method = Method::kAttribution;
+    } else {
+      // Zero ablation also silences the always-on path (x-neuron 6, the
+      // read-out, y-neuron 0) that mean ablation keeps at its usual value, so
+      // the circuit holds it too; the planted nodes must be in either way.
+      o.ablation = Ablation::kZero;
+    }
+    absl::StatusOr<Circuit> c = ExtractCircuitFromModel(model_, "planted_bdh.h5", "d1", task_, o);
+    ASSERT_TRUE(c.ok()) << c.status();
+    const std::set<Node> got = testing::NodeSet(*c);
+    for (const Node& n : PlantedBdhNodes()) {
+      EXPECT_TRUE(got.count(n)) << (attribution ? "attribution" : "zero") << " missing "
+                                << NodeLabel(n);
+    }
+    EXPECT_LE(c->circuit_loss, 0.15) << (attribution ? "attribution" : "zero");
+  }
+}
+
 TEST(BdhEdgesTest, DenseBlocksAndOneToOneLinks) {
   const BdhModel model = PlantedBdhModel();
   // resid_in 1 -> attn_read 1 (its value) and x-neuron 6 (encoder 1.0); not to
