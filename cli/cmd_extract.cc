@@ -85,6 +85,11 @@ absl::Status WriteSummary(const std::string& path, const Circuit& c, const graph
   return WriteFileAtomically(path, j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
+// Beyond this many edges circuit.dot is not written either: no layout can draw
+// it, and a dense model kept whole (a BDH model that misses the target: 3.2M
+// edges) would give half a gigabyte of DOT. `circuit draw --force` still can.
+constexpr int64_t kMaxDotEdges = 100000;
+
 // DIR/circuit.h5, DIR/summary.json, and the diagram as DIR/circuit.dot and (when
 // small enough to lay out) DIR/circuit.svg; returns the names of the files written.
 absl::StatusOr<std::string> WriteCircuitOutputs(const std::string& dir, const Circuit& c, int d_head,
@@ -94,13 +99,18 @@ absl::StatusOr<std::string> WriteCircuitOutputs(const std::string& dir, const Ci
   CIRCUIT_RETURN_IF_ERROR(WriteCircuitFile(dir + "/circuit.h5", c));
   CIRCUIT_ASSIGN_OR_RETURN(graph::CircuitGraph graph, graph::CircuitGraph::Build(c, {d_head}));
   CIRCUIT_RETURN_IF_ERROR(WriteSummary(dir + "/summary.json", c, graph, stats, o, preset));
+  std::error_code ec;
+  if (graph.num_weight_edges() + graph.num_residual_edges() > kMaxDotEdges) {
+    for (const char* stale : {"/circuit.dot", "/circuit.svg"}) std::filesystem::remove(dir + stale, ec);
+    return absl::StrFormat("circuit.h5, summary.json (no circuit.dot or .svg: %d edges)",
+                           graph.num_weight_edges() + graph.num_residual_edges());
+  }
   DotOptions options;
   options.d_head = d_head;
   options.title = CircuitTitle(c, graph);
   CIRCUIT_ASSIGN_OR_RETURN(std::string dot, CircuitToDot(graph, options));
   CIRCUIT_RETURN_IF_ERROR(RenderCircuit(dot, "dot", dir + "/circuit.dot"));
   if (TooLargeToLayOut(graph)) {
-    std::error_code ec;
     std::filesystem::remove(dir + "/circuit.svg", ec);  // not a stale picture of another run
     return absl::StrFormat("circuit.h5, circuit.dot (no circuit.svg: %d nodes are too many to lay out), "
                            "summary.json", graph.num_nodes());

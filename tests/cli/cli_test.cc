@@ -137,6 +137,18 @@ TEST_F(CliTest, BdhExtractInspectDrawAblateAudit) {
   EXPECT_EQ(audit["controls"]["random_init"]["n_nodes"], 96);  // a fresh BDH of the same shape
   EXPECT_THAT(audit["verdict"].get<std::string>(), HasSubstr("NOT a circuit for the task"));
 
+  // A larger BDH model kept whole (200k dense edges): no DOT file nobody could lay out.
+  const std::string wide = dir_->File("bdh_wide.h5"), wide_out = dir_->File("bdh_wide_out");
+  r = RunCommand(CircuitBinary() + " init --arch bdh --layers 2 --d-model 64 --heads 4 "
+                 "--neurons 128 --seed 2 --out " + wide);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = RunCommand(CircuitBinary() + " extract --task single_double_quote --pairs 16 --epochs 1 "
+                 "--threads 1 --no-explain --no-importance --model " + wide + " --out " + wide_out);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("circuit.h5, summary.json (no circuit.dot or .svg: "));
+  EXPECT_FALSE(std::filesystem::exists(wide_out + "/circuit.dot"));
+  EXPECT_TRUE(std::filesystem::exists(wide_out + "/circuit.h5"));
+
   r = RunCommand(CircuitBinary() + " explain --circuit " + circuit + " --model " + bdh);
   ExpectOneLineError(r, "explain");
   EXPECT_THAT(r.err, HasSubstr("exists for GPT models only"));
