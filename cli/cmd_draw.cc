@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_format.h"
 #include "args.h"
+#include "circuit/core/arch.h"
 #include "circuit/export/dot.h"
 #include "command.h"
 #include "diagram.h"
@@ -49,8 +50,9 @@ int RunDraw(int argc, char** argv) {
   std::cout << absl::StrFormat("wrote %s: %d nodes, %d weight edges, %d residual edges%s%s\n",
                                out, d.graph.num_nodes(), d.graph.num_weight_edges(),
                                flags.residual ? d.graph.num_residual_edges() : 0, d.notes,
-                               d_head > 0 ? absl::StrFormat(", heads of %d channels", d_head)
-                                          : std::string(", heads not grouped (d_head unknown)"));
+                               d.circuit.arch != kArchGpt ? std::string()  // no q/k/v to group
+                               : d_head > 0 ? absl::StrFormat(", heads of %d channels", d_head)
+                                            : std::string(", heads not grouped (d_head unknown)"));
   return kExitOk;
 }
 
