@@ -4,11 +4,13 @@
 #include <cmath>
 #include <map>
 #include <numeric>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "circuit/core/arch.h"
 
 namespace circuit {
 namespace {
@@ -93,14 +95,16 @@ std::string MinimalityText(const Circuit& c) {
 std::string DescribeCircuit(const Circuit& c) {
   std::string out;
   absl::StrAppendFormat(&out, "circuit     task %s\n", c.task);
-  absl::StrAppendFormat(&out, "model       %s (digest %s), %d layers\n", c.model_file,
-                        c.model_digest.empty() ? "unknown" : c.model_digest, c.n_layer);
+  absl::StrAppendFormat(&out, "model       %s (digest %s), %d layers%s\n", c.model_file,
+                        c.model_digest.empty() ? "unknown" : c.model_digest, c.n_layer,
+                        c.arch == kArchBdh ? ", BDH" : "");
   absl::StrAppendFormat(&out, "method      %s, %s ablation, %s penalty, seed %d\n", c.method,
                         c.ablation, c.penalty, c.seed);
   const double percent =
       c.total_nodes > 0 ? 100.0 * static_cast<double>(c.nodes.size()) / c.total_nodes : 0.0;
-  absl::StrAppendFormat(&out, "size        %d nodes of %d (%.3f%%), %d edges (weights)\n",
-                        c.nodes.size(), c.total_nodes, percent, c.edges.size());
+  absl::StrAppendFormat(&out, "size        %d nodes of %d (%.3f%%), %d edges (%s)\n",
+                        c.nodes.size(), c.total_nodes, percent, c.edges.size(),
+                        c.arch == kArchBdh ? "weights and links" : "weights");
   absl::StrAppendFormat(&out,
                         "loss        circuit %.4f (target %.4g), full model %.4f, necessity %.4f, "
                         "random %.4f (nats/prompt)\n",
@@ -110,12 +114,14 @@ std::string DescribeCircuit(const Circuit& c) {
   absl::StrAppendFormat(&out, "minimality  %s\n", MinimalityText(c));
   if (!c.tie_note.empty()) absl::StrAppendFormat(&out, "ranking     %s\n", c.tie_note);
 
-  // Nodes per location, in computation order of locations.
-  std::map<NodeLocation, int64_t> per_location;
-  for (const CircuitNode& n : c.nodes) ++per_location[n.node.location];
+  // Nodes per location, in computation order of locations (final_resid last).
+  std::map<std::pair<bool, NodeLocation>, int64_t> per_location;
+  for (const CircuitNode& n : c.nodes) {
+    ++per_location[{n.node.location == NodeLocation::kFinalResid, n.node.location}];
+  }
   out += "nodes per location:\n";
-  for (const auto& [location, count] : per_location) {
-    absl::StrAppendFormat(&out, "  %-18s %d\n", LocationName(location), count);
+  for (const auto& [key, count] : per_location) {
+    absl::StrAppendFormat(&out, "  %-18s %d\n", LocationName(key.second), count);
   }
   if (!c.location_importance.empty()) {
     out += "loss when a whole location is ablated:\n";
