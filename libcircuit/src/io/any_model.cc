@@ -11,8 +11,6 @@
 
 namespace circuit {
 
-const BdhModel* AnyModelFile::bdh() const { return dynamic_cast<const BdhModel*>(model.get()); }
-
 absl::StatusOr<AnyModelFile> LoadAnyModel(const std::string& path, torch::Device device) {
   CIRCUIT_ASSIGN_OR_RETURN(std::string arch, ReadModelArch(path));
   if (arch == kArchBdh) {

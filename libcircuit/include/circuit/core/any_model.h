@@ -19,8 +19,6 @@
 
 namespace circuit {
 
-class BdhModel;
-
 struct AnyModelFile {
   std::shared_ptr<const TapModel> model;
   Tokenizer tokenizer;
@@ -30,7 +28,6 @@ struct AnyModelFile {
   std::string arch;    // kArchGpt or kArchBdh
 
   const Model* gpt() const { return dynamic_cast<const Model*>(model.get()); }
-  const BdhModel* bdh() const;
 };
 
 // Reads the file's `arch` (arch.h) and loads it with that architecture's

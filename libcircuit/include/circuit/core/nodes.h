@@ -51,10 +51,6 @@ inline constexpr std::array<NodeLocation, kNumNodeLocations> kAllNodeLocations =
     NodeLocation::kMlpActIn,       NodeLocation::kMlpPostAct,
     NodeLocation::kMlpResidDelta,  NodeLocation::kFinalResid};
 
-inline constexpr std::array<NodeLocation, 5> kBdhLayerLocations = {
-    NodeLocation::kBdhResidIn, NodeLocation::kBdhXNeuron, NodeLocation::kBdhAttnRead,
-    NodeLocation::kBdhYNeuron, NodeLocation::kBdhGate};
-
 // "attn.act_in", "attn.q", ..., "final_resid", "resid_in", ..., "gate".
 std::string_view LocationName(NodeLocation loc);
 // Inverse of LocationName; false when `name` is not a location.
@@ -106,14 +102,7 @@ class SiteLayout {
   int Site(int layer, NodeLocation loc) const;
   SiteSpec At(int site) const;
   int width(int site) const { return At(site).width; }
-  // The first site of `layer` (n_layer: final_resid): sites below it come earlier.
-  int LayerStart(int layer) const { return layer * per_layer(); }
   bool Has(NodeLocation loc) const { return Slot(loc) >= 0; }
-
-  friend bool operator==(const SiteLayout& a, const SiteLayout& b) {
-    return a.n_layer_ == b.n_layer_ && a.locations_ == b.locations_ && a.widths_ == b.widths_ &&
-           a.final_width_ == b.final_width_;
-  }
 
  private:
   int Slot(NodeLocation loc) const;  // position in a layer, per_layer() for final_resid, -1: none
