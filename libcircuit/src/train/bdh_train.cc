@@ -5,7 +5,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <filesystem>
 #include <optional>
 #include <vector>
 
@@ -90,17 +89,14 @@ absl::StatusOr<BdhTrainResult> TrainBdh(const BdhTrainOptions& given) {
     if (!given.init_model.empty()) {
       CIRCUIT_ASSIGN_OR_RETURN(init, LoadBdhModel(given.init_model, given.device));
       o.config = init->model.config();
-      init_from = absl::StrCat(std::filesystem::path(given.init_model).filename().string(),
-                               " digest ", init->digest, ", ", init->training.steps, " steps, ",
-                               init->training.tokens, " tokens");
+      init_from = internal::InitFromText(given.init_model, init->digest, init->training);
     }
     CIRCUIT_ASSIGN_OR_RETURN(
         internal::TrainCorpus corpus,
         internal::OpenTrainCorpus(o.corpus_dir, o.tokenizer_dir, WindowConfig(o.config)));
-    if (init && (corpus.tokenizer->EncoderJson() != init->tokenizer.EncoderJson() ||
-                 corpus.tokenizer->VocabBpe() != init->tokenizer.VocabBpe())) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          given.init_model, ": the model's tokenizer differs from the corpus's (", o.corpus_dir, ")"));
+    if (init) {
+      CIRCUIT_RETURN_IF_ERROR(internal::RequireCorpusTokenizer(corpus, init->tokenizer,
+                                                               given.init_model, o.corpus_dir));
     }
     CIRCUIT_ASSIGN_OR_RETURN(BdhModel model, init ? absl::StatusOr<BdhModel>(std::move(init->model))
                                                   : BdhModel::Create(o.config, o.seed, o.device));

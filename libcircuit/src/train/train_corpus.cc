@@ -1,5 +1,6 @@
 #include "train/train_corpus.h"
 
+#include <filesystem>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
@@ -50,6 +51,22 @@ absl::StatusOr<TrainCorpus> OpenTrainCorpus(const std::string& dir, const std::s
   }
   c.tokenizer = std::move(tok);
   return c;
+}
+
+absl::Status RequireCorpusTokenizer(const TrainCorpus& corpus, const Tokenizer& model_tokenizer,
+                                    const std::string& init_path, const std::string& corpus_dir) {
+  if (corpus.tokenizer->EncoderJson() != model_tokenizer.EncoderJson() ||
+      corpus.tokenizer->VocabBpe() != model_tokenizer.VocabBpe()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        init_path, ": the model's tokenizer differs from the corpus's (", corpus_dir, ")"));
+  }
+  return absl::OkStatus();
+}
+
+std::string InitFromText(const std::string& init_path, const std::string& digest,
+                         const TrainingInfo& training) {
+  return absl::StrCat(std::filesystem::path(init_path).filename().string(), " digest ", digest,
+                      ", ", training.steps, " steps, ", training.tokens, " tokens");
 }
 
 }  // namespace circuit::internal

@@ -7,7 +7,9 @@
 #include <optional>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "circuit/core/checkpoint.h"  // TrainingInfo
 #include "circuit/core/config.h"
 #include "circuit/core/tokenizer.h"
 #include "train/train_data.h"
@@ -28,6 +30,14 @@ struct TrainCorpus {
 absl::StatusOr<TrainCorpus> OpenTrainCorpus(const std::string& dir,
                                             const std::string& tokenizer_dir,
                                             const ModelConfig& config);
+
+// A run that starts from the model at `init_path` (--init, either architecture):
+// the model's tokenizer must be the corpus's, else InvalidArgument naming both.
+absl::Status RequireCorpusTokenizer(const TrainCorpus& corpus, const Tokenizer& model_tokenizer,
+                                    const std::string& init_path, const std::string& corpus_dir);
+// Its TrainingInfo::init_from: "<file> digest <d>, <steps> steps, <tokens> tokens".
+std::string InitFromText(const std::string& init_path, const std::string& digest,
+                         const TrainingInfo& training);
 
 }  // namespace circuit::internal
 

@@ -7,7 +7,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -374,16 +373,13 @@ absl::StatusOr<TrainResult> Train(const TrainOptions& given) {
       if (!given.init_model.empty()) {
         CIRCUIT_ASSIGN_OR_RETURN(init, LoadModel(given.init_model, device));
         o.config = init->model.config();
-        init_from = absl::StrCat(std::filesystem::path(given.init_model).filename().string(),
-                                 " digest ", init->digest, ", ", init->training.steps, " steps, ",
-                                 init->training.tokens, " tokens");
+        init_from = internal::InitFromText(given.init_model, init->digest, init->training);
       }
       CIRCUIT_ASSIGN_OR_RETURN(internal::TrainCorpus corpus,
                                internal::OpenTrainCorpus(o.corpus_dir, o.tokenizer_dir, o.config));
-      if (init && (corpus.tokenizer->EncoderJson() != init->tokenizer.EncoderJson() ||
-                   corpus.tokenizer->VocabBpe() != init->tokenizer.VocabBpe())) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            given.init_model, ": the model's tokenizer differs from the corpus's (", o.corpus_dir, ")"));
+      if (init) {
+        CIRCUIT_RETURN_IF_ERROR(internal::RequireCorpusTokenizer(corpus, init->tokenizer,
+                                                                 given.init_model, o.corpus_dir));
       }
       absl::StatusOr<Model> model =
           init ? absl::StatusOr<Model>(std::move(init->model)) : Model::Create(o.config, o.seed, device);
