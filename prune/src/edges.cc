@@ -160,17 +160,17 @@ std::vector<CircuitEdge> CircuitEdges(const TapModel& model, const std::vector<N
 
 std::string EdgeDefinition(const std::string& arch) {
   if (arch == kArchBdh) {
-    return "bdh: every pair of kept nodes joined by a weight (encoder, encoder_v, decoder; "
-           "dense) or a one-to-one link (x and y neurons into their gate, the residual read "
-           "into each head's attention read-out as its value)";
+    return "bdh: every pair of kept nodes joined by a nonzero weight (encoder, encoder_v, "
+           "decoder; dense) or a one-to-one link (x and y neurons into their gate, the residual "
+           "read into each head's attention read-out as its value)";
   }
   return "gpt: the nonzero weights between kept nodes in the six node-to-node blocks";
 }
 
 int64_t TotalEdges(const TapModel& model) {
+  torch::NoGradGuard no_grad;
   if (const auto* bdh = dynamic_cast<const BdhModel*>(&model)) {
     // The nonzero weights of the three blocks and every one-to-one link, per layer.
-    torch::NoGradGuard no_grad;
     const BdhConfig& c = bdh->config();
     int64_t weights = 0;
     for (const torch::Tensor& t : {bdh->encoder(), bdh->encoder_v(), bdh->decoder()}) {
@@ -180,14 +180,9 @@ int64_t TotalEdges(const TapModel& model) {
   }
   const auto* gpt = dynamic_cast<const Model*>(&model);
   CIRCUIT_CHECK(gpt != nullptr);
-  return TotalEdges(*gpt);
-}
-
-int64_t TotalEdges(const Model& model) {
-  torch::NoGradGuard no_grad;
   int64_t n = 0;
-  for (int l = 0; l < model.config().n_layer; ++l) {
-    const LayerWeights& w = model.layer(l);
+  for (int l = 0; l < gpt->config().n_layer; ++l) {
+    const LayerWeights& w = gpt->layer(l);
     for (const torch::Tensor* t : {&w.c_attn_w, &w.attn_proj_w, &w.fc_w, &w.mlp_proj_w}) {
       n += t->ne(0).sum().item<int64_t>();
     }

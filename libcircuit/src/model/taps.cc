@@ -3,16 +3,18 @@
 
 #include <utility>
 
+#include "circuit/core/config.h"
 #include "circuit/core/status.h"
 
 namespace circuit {
 namespace {
 
-// The GPT's locations without widths: what Taps needs to number its sites.
+// The GPT's sites for n_layer layers (the widths, which Taps does not read,
+// are the default config's).
 SiteLayout GptSites(int n_layer) {
-  std::vector<SiteSpec> per_layer;
-  for (int i = 0; i < kNumLayerLocations; ++i) per_layer.push_back({0, kAllNodeLocations[i], 0});
-  return SiteLayout(n_layer, per_layer, 0);
+  ModelConfig config;
+  config.n_layer = n_layer;
+  return config.Layout();
 }
 
 }  // namespace

@@ -36,7 +36,6 @@ std::vector<CircuitEdge> CircuitEdges(const TapModel& model, const std::vector<N
 // weights of the six blocks, for BDH the nonzero weights of its three blocks
 // and every link, times n_layer (the weights are shared, the edges per layer).
 int64_t TotalEdges(const TapModel& model);
-int64_t TotalEdges(const Model& model);
 
 // The definition CircuitEdges uses for models of `arch`, in words.
 std::string EdgeDefinition(const std::string& arch);
