@@ -80,6 +80,7 @@ absl::Status WriteSummary(const std::string& path, const Circuit& c, const graph
       {"time_seconds", {{"total", s.seconds}, {"means", s.means_seconds},
                         {"scores", s.score_seconds}, {"discretize", s.discretize_seconds},
                         {"verify", s.verify_seconds}, {"refine", s.refine_seconds},
+                        {"edges", s.edges_seconds},
                         {"tie_break", s.tie_break_seconds}, {"mask_forward", s.forward_seconds},
                         {"mask_backward", s.backward_seconds}}}};
   return WriteFileAtomically(path, j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
@@ -128,6 +129,12 @@ void PrintReport(const Circuit& c, const prune::ExtractStats& s, const prune::Ex
                                c.edges.size(), s.total_edges,
                                c.arch == kArchBdh ? "weights and links (BDH: dense)"
                                                   : "nonzero weights");
+  if (c.edge_candidates >= 0) {
+    std::cout << absl::StrFormat(
+        "  edges     by attribution: %d of the %d weights between kept nodes, in %.1f s; "
+        "circuit loss with only them %.4f (test)\n",
+        WeightEdges(c), c.edge_candidates, s.edges_seconds, c.edge_loss);
+  }
   std::cout << absl::StrFormat(
       "  loss      circuit %.4f (target %.3g%s), full model %.4f, necessity %.4f, random %.4f "
       "(test, nats/prompt)\n",
@@ -140,10 +147,14 @@ void PrintReport(const Circuit& c, const prune::ExtractStats& s, const prune::Ex
   std::cout << "  minimal   " << MinimalityText(c) << "\n";
   if (s.refined) {
     std::cout << absl::StrFormat(
-        "  refined   %d -> %d nodes, %d -> %d edges in %.1f s (selected on %d train pairs: %d "
+        "  refined   %d -> %d nodes%s in %.1f s (selected on %d train pairs: %d "
         "sweeps, %d sets; confirmed on validation: %d sets, %d nodes put back; validation loss "
         "%.4f -> %.4f, test %.4f -> %.4f)\n",
-        s.nodes_before_refine, c.nodes.size(), s.edges_before_refine, c.edges.size(),
+        s.nodes_before_refine, c.nodes.size(),
+        // Edges chosen by attribution are not comparable with the ones before.
+        c.edge_candidates >= 0
+            ? ""
+            : absl::StrFormat(", %d -> %d edges", s.edges_before_refine, c.edges.size()),
         s.refine_seconds, s.refine_selection_pairs, s.refine_passes, s.refine_evaluations,
         s.refine_confirm_evaluations, s.refine_readded_nodes, s.validation_loss_before_refine,
         s.validation_loss,
@@ -155,9 +166,10 @@ void PrintReport(const Circuit& c, const prune::ExtractStats& s, const prune::Ex
                                c.ablation, c.penalty, preset, s.best_setting_text);
   std::cout << absl::StrFormat(
       "  time      %.1f s: means %.1f, %s %.1f (%d steps, forward %.1f, backward %.1f), "
-      "discretize %.1f, refine %.1f, verify %.1f\n",
+      "discretize %.1f, refine %.1f, verify %.1f%s\n",
       s.seconds, s.means_seconds, c.method, s.score_seconds, s.mask_steps, s.forward_seconds,
-      s.backward_seconds, s.discretize_seconds, s.refine_seconds, s.verify_seconds);
+      s.backward_seconds, s.discretize_seconds, s.refine_seconds, s.verify_seconds,
+      c.edge_candidates >= 0 ? absl::StrFormat(", edges %.1f", s.edges_seconds) : "");
   std::cout << absl::StrFormat("  means     %s%s\n", s.means_source,
                                s.means_reused ? " (cached)" : "");
   if (!s.note.empty()) std::cout << "  note      " << s.note << "\n";

@@ -104,7 +104,8 @@ absl::Status WriteCircuitFile(const std::string& path, const Circuit& c) {
       {"total_nodes", c.total_nodes},
       {"refined", c.refined ? 1 : 0},
       {"refine_removed", c.refine_removed},
-      {"tied_nodes", c.tied_nodes}};
+      {"tied_nodes", c.tied_nodes},
+      {"edge_candidates", c.edge_candidates}};
   for (const auto& [name, value] : ints)
     CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", name, value));
   const std::pair<const char*, double> doubles[] = {
@@ -114,7 +115,8 @@ absl::Status WriteCircuitFile(const std::string& path, const Circuit& c) {
       {"necessity_loss", c.necessity_loss},
       {"random_baseline_loss", c.random_baseline_loss},
       {"accuracy", c.accuracy},
-      {"minimality", c.minimality}};
+      {"minimality", c.minimality},
+      {"edge_loss", c.edge_loss}};
   for (const auto& [name, value] : doubles)
     CIRCUIT_RETURN_IF_ERROR(w.WriteAttribute("/", name, value));
 
@@ -229,6 +231,11 @@ absl::StatusOr<Circuit> ReadCircuitFile(const std::string& path) {
   CIRCUIT_ASSIGN_OR_RETURN(const bool has_edge_definition, r.HasAttribute("/", "edge_definition"));
   if (has_edge_definition) {
     CIRCUIT_ASSIGN_OR_RETURN(c.edge_definition, r.ReadStringAttribute("/", "edge_definition"));
+  }
+  CIRCUIT_ASSIGN_OR_RETURN(const bool has_edge_candidates, r.HasAttribute("/", "edge_candidates"));
+  if (has_edge_candidates) {
+    CIRCUIT_ASSIGN_OR_RETURN(c.edge_candidates, r.ReadIntAttribute("/", "edge_candidates"));
+    CIRCUIT_ASSIGN_OR_RETURN(c.edge_loss, r.ReadDoubleAttribute("/", "edge_loss"));
   }
   const SiteLayout arch_sites =
       c.arch == kArchBdh ? BdhConfig{}.Layout() : ModelConfig{}.Layout();  // which locations

@@ -83,6 +83,17 @@ std::string DescribeExplanations(const Circuit& c) {
   return out;
 }
 
+int64_t WeightEdges(const Circuit& c) {
+  if (c.arch != kArchBdh) return static_cast<int64_t>(c.edges.size());
+  int64_t n = 0;
+  for (const CircuitEdge& e : c.edges) {
+    const NodeLocation dst = c.nodes[e.dst].node.location;
+    n += dst == NodeLocation::kBdhXNeuron || dst == NodeLocation::kBdhYNeuron ||
+         dst == NodeLocation::kBdhResidIn || dst == NodeLocation::kFinalResid;
+  }
+  return n;
+}
+
 std::string MinimalityText(const Circuit& c) {
   std::string out = std::isnan(c.minimality)
                         ? std::string("not measured")
@@ -110,6 +121,12 @@ std::string DescribeCircuit(const Circuit& c) {
                         "random %.4f (nats/prompt)\n",
                         c.circuit_loss, c.target_loss, c.full_model_loss, c.necessity_loss,
                         c.random_baseline_loss);
+  if (c.edge_candidates >= 0) {
+    absl::StrAppendFormat(&out,
+                          "edges       by attribution: %d of the %d weights between kept nodes, "
+                          "circuit loss %.4f with only them (test)\n",
+                          WeightEdges(c), c.edge_candidates, c.edge_loss);
+  }
   absl::StrAppendFormat(&out, "accuracy    %.3f\n", c.accuracy);
   absl::StrAppendFormat(&out, "minimality  %s\n", MinimalityText(c));
   if (!c.tie_note.empty()) absl::StrAppendFormat(&out, "ranking     %s\n", c.tie_note);

@@ -32,6 +32,9 @@ std::string CircuitToJson(const Circuit& c, const graph::CircuitGraph* graph) {
                   {"refined", c.refined},
                   {"refine_removed", c.refine_removed},
                   {"tied_nodes", c.tied_nodes},
+                  {"edge_definition", c.edge_definition},
+                  {"edge_candidates", c.edge_candidates},  // -1: every weight between kept nodes
+                  {"edge_loss", c.edge_loss},
                   {"tie_note", c.tie_note}};
   json nodes = json::array();
   for (size_t i = 0; i < c.nodes.size(); ++i) {

@@ -188,6 +188,11 @@ AblationEvaluator::AblationEvaluator(const TapModel& model, const NodeIndex& ind
   n_examples_ = n;
 }
 
+void AblationEvaluator::SetProduct(ProductFn fn) {
+  CIRCUIT_CHECK(ablation_ != Ablation::kResample);
+  product_ = std::move(fn);
+}
+
 torch::Tensor AblationEvaluator::LogitDiffs(const torch::Tensor& keep, const GiveUp* give_up) const {
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> gates(index_.num_sites());
@@ -199,10 +204,11 @@ torch::Tensor AblationEvaluator::LogitDiffs(const torch::Tensor& keep, const Giv
       if (per_site[s].min().item<float>() < 1.0f) gates[s] = per_site[s].to(model_.device());
     }
   }
-  const bool any = std::any_of(gates.begin(), gates.end(),
-                               [](const torch::Tensor& g) { return g.defined(); });
+  const bool any = product_ || std::any_of(gates.begin(), gates.end(),
+                                           [](const torch::Tensor& g) { return g.defined(); });
   Taps taps(index_.layout());
   if (any) taps.Add(GateTap(&gates, &means_, ablation_));
+  if (product_) taps.SetProduct(product_);
   Screen screen(give_up, 1, n_examples_);
   const std::vector<torch::Tensor> diffs = ScoreBatches(
       batches_, order_, 1, screen,
@@ -248,7 +254,7 @@ torch::Tensor AblationEvaluator::LogitDiffsMany(const torch::Tensor& keeps,
                                                 const GiveUp* give_up) const {
   CIRCUIT_CHECK(keeps.dim() == 2 && keeps.size(1) == index_.total());
   const int64_t M = keeps.size(0);
-  if (M <= 1 || ablation_ == Ablation::kResample) {
+  if (M <= 1 || ablation_ == Ablation::kResample || product_) {
     std::vector<torch::Tensor> rows;
     for (int64_t m = 0; m < M; ++m) {
       GiveUp one;

@@ -121,29 +121,33 @@ BdhBlocks BdhWeightBlocks(const BdhModel& model) {
   return b;
 }
 
-std::vector<CircuitEdge> BdhEdges(const BdhModel& model, const std::vector<Node>& nodes) {
+// weights: the three blocks' nonzero entries too; false: only the links.
+std::vector<CircuitEdge> BdhEdges(const BdhModel& model, const std::vector<Node>& nodes,
+                                  bool weights) {
   const KeptNodes kept(nodes);
   const BdhConfig& c = model.config();
   const int64_t H = c.n_head, D = c.d_model;
-  const BdhBlocks w = BdhWeightBlocks(model);
+  const BdhBlocks w = weights ? BdhWeightBlocks(model) : BdhBlocks{};
   std::vector<CircuitEdge> edges;
   for (int l = 0; l < c.n_layer; ++l) {
     const Kept& resid = kept.at(l, L::kBdhResidIn);
     const Kept& x = kept.at(l, L::kBdhXNeuron);
     const Kept& gate = kept.at(l, L::kBdhGate);
-    AddBlock(w.encoder, resid, x, &edges);
+    if (weights) AddBlock(w.encoder, resid, x, &edges);
     AddLinks(resid, kept.at(l, L::kBdhAttnRead), [&](int64_t d) {  // the values, every head
       std::vector<int64_t> to;
       for (int64_t h = 0; h < H; ++h) to.push_back(h * D + d);
       return to;
     }, &edges);
-    AddBlock(w.encoder_v, kept.at(l, L::kBdhAttnRead), kept.at(l, L::kBdhYNeuron), &edges);
+    if (weights) AddBlock(w.encoder_v, kept.at(l, L::kBdhAttnRead), kept.at(l, L::kBdhYNeuron), &edges);
     auto same = [](int64_t i) { return std::vector<int64_t>{i}; };
     AddLinks(x, gate, same, &edges);
     AddLinks(kept.at(l, L::kBdhYNeuron), gate, same, &edges);
     const bool last = l + 1 == c.n_layer;
-    AddBlock(w.decoder, gate, last ? kept.at(c.n_layer, L::kFinalResid)
-                                   : kept.at(l + 1, L::kBdhResidIn), &edges);
+    if (weights) {
+      AddBlock(w.decoder, gate, last ? kept.at(c.n_layer, L::kFinalResid)
+                                     : kept.at(l + 1, L::kBdhResidIn), &edges);
+    }
   }
   SortEdges(&edges);
   return edges;
@@ -155,7 +159,11 @@ std::vector<CircuitEdge> CircuitEdges(const TapModel& model, const std::vector<N
   if (const auto* gpt = dynamic_cast<const Model*>(&model)) return GptEdges(*gpt, nodes);
   const auto* bdh = dynamic_cast<const BdhModel*>(&model);
   CIRCUIT_CHECK(bdh != nullptr);
-  return BdhEdges(*bdh, nodes);
+  return BdhEdges(*bdh, nodes, /*weights=*/true);
+}
+
+std::vector<CircuitEdge> BdhLinkEdges(const BdhModel& model, const std::vector<Node>& nodes) {
+  return BdhEdges(model, nodes, /*weights=*/false);
 }
 
 std::string EdgeDefinition(const std::string& arch) {

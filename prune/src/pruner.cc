@@ -8,6 +8,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -15,6 +16,7 @@
 #include "circuit/core/status.h"
 #include "circuit/prune/attribution.h"
 #include "circuit/prune/discretizer.h"
+#include "circuit/prune/edge_selection.h"
 #include "circuit/prune/edges.h"
 #include "circuit/prune/node_index.h"
 #include "circuit/prune/refine.h"
@@ -417,6 +419,28 @@ absl::StatusOr<Circuit> ExtractCircuitFromModel(const TapModel& model, const std
                            VerifyCircuit(model, index, means, task.test, c.flat, v, progress));
   stats.verify_seconds = SecondsSince(t);
 
+  // BDH's weights are dense: its edges are chosen by attribution
+  // (edge_selection.h) when the node circuit met the target.
+  std::optional<EdgeSelection> selected;
+  if (const auto* bdh = dynamic_cast<const BdhModel*>(&model); bdh != nullptr && !c.flat.empty()) {
+    if (options.ablation == Ablation::kResample || !stats.met_target) {
+      AddNote(&stats, "edges: every weight between kept nodes (edges by attribution need a "
+                      "circuit that meets the target, with mean or zero ablation)");
+    } else {
+      t = Clock::now();
+      EdgeSelectionOptions eo;
+      eo.ablation = options.ablation;
+      eo.target_loss = options.target_loss;
+      eo.z = ConfidenceZ(options.confidence);
+      eo.batch_prompts = options.eval_batch;
+      eo.calibration = options.calibrate ? &c.calibration : nullptr;
+      if (progress) progress("edges", 0.0);
+      CIRCUIT_ASSIGN_OR_RETURN(selected, SelectBdhEdges(*bdh, index, means, c.flat, task, eo));
+      if (progress) progress("edges", 1.0);
+      stats.edges_seconds = SecondsSince(t);
+    }
+  }
+
   Circuit circuit;
   circuit.task = task.name;
   circuit.model_file = model_file;
@@ -427,7 +451,12 @@ absl::StatusOr<Circuit> ExtractCircuitFromModel(const TapModel& model, const std
   circuit.seed = options.seed;
   circuit.n_layer = model.layout().n_layer();
   circuit.arch = model.arch();
-  circuit.edge_definition = EdgeDefinition(circuit.arch);
+  circuit.edge_definition =
+      selected.has_value() ? AttributionEdgeDefinition() : EdgeDefinition(circuit.arch);
+  if (selected.has_value()) {
+    circuit.edge_candidates = selected->candidates;
+    circuit.edge_loss = selected->test_loss;
+  }
   circuit.target_loss = options.target_loss;
   circuit.full_model_loss = ver.full.loss;
   circuit.circuit_loss = ver.circuit.loss;
@@ -446,7 +475,7 @@ absl::StatusOr<Circuit> ExtractCircuitFromModel(const TapModel& model, const std
                                                   : std::numeric_limits<float>::quiet_NaN();
     circuit.nodes.push_back(n);
   }
-  circuit.edges = c.edges;
+  circuit.edges = selected.has_value() ? std::move(selected->edges) : c.edges;
   circuit.loss_vs_k_k = c.curve_nodes;
   circuit.loss_vs_k_loss = c.disc.curve_loss;
   circuit.location_importance = ver.location_importance;

@@ -12,7 +12,7 @@ import circuit
 from conftest import run_cli
 
 
-def test_forward_equals_cpp_bit_for_bit(tiny, tiny_path, tmp_path):
+def test_forward_equals_cpp(tiny, tiny_path, tmp_path):
     # circuit eval --logits: the C++ logits at each test prompt's last token.
     npy = tmp_path / "logits.npy"
     run_cli("eval", "--task", "single_double_quote", "--model", tiny_path, "--threads", 1,
@@ -26,8 +26,10 @@ def test_forward_equals_cpp_bit_for_bit(tiny, tiny_path, tmp_path):
         at.append(tiny.forward_at(b["tokens"], b["last"]))
         logits = tiny(b["tokens"])  # (B, T, vocab)
         full.append(logits[torch.arange(len(b["last"])), b["last"]])
-    assert torch.equal(torch.cat(at), reference)
-    assert torch.equal(torch.cat(full), reference)
+    # Equal on the Intel machines this was written on; an AMD EPYC's BLAS
+    # rounds the last bit differently for eval's batch shapes (at most 1.5e-7).
+    torch.testing.assert_close(torch.cat(at), reference, rtol=0, atol=1e-6)
+    torch.testing.assert_close(torch.cat(full), reference, rtol=0, atol=1e-6)
     # One prompt alone, unbatched, is the same forward pass.
     one = task.split(tiny, "test")["tokens"][0]
     assert torch.equal(tiny(one), tiny(one.unsqueeze(0))[0])

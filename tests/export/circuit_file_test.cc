@@ -63,6 +63,9 @@ void ExpectSameCircuit(const Circuit& a, const Circuit& b) {
   EXPECT_EQ(a.refine_removed, b.refine_removed);
   EXPECT_EQ(a.tied_nodes, b.tied_nodes);
   EXPECT_EQ(a.tie_note, b.tie_note);
+  EXPECT_EQ(a.edge_definition, b.edge_definition);
+  EXPECT_EQ(a.edge_candidates, b.edge_candidates);
+  EXPECT_EQ(std::memcmp(&a.edge_loss, &b.edge_loss, sizeof(double)), 0);  // NaN too
 }
 
 TEST(CircuitFileTest, RoundTripIsExact) {
@@ -94,6 +97,9 @@ TEST(CircuitFileTest, RefinementAndRankingRoundTrip) {
   c.refine_removed = 9;
   c.tied_nodes = 4;
   c.tie_note = "4 of the 6 kept nodes are tied";
+  c.edge_definition = "chosen by attribution";
+  c.edge_candidates = 12;
+  c.edge_loss = 0.125;
   ASSERT_THAT(WriteCircuitFile(dir.File("r.h5"), c), IsOk());
   absl::StatusOr<Circuit> back = ReadCircuitFile(dir.File("r.h5"));
   ASSERT_THAT(back, IsOk());
@@ -221,6 +227,9 @@ TEST(CircuitFileTest, RawWriterMatchesTheReader) {
   EXPECT_TRUE(std::isnan(c->minimality));
   EXPECT_FALSE(c->refined);
   EXPECT_EQ(c->tie_note, "");
+  // ... and edges were not chosen by attribution.
+  EXPECT_EQ(c->edge_candidates, -1);
+  EXPECT_TRUE(std::isnan(c->edge_loss));
 }
 
 // The extraction settings and the full ranking round-trip; NaN stays NaN.

@@ -37,6 +37,8 @@ TEST(JsonTest, NodesEdgesAndFigures) {
   EXPECT_TRUE(j["figures"]["minimality"].is_null());  // NaN: not measured
   EXPECT_EQ(j["figures"]["refined"], false);
   EXPECT_EQ(j["figures"]["tie_note"], "");
+  EXPECT_EQ(j["figures"]["edge_candidates"], -1);     // edges not chosen by attribution
+  EXPECT_TRUE(j["figures"]["edge_loss"].is_null());
   EXPECT_FALSE(j.contains("graph"));
 }
 

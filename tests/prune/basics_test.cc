@@ -298,8 +298,9 @@ TEST_F(RandomModelAblationTest, GiveUpDropsOnlySetsCertainToMissAndKeepsTheOther
       EXPECT_GT(s.loss, g.above[m]) << m;
       EXPECT_LE(s.loss, loss[m] + 1e-6) << m;
     } else {
-      EXPECT_TRUE(torch::equal(screened[m], full[m])) << m;
-      EXPECT_EQ(s.loss, loss[m]) << m;
+      // Exact on Intel; an AMD EPYC's BLAS rounds the last bit by batch shape.
+      EXPECT_TRUE(torch::allclose(screened[m], full[m], /*rtol=*/0, /*atol=*/1e-5)) << m;
+      EXPECT_NEAR(s.loss, loss[m], 1e-6) << m;
     }
   }
   EXPECT_GT(dropped, 0);
@@ -310,7 +311,7 @@ TEST_F(RandomModelAblationTest, GiveUpDropsOnlySetsCertainToMissAndKeepsTheOther
   EXPECT_GT(s0.loss, one.above[0]);
   EXPECT_LE(s0.loss, loss[0] + 1e-6);
   GiveUp high{{2 * loss[1]}, nullptr};
-  EXPECT_TRUE(torch::equal(eval.LogitDiffs(keeps[1], &high), eval.LogitDiffs(keeps[1])));
+  EXPECT_TRUE(torch::allclose(eval.LogitDiffs(keeps[1], &high), eval.LogitDiffs(keeps[1]), 0, 1e-5));
 }
 
 // Batches spread over two threads (ParallelFor) give the figures of one batch
@@ -350,14 +351,19 @@ TEST_F(RandomModelAblationTest, TwoThreadsScoreAsOne) {
   };
   const Figures a = run(1), b = run(2);
   torch::set_num_threads(saved);
-  EXPECT_TRUE(torch::equal(a.many, b.many));
+  // The same sets dropped at the same batches; the figures equal up to the
+  // last bit (exact on Intel; an AMD EPYC's BLAS rounds by thread count).
+  auto close = [](const torch::Tensor& x, const torch::Tensor& y) {
+    return torch::allclose(x.nan_to_num(), y.nan_to_num(), /*rtol=*/0, /*atol=*/1e-5);
+  };
+  EXPECT_TRUE(close(a.many, b.many));
   EXPECT_TRUE(torch::isnan(a.screened).any().item<bool>());  // some sets were dropped
   EXPECT_TRUE(torch::equal(torch::isnan(a.screened), torch::isnan(b.screened)));
-  EXPECT_TRUE(torch::equal(a.screened.nan_to_num(), b.screened.nan_to_num()));
-  EXPECT_TRUE(torch::equal(a.one.nan_to_num(), b.one.nan_to_num()));
+  EXPECT_TRUE(close(a.screened, b.screened));
+  EXPECT_TRUE(close(a.one, b.one));
   EXPECT_EQ(a.rows, b.rows);
   EXPECT_EQ(a.passes, b.passes);
-  EXPECT_TRUE(torch::equal(a.attribution, b.attribution));
+  EXPECT_TRUE(torch::allclose(a.attribution, b.attribution, /*rtol=*/1e-5, /*atol=*/1e-7));
 }
 
 TEST(DiscretizerTest, ConfidenceBoundAsksForMoreUnits) {

@@ -22,7 +22,9 @@
 #include "circuit/core/bdh.h"
 #include "circuit/core/status.h"
 #include "circuit/prune/ablation.h"
+#include "circuit/prune/edge_selection.h"
 #include "circuit/prune/edges.h"
+#include "circuit/prune/mean_cache.h"
 #include "circuit/prune/node_index.h"
 #include "circuit/prune/pruner.h"
 #include "gmock/gmock.h"
@@ -150,9 +152,12 @@ TEST_F(PlantedBdhTest, MasksFindThePlantedNodesAndTheFileSaysBdh) {
   EXPECT_LE(got.size(), PlantedBdhNodes().size() + 1);  // y-neuron 0 may stay: it averages > 0
   EXPECT_EQ(c->arch, "bdh");
   EXPECT_EQ(c->total_nodes, 48);
-  EXPECT_EQ(c->edge_definition, EdgeDefinition("bdh"));
-  // The circuit's edges: resid_in 0 -> x-neuron 0 (encoder, 2.0), x-neuron 0 ->
-  // gate 0 (link), gate 0 -> final_resid 5 (decoder, 1.0).
+  // Edges by attribution, chosen among the nonzero weights between kept nodes:
+  // resid_in 0 -> x-neuron 0 (encoder, 2.0), x-neuron 0 -> gate 0 (link),
+  // gate 0 -> final_resid 5 (decoder, 1.0).
+  EXPECT_EQ(c->edge_definition, AttributionEdgeDefinition());
+  EXPECT_GE(c->edge_candidates, 2);
+  EXPECT_LE(c->edge_loss, 0.15);
   auto has_edge = [&](const Node& src, const Node& dst, float weight) {
     for (const CircuitEdge& e : c->edges) {
       if (c->nodes[e.src].node == src && c->nodes[e.dst].node == dst) return e.weight == weight;
@@ -184,6 +189,48 @@ TEST_F(PlantedBdhTest, AttributionAndZeroAblationFindThemToo) {
     }
     EXPECT_LE(c->circuit_loss, 0.15) << (attribution ? "attribution" : "zero");
   }
+}
+
+// Edges by attribution on a circuit that also keeps resid_in 1, joined to
+// x-neuron 0 by a weak weight: ch1 is the same on every token, so the edge
+// carries nothing mean ablation would not; the two weights of the path stay.
+TEST_F(PlantedBdhTest, EdgesByAttributionKeepThePathAndDropAWeakWeight) {
+  torch::Tensor encoder = model_.encoder().clone();
+  encoder[0][1][0] = 0.05;  // resid_in 1 -> x-neuron 0
+  absl::StatusOr<BdhModel> model = BdhModel::FromTensors(
+      PlantedBdhConfig(), {{"decoder", model_.decoder()}, {"encoder", encoder},
+                           {"encoder_v", model_.encoder_v()}, {"lm_head", model_.lm_head()},
+                           {"embed.weight", model_.embed()}});
+  ASSERT_TRUE(model.ok()) << model.status();
+  const NodeIndex index(model->layout());
+  absl::StatusOr<MeanCache> means = ComputeMeans(*model, Options().mean_windows);
+  ASSERT_TRUE(means.ok()) << means.status();
+  std::vector<Node> nodes = PlantedBdhNodes();
+  nodes.push_back({0, L::kBdhResidIn, 1});
+  nodes.push_back({0, L::kBdhYNeuron, 0});
+  std::vector<int64_t> flat;
+  for (const Node& n : nodes) flat.push_back(index.Flat(n));
+  std::sort(flat.begin(), flat.end());
+
+  EdgeSelectionOptions o;
+  absl::StatusOr<EdgeSelection> s = SelectBdhEdges(*model, index, means->means, flat, task_, o);
+  ASSERT_TRUE(s.ok()) << s.status();
+  // Candidates: encoder 0 -> 0 (2.0) and 1 -> 0 (0.05), decoder gate 0 -> ch5.
+  EXPECT_EQ(s->candidates, 3);
+  EXPECT_EQ(s->kept, 2);
+  EXPECT_TRUE(s->met_target);
+  EXPECT_LE(s->test_loss, 0.15);
+  std::set<std::pair<Node, Node>> got;
+  for (const CircuitEdge& e : s->edges) got.insert({index.At(flat[e.src]), index.At(flat[e.dst])});
+  const std::set<std::pair<Node, Node>> want = {
+      {{0, L::kBdhResidIn, 0}, {0, L::kBdhXNeuron, 0}},   // encoder 2.0
+      {{0, L::kBdhXNeuron, 0}, {0, L::kBdhGate, 0}},      // links
+      {{0, L::kBdhYNeuron, 0}, {0, L::kBdhGate, 0}},
+      {{0, L::kBdhGate, 0}, {1, L::kFinalResid, 5}}};     // decoder 1.0
+  EXPECT_EQ(got, want);
+
+  o.ablation = Ablation::kResample;
+  EXPECT_FALSE(SelectBdhEdges(*model, index, means->means, flat, task_, o).ok());
 }
 
 TEST(BdhEdgesTest, DenseBlocksAndOneToOneLinks) {

@@ -35,6 +35,17 @@ void Taps::AddAt(int layer, NodeLocation loc, TapFn fn) {
   empty_ = false;
 }
 
+void Taps::SetProduct(ProductFn fn) {
+  product_ = std::move(fn);
+  empty_ = false;
+}
+
+torch::Tensor Taps::Multiply(int layer, Product product, const torch::Tensor& input,
+                             const torch::Tensor& weight) const {
+  torch::Tensor out = input.matmul(weight);
+  return product_ ? product_(layer, product, input, weight, std::move(out)) : out;
+}
+
 torch::Tensor Taps::Apply(const TapSite& site, torch::Tensor x) const {
   for (const TapFn& fn : per_site_[site.site]) x = fn(site, x);
   return x;

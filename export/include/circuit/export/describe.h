@@ -6,6 +6,7 @@
 #ifndef CIRCUIT_EXPORT_DESCRIBE_H_
 #define CIRCUIT_EXPORT_DESCRIBE_H_
 
+#include <cstdint>
 #include <string>
 
 #include "circuit/core/circuit.h"
@@ -28,6 +29,9 @@ std::string DescribeExplanations(const Circuit& circuit);
 // "1.000 of the nodes are needed (...)", or "not measured" (NaN), plus what
 // refinement removed when it ran. One line, no newline.
 std::string MinimalityText(const Circuit& circuit);
+// The edges that are weights: all of a GPT circuit's; of a BDH circuit's, those
+// into x- and y-neurons and residual channels (the others are one-to-one links).
+int64_t WeightEdges(const Circuit& circuit);
 
 }  // namespace circuit
 

@@ -71,8 +71,14 @@ struct Circuit {
   uint64_t seed = 0;
   int32_t n_layer = 0;        // layers of the model (final_resid sits at n_layer)
   std::string arch = "gpt";   // the model's architecture (arch.h); files without it: "gpt"
-  // How `edges` were defined (prune/edges.h, EdgeDefinition); "" when not recorded.
+  // How `edges` were defined (prune/edges.h, EdgeDefinition, or
+  // prune/edge_selection.h for BDH edges by attribution); "" when not recorded.
   std::string edge_definition;
+  // Edges by attribution: the weights between kept nodes they were chosen from
+  // (-1: not chosen, every such weight is an edge) and the test loss with only
+  // the chosen ones (circuit_loss keeps them all; NaN: not chosen).
+  int64_t edge_candidates = -1;
+  double edge_loss = std::numeric_limits<double>::quiet_NaN();
   double target_loss = 0.15;  // all losses: per prompt, nats (PAPER.md §3.1)
   double full_model_loss = 0.0;
   double circuit_loss = 0.0;        // test split, everything outside ablated (sufficiency)

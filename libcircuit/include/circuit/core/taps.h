@@ -36,6 +36,15 @@ struct TapSite {
 // x: (B, T, width) -> the tensor the forward pass continues with.
 using TapFn = std::function<torch::Tensor(const TapSite& site, const torch::Tensor& x)>;
 
+// A weight product between two tap sites, out = input.matmul(weight): where
+// edge interventions act (an edge is one entry of such a weight). BDH's three
+// shared matrices; the GPT's products have none (its edges are its nonzero
+// weights and are not pruned apart from their nodes).
+enum class Product { kBdhEncoder, kBdhEncoderV, kBdhDecoder };
+// (layer, product, input, weight, out) -> the product the forward pass continues with.
+using ProductFn = std::function<torch::Tensor(int layer, Product product, const torch::Tensor& input,
+                                              const torch::Tensor& weight, torch::Tensor out)>;
+
 // The interventions of one forward pass. Functions run in the order added.
 class Taps {
  public:
@@ -48,6 +57,9 @@ class Taps {
   // At one site (layer of kFinalResid = n_layer); the model must have `loc`.
   void AddAt(int layer, NodeLocation loc, TapFn fn);
 
+  // At every weight product (one function; a second replaces the first).
+  void SetProduct(ProductFn fn);
+
   const SiteLayout& layout() const { return layout_; }
   int n_layer() const { return layout_.n_layer(); }
   int num_sites() const { return static_cast<int>(per_site_.size()); }
@@ -56,11 +68,15 @@ class Taps {
   torch::Tensor Apply(const TapSite& site, torch::Tensor x) const;
   // Apply at (layer, loc) of this layout, doing nothing when no function was added.
   torch::Tensor At(int layer, NodeLocation loc, torch::Tensor x) const;
+  // input.matmul(weight), through the product function when one was set.
+  torch::Tensor Multiply(int layer, Product product, const torch::Tensor& input,
+                         const torch::Tensor& weight) const;
 
  private:
   SiteLayout layout_;
   bool empty_ = true;
   std::vector<std::vector<TapFn>> per_site_;
+  ProductFn product_;
 };
 
 // Stores each site's activation into (*out)[site] (out sized num_sites()).

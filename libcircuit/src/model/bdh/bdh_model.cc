@@ -121,12 +121,15 @@ torch::Tensor BdhModel::Layer(const torch::Tensor& x_in, const Taps* taps, int l
   auto tap_heads = [&](NodeLocation loc, torch::Tensor v) {  // v (B, H, T', W)
     return taps == nullptr || taps->empty() ? v : Heads(tap(loc, Flat(v)), H);
   };
+  auto multiply = [&](Product p, const torch::Tensor& in, const torch::Tensor& w) {
+    return taps == nullptr ? in.matmul(w) : taps->Multiply(layer, p, in, w);
+  };
   // What the layer reads (the encoder's input, attention's values); the skip
   // connection carries x_in itself, as the GPT's residual stream is not its reads.
   const torch::Tensor x = x_in.unsqueeze(1);                                      // (B, 1, T, D)
   const torch::Tensor read = tap(NodeLocation::kBdhResidIn, x_in).unsqueeze(1);  // (B, 1, T, D)
   const torch::Tensor x_neurons =
-      tap_heads(NodeLocation::kBdhXNeuron, torch::relu(read.matmul(encoder())));  // (B, H, T, N)
+      tap_heads(NodeLocation::kBdhXNeuron, torch::relu(multiply(Product::kBdhEncoder, read, encoder())));  // (B, H, T, N)
   // Linear attention, Q = K = rope(x-neurons), V = x, over strictly earlier
   // positions; with `positions`, queries only there (B, H, 1, .).
   const torch::Tensor kr = BdhRope(x_neurons);  // (B, H, T, N)
@@ -149,12 +152,13 @@ torch::Tensor BdhModel::Layer(const torch::Tensor& x_in, const Taps* taps, int l
   const torch::Tensor y_kv =
       tap_heads(NodeLocation::kBdhAttnRead, LayerNormNoAffine(scores.matmul(read)));
   const torch::Tensor y_neurons =
-      tap_heads(NodeLocation::kBdhYNeuron, torch::relu(y_kv.matmul(encoder_v())));  // (B, H, T', N)
+      tap_heads(NodeLocation::kBdhYNeuron,
+                torch::relu(multiply(Product::kBdhEncoderV, y_kv, encoder_v())));  // (B, H, T', N)
   torch::Tensor gated = q_neurons * y_neurons;  // (B, H, T', N)
   if (train && config_.dropout > 0) gated = torch::dropout(gated, config_.dropout, /*train=*/true);
   // Neuron h * N + n of the decoder's rows is neuron n of head h.
   const torch::Tensor flat = tap(NodeLocation::kBdhGate, Flat(gated));  // (B, T', H*N)
-  const torch::Tensor y = LayerNormNoAffine(flat.matmul(decoder()));     // (B, T', D)
+  const torch::Tensor y = LayerNormNoAffine(multiply(Product::kBdhDecoder, flat, decoder()));     // (B, T', D)
   return LayerNormNoAffine(x_query.squeeze(1) + y);
 }
 

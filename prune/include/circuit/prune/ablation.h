@@ -112,6 +112,11 @@ class AblationEvaluator {
   // dropped it, with standard error 0.
   static TaskScore ScreenedScore(const torch::Tensor& diffs, const LogitCalibration* cal = nullptr);
 
+  // Every later pass also runs `fn` at the weight products (edge ablation,
+  // bdh_edges.h); the sets are then scored one after another. Not with
+  // resample ablation.
+  void SetProduct(ProductFn fn);
+
   int64_t num_examples() const { return n_examples_; }
   int64_t forward_passes() const { return forward_passes_; }
   // Prompt rows scored, summed over the sets (dropped sets count what they ran).
@@ -122,6 +127,7 @@ class AblationEvaluator {
   const NodeIndex& index_;
   const std::vector<torch::Tensor>& means_;
   Ablation ablation_;
+  ProductFn product_;
   std::vector<TaskBatch> batches_;  // pairs sorted by length
   torch::Tensor order_;             // (n_examples) example index of each batched row
   int64_t n_examples_ = 0;

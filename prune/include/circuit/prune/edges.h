@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "circuit/core/bdh.h"
 #include "circuit/core/circuit.h"
 #include "circuit/core/model.h"
 #include "circuit/core/nodes.h"
@@ -31,6 +32,10 @@ namespace circuit::prune {
 // nodes: the kept nodes, sorted by (layer, location, index) and unique (checked).
 // Returns the edges sorted by (dst, src).
 std::vector<CircuitEdge> CircuitEdges(const TapModel& model, const std::vector<Node>& nodes);
+
+// Only BDH's one-to-one links between the kept nodes (attribution-selected
+// circuits keep them beside their chosen weights; edge_selection.h).
+std::vector<CircuitEdge> BdhLinkEdges(const BdhModel& model, const std::vector<Node>& nodes);
 
 // The edges of the circuit that keeps every node: for the GPT the nonzero
 // weights of the six blocks, for BDH the nonzero weights of its three blocks

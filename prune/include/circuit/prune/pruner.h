@@ -113,6 +113,7 @@ struct ExtractStats {
   double score_seconds = 0.0;       // mask training or attribution
   double discretize_seconds = 0.0;
   double verify_seconds = 0.0;
+  double edges_seconds = 0.0;       // BDH edges by attribution (edge_selection.h)
   int64_t mask_steps = 0;           // summed over search settings
   double forward_seconds = 0.0;     // of mask training
   double backward_seconds = 0.0;
