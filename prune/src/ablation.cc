@@ -188,6 +188,17 @@ AblationEvaluator::AblationEvaluator(const TapModel& model, const NodeIndex& ind
   n_examples_ = n;
 }
 
+std::vector<torch::Tensor> KeepGates(const torch::Tensor& keep, const NodeIndex& index,
+                                     torch::Device device) {
+  const std::vector<torch::Tensor> per_site =
+      SplitBySite(keep.to(torch::kCPU, torch::kFloat32), index);
+  std::vector<torch::Tensor> gates(index.num_sites());
+  for (int s = 0; s < index.num_sites(); ++s) {
+    if (per_site[s].min().item<float>() < 1.0f) gates[s] = per_site[s].to(device);
+  }
+  return gates;
+}
+
 void AblationEvaluator::SetProduct(ProductFn fn) {
   CIRCUIT_CHECK(ablation_ != Ablation::kResample);
   product_ = std::move(fn);
@@ -195,15 +206,9 @@ void AblationEvaluator::SetProduct(ProductFn fn) {
 
 torch::Tensor AblationEvaluator::LogitDiffs(const torch::Tensor& keep, const GiveUp* give_up) const {
   torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> gates(index_.num_sites());
-  if (keep.defined()) {
-    const torch::Tensor k = keep.to(torch::kCPU, torch::kFloat32);
-    std::vector<torch::Tensor> per_site = SplitBySite(k, index_);
-    for (int s = 0; s < index_.num_sites(); ++s) {
-      // Sites where every node is kept need no tap at all.
-      if (per_site[s].min().item<float>() < 1.0f) gates[s] = per_site[s].to(model_.device());
-    }
-  }
+  const std::vector<torch::Tensor> gates = keep.defined()
+                                              ? KeepGates(keep, index_, model_.device())
+                                              : std::vector<torch::Tensor>(index_.num_sites());
   const bool any = product_ || std::any_of(gates.begin(), gates.end(),
                                            [](const torch::Tensor& g) { return g.defined(); });
   Taps taps(index_.layout());

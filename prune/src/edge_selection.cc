@@ -3,7 +3,6 @@
 #include "circuit/prune/edge_selection.h"
 
 #include <algorithm>
-#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -109,10 +108,7 @@ absl::StatusOr<EdgeSelection> SelectBdhEdges(const BdhModel& model, const NodeIn
   torch::Tensor keep = torch::zeros({index.total()}, torch::kFloat32);
   if (!flat.empty()) keep.index_fill_(0, torch::tensor(flat, torch::kInt64), 1.0f);
   const std::vector<torch::Tensor> keep_sites = SplitBySite(keep, index);
-  std::vector<torch::Tensor> gates(index.num_sites());
-  for (int s = 0; s < index.num_sites(); ++s) {
-    if (keep_sites[s].min().item<float>() < 1.0f) gates[s] = keep_sites[s].to(device);
-  }
+  const std::vector<torch::Tensor> gates = KeepGates(keep, index, device);
   // The ablated value of each product's source (broadcasting against its input).
   std::vector<torch::Tensor> source_mean(n_slots), candidate(n_slots);
   for (int l = 0; l < n_layer; ++l) {
@@ -228,7 +224,9 @@ absl::StatusOr<EdgeSelection> SelectBdhEdges(const BdhModel& model, const NodeIn
   val.SetProduct(ablate);
   EdgeSelection result;
   result.candidates = E;
+  int64_t scored = -1;  // the set ablated_weight and the figures are of
   auto meets = [&](int64_t m) {
+    scored = m;
     set_kept(m);
     const TaskScore sc = AblationEvaluator::ScoreDiffs(val.LogitDiffs(keep), options.calibration);
     ++result.evaluations;
@@ -247,7 +245,7 @@ absl::StatusOr<EdgeSelection> SelectBdhEdges(const BdhModel& model, const NodeIn
     }
   }
   result.kept = hi;
-  meets(hi);  // the chosen set's figures (and ablated_weight for the test split)
+  if (scored != hi) meets(hi);  // the chosen set's figures and ablated_weight
   AblationEvaluator test(model, index, means, options.ablation, task.test, options.batch_prompts);
   test.SetProduct(ablate);
   if (!task.test.empty()) result.test_loss = test.Score(keep, options.calibration).loss;
@@ -273,9 +271,7 @@ absl::StatusOr<EdgeSelection> SelectBdhEdges(const BdhModel& model, const NodeIn
     const float w = weights[k.slot % kProducts].data_ptr<float>()[k.entry];
     result.edges.push_back(CircuitEdge{row_of(e.src_site, src), row_of(e.dst_site, dst), w});
   }
-  std::sort(result.edges.begin(), result.edges.end(), [](const CircuitEdge& a, const CircuitEdge& b) {
-    return std::tie(a.dst, a.src) < std::tie(b.dst, b.src);
-  });
+  SortEdges(&result.edges);
   return result;
 }
 

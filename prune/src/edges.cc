@@ -75,11 +75,6 @@ void AddLinks(const Kept& src, const Kept& dst, Map map, std::vector<CircuitEdge
   }
 }
 
-void SortEdges(std::vector<CircuitEdge>* edges) {
-  std::sort(edges->begin(), edges->end(), [](const CircuitEdge& a, const CircuitEdge& b) {
-    return std::tie(a.dst, a.src) < std::tie(b.dst, b.src);
-  });
-}
 
 std::vector<CircuitEdge> GptEdges(const Model& model, const std::vector<Node>& nodes) {
   const KeptNodes kept(nodes);
@@ -154,6 +149,12 @@ std::vector<CircuitEdge> BdhEdges(const BdhModel& model, const std::vector<Node>
 }
 
 }  // namespace
+
+void SortEdges(std::vector<CircuitEdge>* edges) {
+  std::sort(edges->begin(), edges->end(), [](const CircuitEdge& a, const CircuitEdge& b) {
+    return std::tie(a.dst, a.src) < std::tie(b.dst, b.src);
+  });
+}
 
 std::vector<CircuitEdge> CircuitEdges(const TapModel& model, const std::vector<Node>& nodes) {
   if (const auto* gpt = dynamic_cast<const Model*>(&model)) return GptEdges(*gpt, nodes);

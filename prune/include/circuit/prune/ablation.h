@@ -43,6 +43,11 @@ std::string AblationName(Ablation ablation);
 // Per-site views of a flat (N) tensor: result[site] is (site_width).
 std::vector<torch::Tensor> SplitBySite(const torch::Tensor& flat, const NodeIndex& index);
 
+// The gates of a kept-node set, keep (N) 0/1, per site on `device`: undefined
+// where every node is kept (the site needs no tap at all).
+std::vector<torch::Tensor> KeepGates(const torch::Tensor& keep, const NodeIndex& index,
+                                     torch::Device device);
+
 // The replacement value r of the ablated nodes at one site, x: (B, T, width).
 // kMean: means[site] (width); kZero: 0; kResample: x of another prompt of the
 // batch, x[ResamplePermutation(B)], at the same positions (with B == 1 it falls

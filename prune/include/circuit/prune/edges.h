@@ -33,6 +33,9 @@ namespace circuit::prune {
 // Returns the edges sorted by (dst, src).
 std::vector<CircuitEdge> CircuitEdges(const TapModel& model, const std::vector<Node>& nodes);
 
+// Sorts edges by (dst, src), the order CircuitEdges returns.
+void SortEdges(std::vector<CircuitEdge>* edges);
+
 // Only BDH's one-to-one links between the kept nodes (attribution-selected
 // circuits keep them beside their chosen weights; edge_selection.h).
 std::vector<CircuitEdge> BdhLinkEdges(const BdhModel& model, const std::vector<Node>& nodes);
