@@ -4,6 +4,8 @@
 # default preset) alone and beside one busy process, in three settings:
 #   default   circuit's own: passive OpenMP waiting, auto threads (--threads 0)
 #   passive2  passive waiting, 2 threads fixed (what auto threads adds)
+#   one       passive waiting, 1 thread fixed (what auto threads chose beside a
+#             busy process before prompt batches went to every core)
 #   active2   libgomp's default (active, spinning waits), 2 threads fixed
 # Runs are interleaved so that drift of the machine hits every setting alike.
 # Prints each run's wall time and the slowdown ratios. Extra extract options
@@ -20,7 +22,7 @@ repeats=${2:-1}
 read -r -a extra <<<"${EXTRACT_ARGS:-}"
 settings=${SETTINGS:-default passive2 active2}
 declare -A what=([default]="default (passive, auto threads)" [passive2]="passive with 2 threads"
-  [active2]="active with 2 threads (libgomp's default)")
+  [active2]="active with 2 threads (libgomp's default)" [one]="passive with 1 thread")
 for setting in $settings; do
   [ -n "${what[$setting]:-}" ] || { echo "shared_cores.sh: unknown setting '$setting' in SETTINGS" >&2; exit 2; }
 done
@@ -33,6 +35,7 @@ extract() {  # setting (default / passive2 / active2), competitor (0/1)
   case "$setting" in
     passive2) env_args+=(OMP_WAIT_POLICY=passive); threads=(--threads 2) ;;
     active2) env_args+=(OMP_WAIT_POLICY=active); threads=(--threads 2) ;;
+    one) env_args+=(OMP_WAIT_POLICY=passive); threads=(--threads 1) ;;
   esac
   if [ "$competitor" = 1 ]; then
     (while :; do :; done) &
@@ -47,7 +50,7 @@ extract() {  # setting (default / passive2 / active2), competitor (0/1)
   s=$(awk "BEGIN {print $end - $start}")
   total[$label]=$(awk "BEGIN {print ${total[$label]:-0} + $s}")
   local stages
-  stages=$(grep -o '([0-9]* threads\?)' "$work/$label.log" | sort | uniq -c | tr -s ' \n' ' ' || true)
+  stages=$(grep -o '([0-9]* threads\?[^)]*)' "$work/$label.log" | sort | uniq -c | tr -s ' \n' ' ' || true)
   printf '%-20s %8.1f s   stages on: %s\n' "$label" "$s" "${stages:-${threads[1]} threads (fixed)}"
 }
 echo "extract --task single_double_quote ${extra[*]}; $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -61,6 +64,10 @@ ratio() { awk "BEGIN {printf \"%.2f\", ${total[$1]} / ${total[$2]}}"; }
 for setting in $settings; do
   echo "slowdown beside one busy process, ${what[$setting]}: $(ratio "${setting}_competing" "${setting}_alone")x"
 done
+if [[ " $settings " == *" default "* && " $settings " == *" one "* ]]; then
+  echo "beside one busy process, 1 thread vs the default: $(ratio one_competing default_competing)x;" \
+    "1 thread beside it vs the default alone: $(ratio one_competing default_alone)x"
+fi
 if [[ " $settings " == *" default "* && " $settings " == *" active2 "* ]]; then
   echo "alone, default vs libgomp's default: $(ratio default_alone active2_alone)x"
 fi

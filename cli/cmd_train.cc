@@ -95,7 +95,7 @@ absl::Status WriteCorpusMeans(const std::string& model_path, const std::string& 
 // --arch bdh: the BDH loop (circuit/core/bdh_train.h) with the options that
 // apply to it; GPT-only training options are usage errors.
 int TrainBdhModel(const ArgParser& parser, const TrainOptions& o, const BdhConfig& config,
-                  const std::function<void(const TrainProgress&)>& on_progress) {
+                  double cooldown, const std::function<void(const TrainProgress&)>& on_progress) {
   if (std::string e = RejectGiven(parser,
                                   {"density", "embed-density", "anneal-start", "anneal-end",
                                    "warmup", "min-per-channel", "sparsify-biases", "sparsify-wpe",
@@ -114,6 +114,7 @@ int TrainBdhModel(const ArgParser& parser, const TrainOptions& o, const BdhConfi
   b.steps = o.schedule.steps;
   b.batch = o.batch;
   if (parser.Given("lr")) b.lr = o.schedule.lr;  // else the reference's 1e-3
+  b.cooldown = cooldown;
   b.weight_decay = o.weight_decay;
   b.seed = o.seed;
   b.eval_every = o.eval_every;
@@ -172,6 +173,9 @@ int RunTrain(int argc, char** argv) {
   parser.Option("anneal-start", "fraction of steps where density annealing starts", &o.schedule.anneal_start);
   parser.Option("anneal-end", "fraction of steps where the final density is reached", &o.schedule.anneal_end);
   parser.Option("warmup", "fraction of steps of linear learning-rate warmup", &o.schedule.warmup);
+  double cooldown = 0;
+  parser.Option("cooldown", "bdh: the last fraction of the steps decays the learning rate "
+                "linearly to 0 (0: constant, as the reference)", &cooldown);
   parser.Option("min-per-channel", "nonzeros every neuron/channel keeps (j)", &o.sparsity.min_per_channel);
   parser.Flag("sparsify-biases", "also sparsify biases (at the embedding density)", &o.sparsity.sparsify_biases);
   parser.Flag("sparsify-wpe", "sparsify an added wpe like a hidden matrix", &o.sparsity.sparsify_wpe);
@@ -216,8 +220,12 @@ int RunTrain(int argc, char** argv) {
   };
   o.stop = &g_stop;
   InstallStopHandler();
+  if (arch.arch != kArchBdh && parser.Given("cooldown")) {
+    return Fail("train", "--cooldown does not apply to --arch gpt (its sharkfin schedule decays "
+                "the learning rate itself)", kExitUsage);
+  }
   if (arch.arch == kArchBdh) {
-    return TrainBdhModel(parser, o, arch.bdh, o.on_progress);
+    return TrainBdhModel(parser, o, arch.bdh, cooldown, o.on_progress);
   }
 
   absl::StatusOr<TrainResult> r = Train(o);

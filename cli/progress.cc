@@ -30,7 +30,11 @@ prune::ProgressFn StageProgress(const std::string& command) {
       const double seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       std::fprintf(stderr, "circuit %s: [%7.1f s] %s", command.c_str(), seconds, stage.c_str());
-      if (AutoThreads()) std::fprintf(stderr, " (%d thread%s)", threads, threads == 1 ? "" : "s");
+      if (AutoThreads()) {
+        std::fprintf(stderr, " (%d thread%s", threads, threads == 1 ? "" : "s");
+        if (ItemThreads() > threads) std::fprintf(stderr, ", %d for batches", ItemThreads());
+        std::fputc(')', stderr);
+      }
       std::fputc('\n', stderr);
     }
     std::fflush(stderr);

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -108,48 +109,56 @@ class Screen {
 
 // The (M, B) differences of each batch: score(b, alive) computes the rows of
 // the sets alive and leaves the others NaN. The batches are spread over the
-// threads (ParallelFor: each batch's passes single-threaded). With a GiveUp the
-// screen reads the batches in order, so they run in waves of as many batches
-// as threads; after a wave the screen reads them in order, and a set it drops
-// in one batch loses its rows of the wave's later batches. Figures, and the
-// passes and rows counted, are then those of scoring one batch after another.
+// threads (ParallelFor: each batch's passes single-threaded; a free thread takes
+// the next batch, so none waits for another). With a GiveUp the screen reads the
+// batches in order as they finish; a batch scores the sets the screen had not
+// dropped when it started, and a set the screen drops at an earlier batch loses
+// its rows of the later ones. Figures, and the passes and rows counted, are
+// then those of scoring one batch after another; threads only add passes whose
+// rows are discarded.
 using BatchScoreFn = std::function<torch::Tensor(const TaskBatch&, const std::vector<bool>&)>;
 std::vector<torch::Tensor> ScoreBatches(const std::vector<TaskBatch>& batches,
                                         const torch::Tensor& order, int64_t M, Screen& screen,
                                         const BatchScoreFn& score, int64_t* passes,
                                         int64_t* rows_scored) {
   const int64_t nb = static_cast<int64_t>(batches.size());
-  const int64_t wave = screen.active() ? std::max(1, torch::get_num_threads()) : nb;
   std::vector<torch::Tensor> out(nb);
-  int64_t offset = 0;  // of the wave's first batch in `order`
-  for (int64_t w0 = 0; w0 < nb; w0 += wave) {
-    const int64_t w1 = std::min(nb, w0 + wave);
-    std::vector<bool> alive(M);
-    for (int64_t m = 0; m < M; ++m) alive[m] = screen.alive(m);
-    if (std::none_of(alive.begin(), alive.end(), [](bool a) { return a; })) {
-      for (int64_t b = w0; b < w1; ++b) {
-        out[b] = torch::full({M, batches[b].tokens.size(0)}, std::nanf(""), torch::kFloat32);
+  std::vector<int64_t> offsets(nb + 1, 0);  // of each batch's first row in `order`
+  for (int64_t b = 0; b < nb; ++b) offsets[b + 1] = offsets[b] + batches[b].tokens.size(0);
+  std::mutex mu;  // guards the screen, `out` and `screened`
+  int64_t screened = 0;  // batches the screen has read, in order
+  auto read = [&](int64_t b) {
+    const int64_t B = batches[b].tokens.size(0);
+    const torch::Tensor rows = order.narrow(0, offsets[b], B);
+    for (int64_t m = 0; m < M; ++m) {
+      if (!screen.alive(m)) {  // dropped at an earlier batch
+        out[b][m].fill_(std::nanf(""));
+        continue;
       }
-      continue;
+      ++*passes;
+      *rows_scored += B;
+      screen.Add(m, out[b][m], rows);
     }
+  };
+  auto run = [&](int64_t b) {
+    std::vector<bool> alive(M);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      for (int64_t m = 0; m < M; ++m) alive[m] = screen.alive(m);
+    }
+    torch::Tensor d = std::none_of(alive.begin(), alive.end(), [](bool a) { return a; })
+                          ? torch::full({M, batches[b].tokens.size(0)}, std::nanf(""), torch::kFloat32)
+                          : score(batches[b], alive);
+    std::lock_guard<std::mutex> lock(mu);
+    out[b] = std::move(d);
+    for (; screened < nb && out[screened].defined(); ++screened) read(screened);
+  };
+  if (screen.active()) {
+    ParallelFor(nb, run);  // in order: the screen reads a batch once those before it are read
+  } else {
     // Longest batches first (they are sorted by length), so that the last
     // ones taken are short and the threads finish together.
-    ParallelFor(w1 - w0, [&](int64_t j) { out[w1 - 1 - j] = score(batches[w1 - 1 - j], alive); });
-    for (int64_t b = w0; b < w1; ++b) {
-      const int64_t B = batches[b].tokens.size(0);
-      const torch::Tensor rows = order.narrow(0, offset, B);
-      offset += B;
-      for (int64_t m = 0; m < M; ++m) {
-        if (!alive[m]) continue;
-        if (!screen.alive(m)) {  // dropped earlier in this wave
-          out[b][m].fill_(std::nanf(""));
-          continue;
-        }
-        ++*passes;
-        *rows_scored += B;
-        screen.Add(m, out[b][m], rows);
-      }
-    }
+    ParallelFor(nb, [&](int64_t j) { run(nb - 1 - j); });
   }
   return out;
 }

@@ -7,6 +7,7 @@
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <stdexcept>
@@ -56,6 +57,24 @@ TEST(RuntimeTest, SamplesTheAffinitySetAndThisProcess) {
   const int idle = IdleCores(0.05);
   EXPECT_GE(idle, 1);
   EXPECT_LE(idle, before.cpus);
+}
+
+// Fixed threads: ParallelFor's team is torch's threads. Auto threads: every
+// CPU of the affinity set, and one more when torch's operations leave busy
+// cores to other processes.
+TEST(RuntimeTest, ItemThreadsAreEveryCpuInAutoMode) {
+  const int saved = torch::get_num_threads();
+  cpu_set_t set;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(set), &set), 0);
+  ConfigureRuntime(1);
+  EXPECT_FALSE(AutoThreads());
+  EXPECT_EQ(ItemThreads(), 1);
+  ConfigureRuntime(0);
+  if (AutoThreads()) {  // OMP_NUM_THREADS in the environment fixes the count
+    const int threads = torch::get_num_threads(), cpus = CPU_COUNT(&set);
+    EXPECT_EQ(ItemThreads(), threads < cpus ? cpus + 1 : threads);
+  }
+  ConfigureRuntime(saved);
 }
 
 // Every item once, on more than one thread when two are set, each item's torch

@@ -3,9 +3,11 @@
 #include "circuit/core/bdh_train.h"
 
 #include <cmath>
+#include <vector>
 
 #include "circuit/core/bdh.h"
 #include "circuit/core/bdh_checkpoint.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/status_matchers.h"
 #include "testing/temp_dir.h"
@@ -95,6 +97,22 @@ TEST_F(BdhTrainTest, InitContinuesFromASavedModel) {
   EXPECT_THAT(file->training.init_from, HasSubstr(", 30 steps"));
   o.init_model = dir_.File("missing.h5");
   EXPECT_FALSE(TrainBdh(o).ok());
+}
+
+// --cooldown: the lr is constant, then falls linearly to lr / n at the last of
+// the n decaying steps (0 after it).
+TEST_F(BdhTrainTest, CooldownDecaysTheLearningRateOverTheLastSteps) {
+  BdhTrainOptions o = Tiny(/*steps=*/8);
+  o.cooldown = 0.5;
+  std::vector<double> lrs;
+  o.on_progress = [&](const TrainProgress& p) { lrs.push_back(p.lr); };
+  ASSERT_THAT(TrainBdh(o), IsOk());
+  const double lr = o.lr;
+  EXPECT_THAT(lrs, ::testing::Pointwise(::testing::DoubleNear(1e-12),
+                                      std::vector<double>{lr, lr, lr, lr, lr, 0.75 * lr,
+                                                          0.5 * lr, 0.25 * lr}));
+  o.cooldown = 1.5;
+  EXPECT_THAT(TrainBdh(o), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("cooldown")));
 }
 
 TEST_F(BdhTrainTest, RejectsBadOptionsAndAnotherVocabulary) {

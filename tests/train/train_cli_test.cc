@@ -61,6 +61,9 @@ TEST_F(TrainCliTest, BadUsageExitsTwoWithOneLine) {
   r = RunCommand(CircuitBinary() + " train --out x.h5");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("--corpus is required"));
+  r = RunCommand(Train("--steps 5 --cooldown 0.5"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--cooldown does not apply to --arch gpt"));
 }
 
 TEST_F(TrainCliTest, TrainsABdhModelOnTheSameCorpus) {
@@ -92,6 +95,9 @@ TEST_F(TrainCliTest, TrainsABdhModelOnTheSameCorpus) {
   r = RunCommand(train + "--steps 5 --d-head 8");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("--d-head does not apply to --arch bdh"));
+  r = RunCommand(train + "--steps 5 --cooldown 2");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("cooldown = 2 must be a fraction of the steps in [0, 1]"));
 }
 
 }  // namespace

@@ -21,6 +21,14 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The learning rate of step `step` (0-based): constant, then the cooldown's
+// linear decay, which reaches 0 after the last step.
+double LrAt(const BdhTrainOptions& o, int64_t step) {
+  const double decay_steps = o.cooldown * static_cast<double>(o.steps);
+  const double left = static_cast<double>(o.steps - step);
+  return decay_steps > 0 && left < decay_steps ? o.lr * left / decay_steps : o.lr;
+}
+
 absl::Status CheckOptions(const BdhTrainOptions& o) {
   if (o.out.empty()) return absl::InvalidArgumentError("no output path (out) given");
   if (o.corpus_dir.empty()) return absl::InvalidArgumentError("no corpus directory given");
@@ -35,6 +43,10 @@ absl::Status CheckOptions(const BdhTrainOptions& o) {
   }
   if (!(o.lr > 0) || !std::isfinite(o.lr)) {
     return absl::InvalidArgumentError(absl::StrCat("lr = ", o.lr, " must be > 0"));
+  }
+  if (!(o.cooldown >= 0 && o.cooldown <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cooldown = ", o.cooldown, " must be a fraction of the steps in [0, 1]"));
   }
   if (!(o.weight_decay >= 0) || !std::isfinite(o.weight_decay)) {
     return absl::InvalidArgumentError(
@@ -116,6 +128,7 @@ absl::StatusOr<BdhTrainResult> TrainBdh(const BdhTrainOptions& given) {
     info.command = o.command;
     info.init_from = init_from;
     info.hyperparameters = {{"lr", o.lr},
+                            {"cooldown", o.cooldown},
                             {"steps", static_cast<double>(o.steps)},
                             {"batch", o.batch},
                             {"weight_decay", o.weight_decay},
@@ -167,8 +180,9 @@ absl::StatusOr<BdhTrainResult> TrainBdh(const BdhTrainOptions& given) {
       }
       for (torch::Tensor& p : params) p.mutable_grad() = torch::Tensor();
       loss.backward();
-      adam.Step(o.lr);
-      DecayWeights(params, o.weight_decay * o.lr);
+      const double lr = LrAt(o, step);
+      adam.Step(lr);
+      DecayWeights(params, o.weight_decay * lr);
       step_seconds += SecondsSince(t0);
       ++step;
       info.curve_step.push_back(step);
@@ -178,7 +192,7 @@ absl::StatusOr<BdhTrainResult> TrainBdh(const BdhTrainOptions& given) {
       p.step = step;
       p.steps = o.steps;
       p.loss = loss_value;
-      p.lr = o.lr;
+      p.lr = lr;
       p.density = p.embed_density = std::nan("");  // dense weights: no density to report
       if ((o.eval_every > 0 && step % o.eval_every == 0) || step == o.steps) {
         p.val_loss = ValidationLoss(model, val, o.batch);

@@ -125,9 +125,21 @@ void ConfigureRuntime(int threads) {
   }
 }
 
+int ItemThreads() {
+  const int threads = torch::get_num_threads();
+  if (!auto_threads) return threads;
+  cpu_set_t allowed;
+  const int cpus = AllowedCpus(&allowed);
+  // One more thread than CPUs when other work keeps some busy: two of ours and
+  // one busy process on two cores leave one of ours sharing a core, and which
+  // one the scheduler picks it keeps (a third thread gets us 1.5 cores however
+  // they are placed, instead of 1 to 1.5).
+  return std::max(threads, cpus + (threads < cpus ? 1 : 0));
+}
+
 void ParallelFor(int64_t n, const std::function<void(int64_t)>& fn) {
   const at::ThreadLocalState state;  // grad mode and the rest, for the team's threads
-  internal::RunOnThreads(n, torch::get_num_threads(), [&](int64_t i) {
+  internal::RunOnThreads(n, ItemThreads(), [&](int64_t i) {
     const at::ThreadLocalStateGuard guard(state);
     fn(i);
   });

@@ -42,6 +42,10 @@ struct BdhTrainOptions {
   int64_t steps = 3000;                           // the reference's MAX_ITERS
   int batch = 32;                                 // windows of n_ctx + 1 tokens per step
   double lr = 1e-3;                               // constant, as the reference
+  // The last `cooldown` fraction of the steps decays lr linearly to 0 (0: the
+  // reference's constant lr; 1: decay over the whole run, e.g. a last stage
+  // after --init that settles the weights a constant lr keeps moving).
+  double cooldown = 0;
   double weight_decay = 0.1;                      // decoupled, times lr, on every tensor (AdamW)
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // torch.optim.AdamW's defaults
   uint64_t seed = 0;                              // initialisation, batches and dropout

@@ -48,7 +48,17 @@ int AdaptThreads(double window = 0.1);
 // which the calls end. They start in index order: put long items first. The
 // first exception is rethrown after the started calls return.
 // Results do not depend on the threads when each item's do not (tests/core).
+// The team has ItemThreads() threads.
 void ParallelFor(int64_t n, const std::function<void(int64_t)>& fn);
+
+// The threads of a ParallelFor team: torch's threads, except in auto mode,
+// where it is every CPU of this process's CPU set, plus one when other
+// processes keep some busy. Items are taken one at a time by whichever thread
+// is free, so a thread that shares its core with another process takes fewer of
+// them instead of holding the others up (docs/performance.md, "Shared cores");
+// an operation split over threads would wait for that slow thread, so torch's
+// own threads stay at the idle cores.
+int ItemThreads();
 
 // Whether the last ConfigureRuntime chose the threads itself (auto mode).
 bool AutoThreads();
