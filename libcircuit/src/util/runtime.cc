@@ -127,7 +127,8 @@ void ConfigureRuntime(int threads) {
 
 int ItemThreads() {
   const int threads = torch::get_num_threads();
-  if (!auto_threads) return threads;
+  // Inside a team (an item of an outer call) a ParallelFor joins that team.
+  if (!auto_threads || internal::InParallelTeam()) return threads;
   cpu_set_t allowed;
   const int cpus = AllowedCpus(&allowed);
   // One more thread than CPUs when other work keeps some busy: two of ours and

@@ -57,7 +57,8 @@ void ParallelFor(int64_t n, const std::function<void(int64_t)>& fn);
 // is free, so a thread that shares its core with another process takes fewer of
 // them instead of holding the others up (docs/performance.md, "Shared cores");
 // an operation split over threads would wait for that slow thread, so torch's
-// own threads stay at the idle cores.
+// own threads stay at the idle cores. Inside a ParallelFor item: torch's threads
+// (a nested call joins the outer team).
 int ItemThreads();
 
 // Whether the last ConfigureRuntime chose the threads itself (auto mode).
