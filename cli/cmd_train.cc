@@ -220,12 +220,13 @@ int RunTrain(int argc, char** argv) {
   };
   o.stop = &g_stop;
   InstallStopHandler();
-  if (arch.arch != kArchBdh && parser.Given("cooldown")) {
-    return Fail("train", "--cooldown does not apply to --arch gpt (its sharkfin schedule decays "
-                "the learning rate itself)", kExitUsage);
-  }
   if (arch.arch == kArchBdh) {
     return TrainBdhModel(parser, o, arch.bdh, cooldown, o.on_progress);
+  }
+  if (std::string e = RejectGiven(parser, {"cooldown"},
+                                  "--arch gpt (its sharkfin schedule decays the learning rate itself)");
+      !e.empty()) {
+    return Fail("train", e, kExitUsage);
   }
 
   absl::StatusOr<TrainResult> r = Train(o);

@@ -32,7 +32,8 @@ prune::ProgressFn StageProgress(const std::string& command) {
       std::fprintf(stderr, "circuit %s: [%7.1f s] %s", command.c_str(), seconds, stage.c_str());
       if (AutoThreads()) {
         std::fprintf(stderr, " (%d thread%s", threads, threads == 1 ? "" : "s");
-        if (ItemThreads() > threads) std::fprintf(stderr, ", %d for batches", ItemThreads());
+        const int items = ItemThreads();
+        if (items > threads) std::fprintf(stderr, ", %d for batches", items);
         std::fputc(')', stderr);
       }
       std::fputc('\n', stderr);

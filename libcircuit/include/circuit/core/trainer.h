@@ -108,10 +108,11 @@ struct TrainResult {
 absl::StatusOr<TrainResult> Train(const TrainOptions& options);
 
 // Makes glibc malloc keep freed memory for reuse (no mmap for large blocks, no
-// trimming of the heap, one arena for all threads). A training step allocates and frees tensors of tens of
-// MB; by default each is a fresh mmap whose pages fault in again on first touch,
-// which made steps 2-20x slower on the project's VM. Process-wide and
-// idempotent; Train() calls it. The heap then stays at its peak size.
+// trimming of the heap, one arena for all threads). A training step allocates
+// and frees tensors of tens of MB; by default each is a fresh mmap whose pages
+// fault in again on first touch, which made steps 2-20x slower on the
+// project's VM. Process-wide and idempotent; Train() calls it. The heap then
+// stays at its peak size.
 void KeepFreedMemory();
 
 // The path of the training-state file for a model checkpoint: out + ".state".
