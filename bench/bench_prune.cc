@@ -118,6 +118,43 @@ void BM_Forward(benchmark::State& state) {
 }
 BENCHMARK(BM_Forward)->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime();
 
+// Dense against sparse (CSR) products (model/gpt/sparse_linear.h): the scoring
+// forward (AnswerLogits) of 32 prompts of 64 tokens on random weights whose
+// matrices keep 1/density of their entries. Args: density (inverse), sparse (1:
+// the CSR product; 0: the dense one, forced by weights that take a gradient),
+// d_model (d_mlp = 4 d_model, heads of 16). Where the lines cross sets
+// CIRCUIT_SPARSE_DENSITY's default (docs/performance.md).
+void BM_ForwardDensity(benchmark::State& state) {
+  SetThreads();
+  ModelConfig c;
+  c.d_model = static_cast<int>(state.range(2));
+  c.d_mlp = 4 * c.d_model;
+  c.n_head = c.d_model / 16;
+  std::vector<NamedTensor> weights = Model::Create(c, /*seed=*/1)->parameters();
+  auto gen = at::detail::createCPUGenerator(2);
+  for (NamedTensor& w : weights) {
+    const bool matrix = w.tensor.dim() == 2 && w.name.find("transformer.h.") == 0;
+    if (matrix) {
+      w.tensor = torch::randn(w.tensor.sizes(), gen) *
+                 (torch::rand(w.tensor.sizes(), gen) < 1.0 / state.range(0)).to(torch::kFloat32);
+    }
+  }
+  Model model = *Model::FromTensors(c, weights);
+  if (state.range(1) == 0) {
+    for (NamedTensor& p : model.mutable_parameters()) p.tensor.set_requires_grad(true);
+  }
+  torch::NoGradGuard no_grad;
+  torch::Tensor tokens = torch::randint(0, c.vocab_size, {32, 64}, gen, torch::kInt64);
+  torch::Tensor last = torch::full({32}, 63, torch::kInt64);
+  for (auto _ : state) benchmark::DoNotOptimize(model.AnswerLogits(tokens, last));
+  state.counters["sparse_products"] = model.NumSparseProducts();
+}
+BENCHMARK(BM_ForwardDensity)
+    ->ArgNames({"density", "sparse", "d_model"})
+    ->ArgsProduct({{16, 32, 64, 128, 1024}, {0, 1}, {128, 512}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
 // The same loops on the bundled model (data/models/default.h5, or
 // CIRCUIT_MODEL) and its single_double_quote prompts (128 train pairs, as the
 // quickstart's extraction): real lengths (~71 tokens, padded per batch) and

@@ -58,6 +58,13 @@ void PrintModel(const ModelFile& file) {
   }
   std::cout << absl::StrFormat("  %-40s %8.4f  (%d nonzero)\n", "all parameters",
                                total ? double(nonzero) / total : 0.0, nonzero);
+  // Per layer c_attn, its q and k|v row blocks, attn c_proj, c_fc and mlp c_proj; lm_head.
+  const int products = 6 * c.n_layer + 1, sparse = file.model.NumSparseProducts();
+  std::cout << absl::StrFormat(
+      "products    %s (matrices at most %s nonzero go through the CSR product)\n",
+      sparse == 0 ? "all dense" : absl::StrFormat("%d of %d sparse", sparse, products),
+      SparseProductMaxDensity() > 0 ? absl::StrFormat("1/%.0f", 1 / SparseProductMaxDensity())
+                                    : std::string("0 (off)"));
   const TrainingInfo& t = file.training;
   std::cout << absl::StrFormat("training    %d steps, %d tokens, seed %d, %s, %.0f s\n", t.steps,
                                t.tokens, t.seed, t.dense ? "dense" : "weight-sparse", t.seconds);

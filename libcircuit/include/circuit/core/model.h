@@ -17,6 +17,7 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -27,6 +28,9 @@
 #include "circuit/core/taps.h"
 
 namespace circuit {
+namespace internal {
+struct SparseWeights;  // model/gpt/sparse_linear.h
+}  // namespace internal
 
 // The GPT's site numbers (its SiteLayout, ModelConfig::Layout):
 // `site` = layer * 8 + location for layer locations, n_layer * 8 for final_resid.
@@ -36,6 +40,12 @@ inline int TapSiteIndex(int layer, NodeLocation loc) {
                                           : layer * kNumLayerLocations + static_cast<int>(loc);
 }
 TapSite TapSiteAt(int site, int n_layer);
+
+// Weight matrices at most this dense (nonzeros / entries) go through a sparse
+// (CSR) product when they take no gradient (pruning, evaluation); denser ones
+// through the dense product, which is faster there (docs/performance.md,
+// "Sparse products"). 1/64 unless CIRCUIT_SPARSE_DENSITY says otherwise (0: never).
+double SparseProductMaxDensity();
 
 // The weights of one transformer block. Shapes with A = n_head * d_head.
 struct LayerWeights {
@@ -116,6 +126,11 @@ class Model : public TapModel {
   torch::Tensor Parameter(const std::string& name) const;  // undefined when absent
   const LayerWeights& layer(int i) const { return layers_[i]; }
   int64_t NumParameters() const;
+  // How many weight matrices go through the sparse (CSR) product now: those
+  // at most SparseProductMaxDensity() dense (the paper's are 1/1024),
+  // unchanged since the model was built and taking no gradient. The others
+  // use the dense product.
+  int NumSparseProducts() const;
 
   torch::Tensor wte() const { return wte_; }      // (vocab, d_model)
   torch::Tensor wpe() const { return wpe_; }      // (n_ctx, d_model or d_pos_emb)
@@ -138,6 +153,9 @@ class Model : public TapModel {
   std::vector<NamedTensor> params_;
   std::vector<LayerWeights> layers_;
   torch::Tensor wte_, wpe_, ln_f_, lm_head_, final_logits_bias_, bigram_;
+  // CSR copies of the matrices sparse enough for it (weight-sparse models at
+  // the paper's densities); shared by copies of the model, rebuilt by BindViews.
+  std::shared_ptr<const internal::SparseWeights> sparse_;
 };
 
 // AbsTopK along the last dimension: keeps the k entries of largest |x|, zeroes the rest.
