@@ -226,6 +226,9 @@ int RunExtract(int argc, char** argv) {
                 &o.refine_limit);
   parser.Option("refine-pairs", "train pairs refinement selects removals on (0: as many as the "
                 "validation split has)", &o.refine_pairs);
+  parser.Option("eval-batch", "prompts per scoring pass (evaluations, the tie-break and attribution "
+                "passes); fewer need less memory, e.g. at paper size (docs/performance.md)",
+                &o.eval_batch);
   std::string corpus;
   parser.Option("corpus", "take the means from this corpus's val split (default: the means cached "
                 "next to the model by `circuit train`)", &corpus);
@@ -254,6 +257,10 @@ int RunExtract(int argc, char** argv) {
   if (o.importance_limit < 0) return Fail("extract", "--importance-limit must be >= 0", kExitUsage);
   if (o.refine_pairs < 0) {
     return Fail("extract", absl::StrCat("--refine-pairs must be >= 0, got ", o.refine_pairs),
+                kExitUsage);
+  }
+  if (o.eval_batch < 1) {
+    return Fail("extract", absl::StrCat("--eval-batch must be >= 1, got ", o.eval_batch),
                 kExitUsage);
   }
   if (o.refine_limit < 0) {

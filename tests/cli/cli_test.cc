@@ -254,6 +254,10 @@ TEST_F(CliTest, ExtractThenAblate) {
                    "--model " + model_ + " --out " + out);
   ExpectOneLineError(bad, "extract");
   EXPECT_THAT(bad.err, HasSubstr("--refine-pairs must be >= 0, got -2"));
+  bad = RunCommand(CircuitBinary() + " extract --task single_double_quote --eval-batch 0 " +
+                   "--model " + model_ + " --out " + out);
+  ExpectOneLineError(bad, "extract");
+  EXPECT_THAT(bad.err, HasSubstr("--eval-batch must be >= 1, got 0"));
 
   r = RunCommand(CircuitBinary() + " ablate --pairs 16 --top 3 --random-draws 1 --threads 1 --model " + model_ +
                  " --circuit " + out + "/circuit.h5");
