@@ -58,8 +58,7 @@ void PrintModel(const ModelFile& file) {
   }
   std::cout << absl::StrFormat("  %-40s %8.4f  (%d nonzero)\n", "all parameters",
                                total ? double(nonzero) / total : 0.0, nonzero);
-  // Per layer c_attn, its q and k|v row blocks, attn c_proj, c_fc and mlp c_proj; lm_head.
-  const int products = 6 * c.n_layer + 1, sparse = file.model.NumSparseProducts();
+  const int products = file.model.NumProducts(), sparse = file.model.NumSparseProducts();
   std::cout << absl::StrFormat(
       "products    %s (matrices at most %s nonzero go through the CSR product)\n",
       sparse == 0 ? "all dense" : absl::StrFormat("%d of %d sparse", sparse, products),

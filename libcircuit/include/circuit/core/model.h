@@ -16,6 +16,7 @@
 
 #include <torch/torch.h>
 
+#include <array>
 #include <functional>
 #include <memory>
 #include <string>
@@ -131,6 +132,7 @@ class Model : public TapModel {
   // unchanged since the model was built and taking no gradient. The others
   // use the dense product.
   int NumSparseProducts() const;
+  int NumProducts() const;  // all of them: six per layer and lm_head
 
   torch::Tensor wte() const { return wte_; }      // (vocab, d_model)
   torch::Tensor wpe() const { return wpe_; }      // (n_ctx, d_model or d_pos_emb)
@@ -147,6 +149,9 @@ class Model : public TapModel {
                       const torch::Tensor& answer) const;
   torch::Tensor Site(const Taps* taps, int layer, NodeLocation loc, torch::Tensor x) const;
   torch::Tensor Sparsify(NodeLocation loc, const torch::Tensor& x) const;
+  // The matrices of layer w's products, in internal::LayerProduct's order.
+  std::array<torch::Tensor, 6> ProductWeights(const LayerWeights& w) const;
+  torch::Tensor Logits(const torch::Tensor& x) const;  // x (..., d_model) -> lm_head + bias
 
   ModelConfig config_;
   torch::Device device_;

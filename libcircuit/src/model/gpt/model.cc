@@ -280,13 +280,12 @@ void Model::BindViews() {
     w.mlp_proj_b = Parameter(LayerKey(l, "mlp.c_proj.bias"));
   }
   auto sparse = std::make_shared<internal::SparseWeights>();
-  const int64_t A = config_.attn_width();
-  for (const LayerWeights& w : layers_) {
-    using internal::SparseLinear;
-    sparse->layers.push_back({SparseLinear::Of(w.c_attn_w), SparseLinear::Of(w.c_attn_w.narrow(0, 0, A)),
-                              SparseLinear::Of(w.c_attn_w.narrow(0, A, 2 * A)),
-                              SparseLinear::Of(w.attn_proj_w), SparseLinear::Of(w.fc_w),
-                              SparseLinear::Of(w.mlp_proj_w)});
+  sparse->layers.resize(layers_.size());
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const std::array<torch::Tensor, internal::kLayerProducts> m = ProductWeights(layers_[l]);
+    for (int i = 0; i < internal::kLayerProducts; ++i) {
+      sparse->layers[l][i] = internal::SparseLinear::Of(m[i]);
+    }
   }
   sparse->lm_head = internal::SparseLinear::Of(lm_head_);
   sparse_ = std::move(sparse);
@@ -314,18 +313,28 @@ int64_t Model::NumParameters() const {
   return n;
 }
 
+static_assert(internal::kLayerProducts == 6, "Model::ProductWeights in model.h");
+
+std::array<torch::Tensor, internal::kLayerProducts> Model::ProductWeights(
+    const LayerWeights& w) const {
+  const int64_t A = config_.attn_width();
+  return {w.c_attn_w,        w.c_attn_w.narrow(0, 0, A), w.c_attn_w.narrow(0, A, 2 * A),
+          w.attn_proj_w,     w.fc_w,                     w.mlp_proj_w};
+}
+
+int Model::NumProducts() const { return internal::kLayerProducts * config_.n_layer + 1; }
+
 int Model::NumSparseProducts() const {
   int n = sparse_->lm_head.UsableFor(lm_head_) ? 1 : 0;
-  const int64_t A = config_.attn_width();
   for (size_t l = 0; l < layers_.size(); ++l) {
-    const LayerWeights& w = layers_[l];
-    const internal::SparseLayerWeights& s = sparse_->layers[l];
-    n += s.c_attn.UsableFor(w.c_attn_w) + s.c_attn_q.UsableFor(w.c_attn_w.narrow(0, 0, A)) +
-         s.c_attn_kv.UsableFor(w.c_attn_w.narrow(0, A, 2 * A)) +
-         s.attn_proj.UsableFor(w.attn_proj_w) + s.fc.UsableFor(w.fc_w) +
-         s.mlp_proj.UsableFor(w.mlp_proj_w);
+    const std::array<torch::Tensor, internal::kLayerProducts> m = ProductWeights(layers_[l]);
+    for (int i = 0; i < internal::kLayerProducts; ++i) n += sparse_->layers[l][i].UsableFor(m[i]);
   }
   return n;
+}
+
+torch::Tensor Model::Logits(const torch::Tensor& x) const {
+  return internal::Linear(x, lm_head_, torch::Tensor(), sparse_->lm_head) + final_logits_bias_;
 }
 
 void Model::To(torch::Device device, torch::ScalarType dtype) {
@@ -377,6 +386,7 @@ torch::Tensor Model::Block(int l, const torch::Tensor& x_in, const Taps* taps,
   const LayerWeights& w = layers_[l];
   const internal::SparseLayerWeights& sw = sparse_->layers[l];
   using internal::Linear;
+  using P = internal::LayerProduct;
   torch::Tensor x = x_in;
   // Attention sublayer: keys and values at every position; with `answer`,
   // queries and everything after them only at the answer positions.
@@ -384,14 +394,14 @@ torch::Tensor Model::Block(int l, const torch::Tensor& x_in, const Taps* taps,
   h = Site(taps, l, L::kAttnActIn, Sparsify(L::kAttnActIn, h));  // (B, T, d_in)
   torch::Tensor q, k, v;
   if (!at_answer) {
-    std::vector<torch::Tensor> qkv = Linear(h, w.c_attn_w, w.c_attn_b, sw.c_attn).split(A, -1);
+    std::vector<torch::Tensor> qkv = Linear(h, w.c_attn_w, w.c_attn_b, sw[P::kCAttn]).split(A, -1);
     q = qkv[0], k = qkv[1], v = qkv[2];
   } else {
     const torch::Tensor rows = torch::arange(B, answer.options());
     const torch::Tensor h_at = h.index({rows, answer}).unsqueeze(1);  // (B, 1, d_in)
-    q = Linear(h_at, w.c_attn_w.narrow(0, 0, A), w.c_attn_b.narrow(0, 0, A), sw.c_attn_q);
+    q = Linear(h_at, w.c_attn_w.narrow(0, 0, A), w.c_attn_b.narrow(0, 0, A), sw[P::kCAttnQ]);
     std::vector<torch::Tensor> kv =
-        Linear(h, w.c_attn_w.narrow(0, A, 2 * A), w.c_attn_b.narrow(0, A, 2 * A), sw.c_attn_kv)
+        Linear(h, w.c_attn_w.narrow(0, A, 2 * A), w.c_attn_b.narrow(0, A, 2 * A), sw[P::kCAttnKv])
             .split(A, -1);
     k = kv[0], v = kv[1];
     x = x.index({rows, answer}).unsqueeze(1);  // (B, 1, d_model)
@@ -418,16 +428,16 @@ torch::Tensor Model::Block(int l, const torch::Tensor& x_in, const Taps* taps,
     att = torch::softmax(att, -1);
   }
   torch::Tensor y = torch::matmul(att, v).transpose(1, 2).reshape({B, Tq, A});  // (B, Tq, A)
-  torch::Tensor delta = Linear(y, w.attn_proj_w, w.attn_proj_b, sw.attn_proj);
+  torch::Tensor delta = Linear(y, w.attn_proj_w, w.attn_proj_b, sw[P::kAttnProj]);
   x = x + Site(taps, l, L::kAttnResidDelta, Sparsify(L::kAttnResidDelta, delta));
 
   // MLP sublayer.
   h = with_pos(RmsNorm(x, w.ln_2), w.ln_p2);
   h = Site(taps, l, L::kMlpActIn, Sparsify(L::kMlpActIn, h));  // (B, Tq, d_in)
-  torch::Tensor a = Linear(h, w.fc_w, w.fc_b, sw.fc);  // (B, Tq, d_mlp)
+  torch::Tensor a = Linear(h, w.fc_w, w.fc_b, sw[P::kFc]);  // (B, Tq, d_mlp)
   a = config_.activation == "relu" ? torch::relu(a) : torch::gelu(a);
   a = Site(taps, l, L::kMlpPostAct, Sparsify(L::kMlpPostAct, a));
-  delta = Linear(a, w.mlp_proj_w, w.mlp_proj_b, sw.mlp_proj);  // (B, Tq, d_model)
+  delta = Linear(a, w.mlp_proj_w, w.mlp_proj_b, sw[P::kMlpProj]);  // (B, Tq, d_model)
   return x + Site(taps, l, L::kMlpResidDelta, Sparsify(L::kMlpResidDelta, delta));
 }
 
@@ -451,7 +461,7 @@ torch::Tensor Model::HeadAt(torch::Tensor x, const torch::Tensor& tokens,
                             const torch::Tensor& positions, const Taps* taps) const {
   CIRCUIT_CHECK(x.dim() == 3 && x.size(1) == 1);
   x = RmsNorm(Site(taps, config_.n_layer, NodeLocation::kFinalResid, x), ln_f_).squeeze(1);
-  torch::Tensor logits = internal::Linear(x, lm_head_, torch::Tensor(), sparse_->lm_head) + final_logits_bias_;  // (B, V)
+  torch::Tensor logits = Logits(x);  // (B, V)
   if (bigram_.defined()) {
     const torch::Tensor rows = torch::arange(tokens.size(0), positions.options());
     logits = logits + bigram_.index_select(0, tokens.index({rows, positions}));
@@ -466,7 +476,7 @@ torch::Tensor Model::AnswerLogits(const torch::Tensor& tokens, const torch::Tens
 
 torch::Tensor Model::Forward(const torch::Tensor& tokens, const Taps* taps) const {
   torch::Tensor x = Trunk(tokens, taps);  // (B, T, d_model)
-  torch::Tensor logits = internal::Linear(x, lm_head_, torch::Tensor(), sparse_->lm_head) + final_logits_bias_;  // (B, T, V)
+  torch::Tensor logits = Logits(x);  // (B, T, V)
   if (bigram_.defined()) {
     logits = logits + bigram_.index_select(0, tokens.reshape(-1)).view_as(logits);
   }
@@ -479,7 +489,7 @@ torch::Tensor Model::ForwardAt(const torch::Tensor& tokens, const torch::Tensor&
   const int64_t B = tokens.size(0);
   torch::Tensor rows = torch::arange(B, positions.options());
   torch::Tensor last = x.index({rows, positions});                         // (B, d_model)
-  torch::Tensor logits = internal::Linear(last, lm_head_, torch::Tensor(), sparse_->lm_head) + final_logits_bias_;  // (B, V)
+  torch::Tensor logits = Logits(last);  // (B, V)
   if (bigram_.defined()) logits = logits + bigram_.index_select(0, tokens.index({rows, positions}));
   return logits;
 }

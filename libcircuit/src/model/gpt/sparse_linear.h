@@ -15,6 +15,7 @@
 
 #include <torch/torch.h>
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -43,9 +44,10 @@ class SparseLinear {
 };
 
 // The sparse products of one GPT (Model::BindViews); empty ones where dense wins.
-struct SparseLayerWeights {
-  SparseLinear c_attn, c_attn_q, c_attn_kv, attn_proj, fc, mlp_proj;  // c_attn_q/kv: its row blocks
-};
+// A layer's products, in this order: c_attn, its q and k|v row blocks (the last
+// layer of a scoring pass), attn c_proj, c_fc, mlp c_proj.
+enum LayerProduct { kCAttn, kCAttnQ, kCAttnKv, kAttnProj, kFc, kMlpProj, kLayerProducts };
+using SparseLayerWeights = std::array<SparseLinear, kLayerProducts>;
 struct SparseWeights {
   std::vector<SparseLayerWeights> layers;
   SparseLinear lm_head;
