@@ -3,9 +3,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -66,8 +68,14 @@ torch::Tensor AblatedValue(const torch::Tensor& x, int site,
 TapFn GateTap(const std::vector<torch::Tensor>* gates, const std::vector<torch::Tensor>* means,
               Ablation ablation) {
   return [gates, means, ablation](const TapSite& site, const torch::Tensor& x) -> torch::Tensor {
-    const torch::Tensor& g = (*gates)[site.site];  // (width)
+    const torch::Tensor& g = (*gates)[site.site];  // (width), or (G, 1, 1, width)
     if (!g.defined()) return x;
+    if (g.dim() == 4) {
+      // One gate row per stacked copy of the batch: x (G * B, T, width).
+      const torch::Tensor xs = x.reshape({g.size(0), -1, x.size(1), x.size(2)});
+      const torch::Tensor r = AblatedValue(xs, site.site, *means, ablation);
+      return torch::lerp(r, xs, g.to(x.dtype())).view(x.sizes());
+    }
     const torch::Tensor r = AblatedValue(x, site.site, *means, ablation);  // (B, T, width)
     // r + g * (x - r) = g * x + (1 - g) * r in one fused kernel that keeps no
     // intermediate tensors for the backward pass (it saves x, r and g).
@@ -116,7 +124,7 @@ class Screen {
 // its rows of the later ones. Figures, and the passes and rows counted, are
 // then those of scoring one batch after another; threads only add passes whose
 // rows are discarded.
-using BatchScoreFn = std::function<torch::Tensor(const TaskBatch&, const std::vector<bool>&)>;
+using BatchScoreFn = std::function<torch::Tensor(int64_t b, const std::vector<bool>& alive)>;
 std::vector<torch::Tensor> ScoreBatches(const std::vector<TaskBatch>& batches,
                                         const torch::Tensor& order, int64_t M, Screen& screen,
                                         const BatchScoreFn& score, int64_t* passes,
@@ -148,7 +156,7 @@ std::vector<torch::Tensor> ScoreBatches(const std::vector<TaskBatch>& batches,
     }
     torch::Tensor d = std::none_of(alive.begin(), alive.end(), [](bool a) { return a; })
                           ? torch::full({M, batches[b].tokens.size(0)}, std::nanf(""), torch::kFloat32)
-                          : score(batches[b], alive);
+                          : score(b, alive);
     std::lock_guard<std::mutex> lock(mu);
     out[b] = std::move(d);
     for (; screened < nb && out[screened].defined(); ++screened) read(screened);
@@ -192,9 +200,31 @@ AblationEvaluator::AblationEvaluator(const TapModel& model, const NodeIndex& ind
     std::vector<TaskExample> chunk;
     for (int64_t i = start; i < end; ++i) chunk.push_back(examples[order[i]]);
     batches_.push_back(MakeTaskBatch(chunk, model.device()));
+    splits_.push_back(TwinSplit(model, batches_.back(), ablation));
   }
   order_ = torch::tensor(order, torch::kInt64);
   n_examples_ = n;
+}
+
+bool SharePrefixes() {
+  static const bool share = [] {
+    const char* env = std::getenv("CIRCUIT_SHARE_PREFIXES");
+    return env == nullptr || std::string(env) != "0";
+  }();
+  return share;
+}
+
+PrefixSplit TwinSplit(const TapModel& model, const TaskBatch& batch, Ablation ablation) {
+  // Twins share the tokens before their quote, bracket, ...: about half of
+  // the built-in tasks' tokens.
+  if (!SharePrefixes() || !model.SplitsPrefixes() || ablation == Ablation::kResample ||
+      batch.tokens.size(0) % 2 != 0) {
+    return {};
+  }
+  PrefixSplit split = SplitTwinPrefixes(batch.tokens, batch.last);
+  const int64_t rows = split.prefix.numel() + split.suffix.numel();  // token rows computed
+  if (10 * rows > 9 * batch.tokens.numel()) return {};
+  return split;
 }
 
 std::vector<torch::Tensor> KeepGates(const torch::Tensor& keep, const NodeIndex& index,
@@ -213,6 +243,50 @@ void AblationEvaluator::SetProduct(ProductFn fn) {
   product_ = std::move(fn);
 }
 
+namespace {
+
+// AnswerLogits' stages on one batch, G stacked copies of it at a time: with
+// each twin pair's common prefix run once when the batch has a PrefixSplit.
+class Stages {
+ public:
+  Stages(const TapModel& model, const TaskBatch& b, const PrefixSplit& split)
+      : model_(model), b_(b), split_(split.suffix.defined() ? &split : nullptr) {}
+
+  SplitResidual Embed() const {
+    return split_ != nullptr ? model_.EmbedSplit(*split_) : SplitResidual{{}, model_.Embed(b_.tokens)};
+  }
+  SplitResidual Layers(SplitResidual x, int begin, int end, const Taps* taps) const {
+    if (split_ != nullptr) return model_.LayersSplit(std::move(x), begin, end, taps, *split_);
+    x.suffix = model_.Layers(x.suffix, begin, end, taps, b_.last.repeat({Copies(x)}));
+    return x;
+  }
+  // After the last layer: logits (G * B, V).
+  torch::Tensor Head(const SplitResidual& x, const Taps* taps) const {
+    const int64_t G = Copies(x);
+    return model_.HeadAt(x.suffix, b_.tokens.repeat({G, 1}), b_.last.repeat({G}), taps);
+  }
+  static SplitResidual Repeat(const SplitResidual& x, int64_t G) {
+    return {x.prefix.defined() ? x.prefix.repeat({G, 1, 1}) : x.prefix, x.suffix.repeat({G, 1, 1})};
+  }
+
+ private:
+  int64_t Copies(const SplitResidual& x) const { return x.suffix.size(0) / b_.tokens.size(0); }
+
+  const TapModel& model_;
+  const TaskBatch& b_;
+  const PrefixSplit* split_;
+};
+
+}  // namespace
+
+torch::Tensor BatchAnswerLogits(const TapModel& model, const TaskBatch& batch,
+                                const PrefixSplit& split, Ablation ablation, const Taps* taps) {
+  if (ablation == Ablation::kResample) return model.ForwardAt(batch.tokens, batch.last, taps);
+  if (!split.suffix.defined()) return model.AnswerLogits(batch.tokens, batch.last, taps);
+  const Stages stages(model, batch, split);
+  return stages.Head(stages.Layers(stages.Embed(), 0, model.layout().n_layer(), taps), taps);
+}
+
 torch::Tensor AblationEvaluator::LogitDiffs(const torch::Tensor& keep, const GiveUp* give_up) const {
   torch::NoGradGuard no_grad;
   const std::vector<torch::Tensor> gates = keep.defined()
@@ -226,12 +300,10 @@ torch::Tensor AblationEvaluator::LogitDiffs(const torch::Tensor& keep, const Giv
   Screen screen(give_up, 1, n_examples_);
   const std::vector<torch::Tensor> diffs = ScoreBatches(
       batches_, order_, 1, screen,
-      [&](const TaskBatch& b, const std::vector<bool>&) {
-        // Resample donors must come from the same positions: the whole last layer.
-        torch::Tensor logits =
-            ablation_ == Ablation::kResample
-                ? model_.ForwardAt(b.tokens, b.last, any ? &taps : nullptr)
-                : model_.AnswerLogits(b.tokens, b.last, any ? &taps : nullptr);  // (B, V)
+      [&](int64_t batch, const std::vector<bool>&) {
+        const TaskBatch& b = batches_[batch];
+        const torch::Tensor logits =
+            BatchAnswerLogits(model_, b, splits_[batch], ablation_, any ? &taps : nullptr);  // (B, V)
         torch::Tensor d = logits.gather(1, b.correct.unsqueeze(1)).squeeze(1) -
                           logits.gather(1, b.alternative.unsqueeze(1)).squeeze(1);  // (B)
         return d.to(torch::kCPU, torch::kFloat32).unsqueeze(0);
@@ -296,10 +368,10 @@ torch::Tensor AblationEvaluator::LogitDiffsMany(const torch::Tensor& keeps,
     }
   }
   // Groups of sets by first differing stage, each with its gates per site:
-  // (width) where the group agrees, (G, 1, width) where it does not.
+  // (width) where the group agrees, (G, 1, 1, width) where it does not (GateTap).
   struct Group {
     std::vector<int64_t> rows;
-    std::vector<torch::Tensor> gates;  // per site; stacked ones get repeated per batch
+    std::vector<torch::Tensor> gates;  // per site
     std::vector<bool> stacked;
   };
   std::map<int, Group> groups;
@@ -316,7 +388,7 @@ torch::Tensor AblationEvaluator::LogitDiffsMany(const torch::Tensor& keeps,
       if (stage_of(s) < d) continue;  // shared with the base
       const torch::Tensor gs = gk.narrow(1, index_.site_offset(s), index_.site_width(s));
       if ((gs != gs[0].unsqueeze(0)).any().item<bool>()) {
-        g.gates[s] = gs.unsqueeze(1).to(model_.device());  // (G, 1, width)
+        g.gates[s] = gs.reshape({gs.size(0), 1, 1, gs.size(1)}).to(model_.device());
         g.stacked[s] = true;
       } else if (gs[0].min().item<float>() < 1.0f) {
         g.gates[s] = gs[0].to(model_.device());
@@ -329,15 +401,17 @@ torch::Tensor AblationEvaluator::LogitDiffsMany(const torch::Tensor& keeps,
   Screen screen(give_up, M, n_examples_);
   const std::vector<torch::Tensor> diffs = ScoreBatches(
       batches_, order_, M, screen,
-      [&](const TaskBatch& b, const std::vector<bool>& alive_sets) {
+      [&](int64_t batch, const std::vector<bool>& alive_sets) {
+        const TaskBatch& b = batches_[batch];
+        const Stages stages(model_, b, splits_[batch]);
         const int64_t B = b.tokens.size(0);
         torch::Tensor out = torch::full({M, B}, std::nanf(""), torch::kFloat32);
         std::vector<torch::Tensor> gates(n_sites);
         Taps taps(index_.layout());
         taps.Add(GateTap(&gates, &means_, ablation_));
-        std::vector<torch::Tensor> xs = {model_.Embed(b.tokens)};  // residual entering each layer
+        std::vector<SplitResidual> xs = {stages.Embed()};  // residual entering each layer
         for (int l = 0; l < base_layers; ++l) {
-          xs.push_back(model_.Layers(xs.back(), l, l + 1, &base_taps, b.last));
+          xs.push_back(stages.Layers(xs.back(), l, l + 1, &base_taps));
         }
         for (const auto& [d, g] : groups) {
           // The group's sets still scored (positions in g.rows).
@@ -353,20 +427,17 @@ torch::Tensor AblationEvaluator::LogitDiffsMany(const torch::Tensor& keeps,
           const torch::Tensor p = torch::tensor(pos, torch::kInt64);
           torch::Tensor d_rows;
           if (d > n_layer) {
-            d_rows = DiffsOf(model_.HeadAt(xs[n_layer], b.tokens, b.last, &base_taps), b, 1)
-                         .expand({G, B});
+            d_rows = DiffsOf(stages.Head(xs[n_layer], &base_taps), b, 1).expand({G, B});
           } else {
             for (int s = 0; s < n_sites; ++s) {
               const torch::Tensor gs =
                   g.stacked[s] && !all ? g.gates[s].index_select(0, p.to(g.gates[s].device()))
                                        : g.gates[s];
-              gates[s] = g.stacked[s] ? gs.repeat_interleave(B, 0) : gs;
+              gates[s] = gs;
             }
             // Row c * B + i is prompt i under the group's c-th set still scored.
-            const torch::Tensor tokens = b.tokens.repeat({G, 1}), last = b.last.repeat({G});
-            torch::Tensor x = xs[d].repeat({G, 1, 1});
-            x = model_.Layers(x, d, n_layer, &taps, last);
-            d_rows = DiffsOf(model_.HeadAt(x, tokens, last, &taps), b, G);
+            const SplitResidual x = stages.Layers(Stages::Repeat(xs[d], G), d, n_layer, &taps);
+            d_rows = DiffsOf(stages.Head(x, &taps), b, G);
           }
           out.index_copy_(0, torch::tensor(rows, torch::kInt64), d_rows);
         }

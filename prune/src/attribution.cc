@@ -38,10 +38,8 @@ absl::StatusOr<torch::Tensor> AttributionScores(const TapModel& model, const Nod
     const int64_t start = i * step, end = std::min(n, start + step);
     std::vector<TaskExample> chunk(examples.begin() + start, examples.begin() + end);
     const TaskBatch batch = MakeTaskBatch(chunk, model.device());
-    // Resample donors must come from the same positions: the whole last layer.
-    torch::Tensor logits = options.ablation == Ablation::kResample
-                               ? model.ForwardAt(batch.tokens, batch.last, &taps)
-                               : model.AnswerLogits(batch.tokens, batch.last, &taps);  // (B, V)
+    const torch::Tensor logits = BatchAnswerLogits(
+        model, batch, TwinSplit(model, batch, options.ablation), options.ablation, &taps);  // (B, V)
     // Weighted so that the summed gradient is that of the mean over all prompts.
     torch::Tensor loss = TaskLoss(logits, batch) * (static_cast<double>(end - start) / n);
     grads[i] = torch::autograd::grad({loss}, {gates})[0];

@@ -150,10 +150,8 @@ absl::StatusOr<MaskTrainResult> TrainMasks(const TapModel& model, const NodeInde
       std::vector<torch::Tensor> site_gates = SplitBySite(gates, index);
       Taps taps(index.layout());
       taps.Add(GateTap(&site_gates, &means, options.ablation));
-      // Resample donors must come from the same positions: the whole last layer.
-      torch::Tensor logits = options.ablation == Ablation::kResample
-                                 ? model.ForwardAt(batch.tokens, batch.last, &taps)
-                                 : model.AnswerLogits(batch.tokens, batch.last, &taps);  // (B, V)
+      const torch::Tensor logits = BatchAnswerLogits(
+          model, batch, TwinSplit(model, batch, options.ablation), options.ablation, &taps);  // (B, V)
       torch::Tensor task_loss = TaskLoss(logits, batch);
       torch::Tensor k = gates.sum();
       torch::Tensor penalty = options.penalty == Penalty::kLog ? coef * torch::log1p(k) : coef * k;

@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "circuit/core/model.h"
+#include "circuit/core/task_eval.h"
 #include "circuit/prune/ablation.h"
 #include "circuit/prune/attribution.h"
 #include "circuit/prune/calibration.h"
@@ -179,17 +180,23 @@ TEST(AblationTest, ScoreStandardErrorIsOverTwinPairs) {
   EXPECT_EQ(AblationEvaluator::ScoreDiffs(torch::tensor({0.0f, 1.0f})).loss_std_error, 0.0);
 }
 
-// Prompts of lengths 3..10 in twin pairs, tokens from a fixed generator.
-std::vector<TaskExample> VariedPrompts(int pairs, int vocab) {
-  auto gen = at::detail::createCPUGenerator(5);
+// Twin pairs from a fixed generator, answers 5 and 6. Without `prefixes`
+// pair p has length 3 + p % 8 and its twins differ at the first token; with
+// them, length 3 + p % 10 and the twins first differ at a varied position (the
+// first token, a middle one or the last), or the second is one token longer.
+std::vector<TaskExample> TwinPrompts(int pairs, int vocab, bool prefixes) {
+  auto gen = at::detail::createCPUGenerator(prefixes ? 9 : 5);
   std::vector<TaskExample> out;
   for (int p = 0; p < pairs; ++p) {
-    const int64_t len = 3 + p % 8;
-    const torch::Tensor t = torch::randint(0, vocab, {len}, gen, torch::kInt64);
+    const int64_t len = 3 + p % (prefixes ? 10 : 8), differ = prefixes ? (p * 7) % len : 0;
+    const bool longer = prefixes && p % 3 == 0;
+    const torch::Tensor t = torch::randint(2, vocab, {len + 1}, gen, torch::kInt64);
     for (int twin = 0; twin < 2; ++twin) {
       TaskExample ex;
-      for (int64_t j = 0; j < len; ++j) ex.tokens.push_back(static_cast<int32_t>(t[j].item<int64_t>()));
-      ex.tokens[0] = twin;
+      for (int64_t j = 0; j < len + (twin == 1 && longer ? 1 : 0); ++j) {
+        ex.tokens.push_back(static_cast<int32_t>(t[j].item<int64_t>()));
+      }
+      if (twin == 1 && !longer) ex.tokens[differ] = static_cast<int32_t>(t[differ].item<int64_t>() + 1) % vocab;
       ex.correct = twin == 0 ? 5 : 6;
       ex.alternative = twin == 0 ? 6 : 5;
       out.push_back(ex);
@@ -223,13 +230,88 @@ TEST(AnswerLogitsTest, MatchesForwardAtUnderGateTaps) {
   }
 }
 
+// Each twin pair's common prefix run once (EmbedSplit, LayersSplit) gives the
+// logits of the whole prompts: positions added or concatenated, with and
+// without the attention sink, under gates stacked for two copies of the batch.
+TEST(SplitPrefixesTest, MatchWholePromptsUnderStackedGates) {
+  for (int p : {0, 8}) {
+    for (bool sink : {false, true}) {
+      ModelConfig c = Config(p);
+      c.attn_sink = sink;
+      const Model model = *Model::Create(c, /*seed=*/3);
+      const NodeIndex index(c);
+      auto gen = at::detail::createCPUGenerator(11);
+      const TaskBatch b = MakeTaskBatch(TwinPrompts(10, c.vocab_size, /*prefixes=*/true), model.device());
+      const PrefixSplit split = SplitTwinPrefixes(b.tokens, b.last);
+      ASSERT_GT(split.prefix.size(1), 0);
+      EXPECT_EQ(split.prefix_len.min().item<int64_t>(), 0);  // a pair that differs first
+      std::vector<torch::Tensor> means(index.num_sites());
+      for (int s = 0; s < index.num_sites(); ++s) means[s] = torch::randn({index.site_width(s)}, gen);
+      const torch::Tensor keeps = (torch::rand({2, index.total()}, gen) < 0.6).to(torch::kFloat32);
+      std::vector<torch::Tensor> stacked(index.num_sites());
+      for (int s = 0; s < index.num_sites(); ++s) {
+        stacked[s] = keeps.narrow(1, index.site_offset(s), index.site_width(s))
+                         .reshape({2, 1, 1, index.site_width(s)});
+      }
+      Taps taps(index.n_layer());
+      taps.Add(GateTap(&stacked, &means, Ablation::kMean));
+      torch::NoGradGuard no_grad;
+      SplitResidual x = model.EmbedSplit(split);
+      x = {x.prefix.repeat({2, 1, 1}), x.suffix.repeat({2, 1, 1})};
+      x = model.LayersSplit(x, 0, 1, &taps, split);  // in two stages
+      x = model.LayersSplit(x, 1, c.n_layer, &taps, split);
+      const torch::Tensor got = model.HeadAt(x.suffix, b.tokens.repeat({2, 1}), b.last.repeat({2}), &taps);
+      const int64_t B = b.tokens.size(0);
+      for (int m = 0; m < 2; ++m) {
+        std::vector<torch::Tensor> gates = SplitBySite(keeps[m], index);
+        Taps one(index.n_layer());
+        one.Add(GateTap(&gates, &means, Ablation::kMean));
+        const torch::Tensor want = model.ForwardAt(b.tokens, b.last, &one);
+        EXPECT_TRUE(torch::allclose(got.narrow(0, m * B, B), want, 1e-4, 1e-5))
+            << "d_pos_emb " << p << " sink " << sink << " set " << m;
+      }
+    }
+  }
+}
+
+// The evaluator splits twin prefixes under mean and zero ablation; its
+// differences are those of whole prompts scored one by one.
+TEST(SplitPrefixesTest, EvaluatorMatchesWholePrompts) {
+  const Model model = *Model::Create(Config(8), /*seed=*/4);
+  const NodeIndex index(model.config());
+  const std::vector<TaskExample> examples = TwinPrompts(12, model.config().vocab_size, /*prefixes=*/true);
+  auto gen = at::detail::createCPUGenerator(12);
+  std::vector<torch::Tensor> means(index.num_sites());
+  for (int s = 0; s < index.num_sites(); ++s) means[s] = torch::randn({index.site_width(s)}, gen);
+  for (Ablation ablation : {Ablation::kMean, Ablation::kZero}) {
+    const AblationEvaluator eval(model, index, means, ablation, examples, /*batch_prompts=*/8);
+    const torch::Tensor circuit = (torch::rand({index.total()}, gen) < 0.5).to(torch::kFloat32);
+    torch::Tensor flipped = circuit.clone();
+    flipped[index.Flat(Node{2, NodeLocation::kAttnK, 3})] = 1 - flipped[index.Flat(Node{2, NodeLocation::kAttnK, 3})];
+    const torch::Tensor keeps = torch::stack({circuit, flipped, torch::ones({index.total()})});
+    const torch::Tensor many = eval.LogitDiffsMany(keeps);
+    torch::NoGradGuard no_grad;
+    for (int64_t m = 0; m < keeps.size(0); ++m) {
+      std::vector<torch::Tensor> gates = SplitBySite(keeps[m], index);
+      Taps taps(index.n_layer());
+      taps.Add(GateTap(&gates, &means, ablation));
+      const TaskBatch b = MakeTaskBatch(examples, model.device());
+      const torch::Tensor logits = model.ForwardAt(b.tokens, b.last, &taps);
+      const torch::Tensor want = logits.gather(1, b.correct.unsqueeze(1)).squeeze(1) -
+                                 logits.gather(1, b.alternative.unsqueeze(1)).squeeze(1);
+      EXPECT_TRUE(torch::allclose(eval.LogitDiffs(keeps[m]), want, 1e-4, 1e-5)) << m;
+      EXPECT_TRUE(torch::allclose(many[m], want, 1e-4, 1e-5)) << m;
+    }
+  }
+}
+
 // A random 4-layer model, random means per site drawn from `gen` (Init), 18 varied prompts.
 class RandomModelAblationTest : public ::testing::Test {
  protected:
   RandomModelAblationTest()
       : model(*Model::Create(Config(0), /*seed=*/4)),
         index(model.config()),
-        examples(VariedPrompts(9, model.config().vocab_size)) {}
+        examples(TwinPrompts(9, model.config().vocab_size, /*prefixes=*/false)) {}
   void Init(uint64_t seed) {
     gen = at::detail::createCPUGenerator(seed);
     for (int s = 0; s < index.num_sites(); ++s) {

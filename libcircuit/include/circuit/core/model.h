@@ -108,6 +108,11 @@ class Model : public TapModel {
                        const torch::Tensor& positions) const override;
   torch::Tensor HeadAt(torch::Tensor x, const torch::Tensor& tokens,
                        const torch::Tensor& positions, const Taps* taps) const override;
+  // The stages with each twin pair's common prefix run once (taps.h).
+  bool SplitsPrefixes() const override { return true; }
+  SplitResidual EmbedSplit(const PrefixSplit& split) const override;
+  SplitResidual LayersSplit(SplitResidual x, int begin, int end, const Taps* taps,
+                            const PrefixSplit& split) const override;
   // Mean next-token cross-entropy of tokens[:, 1:] given tokens[:, :-1].
   torch::Tensor Loss(const torch::Tensor& tokens, const Taps* taps = nullptr) const;
 
@@ -143,8 +148,20 @@ class Model : public TapModel {
   Model(ModelConfig config, std::vector<NamedTensor> params, torch::Device device);
   void BindViews();  // points the typed fields at params_
   torch::Tensor Trunk(const torch::Tensor& tokens, const Taps* taps) const;  // (B, T, d_model) after ln_f
+  // What Block needs for rows that continue earlier tokens (LayersSplit).
+  struct BlockContext {
+    torch::Tensor positions;           // (B, T) of x's tokens; undefined: 0 .. T - 1
+    torch::Tensor prefix_k, prefix_v;  // (B, H, s, d_head): the earlier tokens' keys, values
+    torch::Tensor prefix_masked;       // (B, 1, 1, s) bool: which of them are padding
+    // Set to this layer's keys and values (B, H, T, d_head) when not null.
+    torch::Tensor* k_out = nullptr;
+    torch::Tensor* v_out = nullptr;
+    bool kv_only = false;  // stop after the keys and values (returns undefined)
+  };
   // Layer l on the residual stream x (B, T, d_model); with `answer` (B) defined,
   // only the answer positions after the keys and values: returns (B, 1, d_model).
+  torch::Tensor Block(int l, const torch::Tensor& x, const Taps* taps, const torch::Tensor& answer,
+                      const BlockContext& context) const;
   torch::Tensor Block(int l, const torch::Tensor& x, const Taps* taps,
                       const torch::Tensor& answer) const;
   torch::Tensor Site(const Taps* taps, int layer, NodeLocation loc, torch::Tensor x) const;

@@ -85,6 +85,27 @@ TapFn RecordTap(std::vector<torch::Tensor>* out);
 // (width); undefined entries leave the site alone. Gradients flow into gates.
 TapFn BlendTap(const std::vector<torch::Tensor>* gates, const std::vector<torch::Tensor>* means);
 
+// Twin prompts (rows 2i and 2i + 1 of a scoring batch) begin with the same
+// tokens up to the one that sets their answers apart: each pair's common prefix
+// once, and each prompt's remaining tokens (at least its last one). For
+// TapModel::EmbedSplit / LayersSplit, which run every prefix once per pair.
+struct PrefixSplit {
+  torch::Tensor prefix;       // (R, s) int64: pair i's common tokens, right-padded with 0
+  torch::Tensor prefix_len;   // (R) int64
+  torch::Tensor suffix;       // (2R, S) int64: prompt j's tokens from prefix_len[j / 2] on
+  torch::Tensor suffix_pos;   // (2R, S) int64: their positions in the prompt (padding clamped)
+  torch::Tensor suffix_last;  // (2R) int64: each prompt's last token, as an index into suffix
+};
+// tokens (B, T) int64 right-padded, last (B) the prompts' last positions; B even.
+PrefixSplit SplitTwinPrefixes(const torch::Tensor& tokens, const torch::Tensor& last);
+
+// The residual stream of a PrefixSplit's rows, G stacked copies of the batch:
+// prefix (G * R, s, D), suffix (G * 2R, S, D); after the last layer prefix is
+// undefined and suffix (G * 2R, 1, D) at each prompt's last token.
+struct SplitResidual {
+  torch::Tensor prefix, suffix;
+};
+
 // What the pruning engine needs of a model: its sites and a forward pass with
 // taps, whole or in stages. Implementations: Model (the GPT), BdhModel.
 class TapModel {
@@ -121,6 +142,16 @@ class TapModel {
                                const torch::Tensor& positions) const = 0;
   virtual torch::Tensor HeadAt(torch::Tensor x, const torch::Tensor& tokens,
                                const torch::Tensor& positions, const Taps* taps) const = 0;
+  // The same stages with each pair's common prefix run once (PrefixSplit);
+  // every site sees the prefix rows and the suffix rows in two calls. Equal to
+  // Embed/Layers up to float rounding. Only where SplitsPrefixes():
+  //   EmbedSplit(split)                    before layer 0
+  //   LayersSplit(x, begin, end, taps, split)   x.suffix after the last layer
+  //                                        goes to HeadAt with the batch's tokens
+  virtual bool SplitsPrefixes() const { return false; }
+  virtual SplitResidual EmbedSplit(const PrefixSplit& split) const;
+  virtual SplitResidual LayersSplit(SplitResidual x, int begin, int end, const Taps* taps,
+                                    const PrefixSplit& split) const;
 };
 
 }  // namespace circuit

@@ -367,18 +367,24 @@ torch::Tensor Model::Embed(const torch::Tensor& tokens) const {
 }
 
 torch::Tensor Model::Block(int l, const torch::Tensor& x_in, const Taps* taps,
-                           const torch::Tensor& answer) const {
+                           const torch::Tensor& answer, const BlockContext& ctx) const {
   CIRCUIT_CHECK(taps == nullptr || taps->n_layer() == config_.n_layer);
   const int64_t B = x_in.size(0), T = x_in.size(1);
   const int64_t H = config_.n_head, dh = config_.d_head, A = config_.attn_width();
   const bool cat_pos = config_.d_pos_emb > 0;
   const bool at_answer = answer.defined();
   using L = NodeLocation;
-  const torch::Tensor pos = wpe_.slice(0, 0, T);  // (T, d_pos_emb or d_model)
+  const torch::Tensor rows = at_answer ? torch::arange(B, answer.options()) : torch::Tensor();
   // Concatenates the normalised positions to a residual read: (B, T', d_in).
   auto with_pos = [&](const torch::Tensor& h, const torch::Tensor& ln_p) {
     if (!cat_pos) return h;
-    torch::Tensor p = RmsNorm(pos, ln_p);                                   // (T, P)
+    if (ctx.positions.defined()) {
+      const torch::Tensor at =
+          h.size(1) != T ? ctx.positions.index({rows, answer}).unsqueeze(1) : ctx.positions;
+      const torch::Tensor p = RmsNorm(wpe_.index_select(0, at.reshape(-1)), ln_p);
+      return torch::cat({h, p.view({B, at.size(1), config_.d_pos_emb})}, -1);
+    }
+    torch::Tensor p = RmsNorm(wpe_.slice(0, 0, T), ln_p);  // (T, P)
     if (h.size(1) != T) return torch::cat({h, p.index_select(0, answer).unsqueeze(1)}, -1);
     return torch::cat({h, p.unsqueeze(0).expand({B, T, config_.d_pos_emb})}, -1);
   };
@@ -393,11 +399,20 @@ torch::Tensor Model::Block(int l, const torch::Tensor& x_in, const Taps* taps,
   torch::Tensor h = with_pos(RmsNorm(x, w.ln_1), w.ln_p1);
   h = Site(taps, l, L::kAttnActIn, Sparsify(L::kAttnActIn, h));  // (B, T, d_in)
   torch::Tensor q, k, v;
+  if (ctx.kv_only) {
+    std::vector<torch::Tensor> kv =
+        Linear(h, w.c_attn_w.narrow(0, A, 2 * A), w.c_attn_b.narrow(0, A, 2 * A), sw[P::kCAttnKv])
+            .split(A, -1);
+    k = Site(taps, l, L::kAttnK, Sparsify(L::kAttnK, kv[0]));
+    v = Site(taps, l, L::kAttnV, Sparsify(L::kAttnV, kv[1]));
+    *ctx.k_out = k.view({B, T, H, dh}).transpose(1, 2);
+    *ctx.v_out = v.view({B, T, H, dh}).transpose(1, 2);
+    return torch::Tensor();
+  }
   if (!at_answer) {
     std::vector<torch::Tensor> qkv = Linear(h, w.c_attn_w, w.c_attn_b, sw[P::kCAttn]).split(A, -1);
     q = qkv[0], k = qkv[1], v = qkv[2];
   } else {
-    const torch::Tensor rows = torch::arange(B, answer.options());
     const torch::Tensor h_at = h.index({rows, answer}).unsqueeze(1);  // (B, 1, d_in)
     q = Linear(h_at, w.c_attn_w.narrow(0, 0, A), w.c_attn_b.narrow(0, 0, A), sw[P::kCAttnQ]);
     std::vector<torch::Tensor> kv =
@@ -413,12 +428,21 @@ torch::Tensor Model::Block(int l, const torch::Tensor& x_in, const Taps* taps,
   q = q.view({B, Tq, H, dh}).transpose(1, 2);  // (B, H, Tq, dh)
   k = k.view({B, T, H, dh}).transpose(1, 2);   // (B, H, T, dh)
   v = v.view({B, T, H, dh}).transpose(1, 2);
-  torch::Tensor att = torch::matmul(q, k.transpose(-2, -1)) * scale;  // (B, H, Tq, T)
+  if (ctx.k_out != nullptr) *ctx.k_out = k;
+  if (ctx.v_out != nullptr) *ctx.v_out = v;
   const auto bool_opts = torch::TensorOptions().dtype(torch::kBool).device(x.device());
-  const torch::Tensor masked =
+  torch::Tensor masked =
       at_answer ? (torch::arange(T, answer.options()).unsqueeze(0) > answer.unsqueeze(1))
                       .view({B, 1, 1, T})                       // keys after the answer
                 : torch::ones({T, T}, bool_opts).triu(1);     // causal
+  if (ctx.prefix_k.defined()) {
+    // The earlier tokens come first; their padding is masked.
+    const int64_t s = ctx.prefix_k.size(2);
+    k = torch::cat({ctx.prefix_k, k}, 2);
+    v = torch::cat({ctx.prefix_v, v}, 2);
+    masked = torch::cat({ctx.prefix_masked.expand({B, 1, Tq, s}), masked.expand({B, 1, Tq, T})}, -1);
+  }
+  torch::Tensor att = torch::matmul(q, k.transpose(-2, -1)) * scale;  // (B, H, Tq, T)
   att = att.masked_fill(masked, -std::numeric_limits<float>::infinity());
   if (config_.attn_sink) {
     // A virtual key with zero key and zero value whose logit is the sink.
@@ -439,6 +463,58 @@ torch::Tensor Model::Block(int l, const torch::Tensor& x_in, const Taps* taps,
   a = Site(taps, l, L::kMlpPostAct, Sparsify(L::kMlpPostAct, a));
   delta = Linear(a, w.mlp_proj_w, w.mlp_proj_b, sw[P::kMlpProj]);  // (B, Tq, d_model)
   return x + Site(taps, l, L::kMlpResidDelta, Sparsify(L::kMlpResidDelta, delta));
+}
+
+torch::Tensor Model::Block(int l, const torch::Tensor& x, const Taps* taps,
+                           const torch::Tensor& answer) const {
+  return Block(l, x, taps, answer, BlockContext());
+}
+
+SplitResidual Model::EmbedSplit(const PrefixSplit& split) const {
+  SplitResidual x;
+  if (split.prefix.size(1) > 0) x.prefix = Embed(split.prefix);
+  const int64_t B = split.suffix.size(0), S = split.suffix.size(1);
+  x.suffix = wte_.index_select(0, split.suffix.reshape(-1)).view({B, S, config_.d_model});
+  if (config_.d_pos_emb == 0) {
+    x.suffix = x.suffix + wpe_.index_select(0, split.suffix_pos.reshape(-1)).view_as(x.suffix);
+  }
+  return x;
+}
+
+SplitResidual Model::LayersSplit(SplitResidual x, int begin, int end, const Taps* taps,
+                                 const PrefixSplit& split) const {
+  CIRCUIT_CHECK(0 <= begin && begin <= end && end <= config_.n_layer);
+  if (begin == end) return x;
+  const int64_t B = split.suffix.size(0), R = split.prefix.size(0), s = split.prefix.size(1);
+  const int64_t rows = x.suffix.size(0), G = rows / B;  // G stacked copies of the batch
+  CIRCUIT_CHECK(rows == G * B && (s == 0 || x.prefix.size(0) == G * R));
+  // Suffix row g * B + j continues prefix row g * R + j / 2.
+  std::vector<int64_t> pairs(rows);
+  for (int64_t j = 0; j < rows; ++j) pairs[j] = j / B * R + j % B / 2;
+  const auto opts = split.suffix.options();
+  const torch::Tensor pair = torch::tensor(pairs, torch::kInt64).to(opts.device());
+  BlockContext ctx;
+  ctx.positions = split.suffix_pos.repeat({G, 1});
+  const torch::Tensor last = split.suffix_last.repeat({G});
+  if (s > 0) {
+    ctx.prefix_masked = (torch::arange(s, opts).unsqueeze(0) >=
+                         split.prefix_len.repeat({G}).index_select(0, pair).unsqueeze(1))
+                            .view({rows, 1, 1, s});
+  }
+  for (int l = begin; l < end; ++l) {
+    const bool final_layer = l == config_.n_layer - 1;
+    if (s > 0) {
+      // The prefixes: causal from position 0; in the last layer only keys and values.
+      torch::Tensor k, v;
+      BlockContext pre;
+      pre.k_out = &k, pre.v_out = &v, pre.kv_only = final_layer;
+      x.prefix = Block(l, x.prefix, taps, torch::Tensor(), pre);
+      ctx.prefix_k = k.index_select(0, pair);
+      ctx.prefix_v = v.index_select(0, pair);
+    }
+    x.suffix = Block(l, x.suffix, taps, final_layer ? last : torch::Tensor(), ctx);
+  }
+  return x;
 }
 
 torch::Tensor Model::Trunk(const torch::Tensor& tokens, const Taps* taps) const {

@@ -43,6 +43,22 @@ std::string AblationName(Ablation ablation);
 // Per-site views of a flat (N) tensor: result[site] is (site_width).
 std::vector<torch::Tensor> SplitBySite(const torch::Tensor& flat, const NodeIndex& index);
 
+// Whether scoring passes run each twin pair's common prefix once (PrefixSplit):
+// yes, unless $CIRCUIT_SHARE_PREFIXES is 0 (to compare; the figures agree up to
+// float rounding).
+bool SharePrefixes();
+
+// A batch's twin pairs split at their common prefix (PrefixSplit) where that
+// pays: SharePrefixes(), a model that splits, mean or zero ablation (resample
+// donors need whole rows), an even batch, and a tenth of the token rows saved.
+// Otherwise empty (undefined tensors).
+PrefixSplit TwinSplit(const TapModel& model, const TaskBatch& batch, Ablation ablation);
+// The logits at the batch's answer positions (B, V): through `split` where it
+// is defined (TwinSplit), else AnswerLogits; with resample ablation ForwardAt
+// (its donors must come from the same positions: the whole last layer).
+torch::Tensor BatchAnswerLogits(const TapModel& model, const TaskBatch& batch,
+                                const PrefixSplit& split, Ablation ablation, const Taps* taps);
+
 // The gates of a kept-node set, keep (N) 0/1, per site on `device`: undefined
 // where every node is kept (the site needs no tap at all).
 std::vector<torch::Tensor> KeepGates(const torch::Tensor& keep, const NodeIndex& index,
@@ -62,8 +78,9 @@ torch::Tensor AblatedValue(const torch::Tensor& x, int site,
 torch::Tensor ResamplePermutation(int64_t B);
 
 // A tap computing g * x + (1 - g) * r per channel with gates[site] (width),
-// which may carry gradients (mask training, attribution). Undefined gates leave
-// the site alone. `gates` and `means` are borrowed and must outlive the tap.
+// which may carry gradients (mask training, attribution), or (G, 1, 1, width):
+// one row per stacked copy of the batch, x (G * B, T, width). Undefined gates
+// leave the site alone. `gates` and `means` are borrowed and must outlive the tap.
 TapFn GateTap(const std::vector<torch::Tensor>* gates, const std::vector<torch::Tensor>* means,
               Ablation ablation);
 
@@ -134,6 +151,7 @@ class AblationEvaluator {
   Ablation ablation_;
   ProductFn product_;
   std::vector<TaskBatch> batches_;  // pairs sorted by length
+  std::vector<PrefixSplit> splits_;  // per batch: its twins' prefixes, or empty
   torch::Tensor order_;             // (n_examples) example index of each batched row
   int64_t n_examples_ = 0;
   mutable int64_t forward_passes_ = 0;
