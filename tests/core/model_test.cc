@@ -1,4 +1,5 @@
 // The forward pass against a slow, loop-based reference; taps and their gradients.
+#include "circuit/core/attention.h"
 #include "circuit/core/model.h"
 #include "circuit/core/status.h"
 
@@ -160,6 +161,24 @@ TEST(Model, NoSinkNoBigramNoSparsityMatchesReferenceShapes) {
   torch::Tensor logits = model.Forward(torch::tensor({{1, 2, 3}}, torch::kInt64));
   EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{1, 3, config.vocab_size}));
   EXPECT_TRUE(torch::isfinite(logits).all().item<bool>());
+}
+
+// Attention beyond MaxAttentionScores() goes in chunks of queries (here
+// 4 rows x 3 heads x 64 keys x 64 queries against 4,000: chunks of 5 queries,
+// the last one shorter); the logits equal those computed in one piece.
+TEST(Model, AttentionInQueryChunksMatchesOnePiece) {
+  ModelConfig config = TinyConfig(0);
+  config.n_ctx = 64;
+  const Model model = RandomModel(config, 5);
+  torch::NoGradGuard no_grad;
+  auto gen = at::detail::createCPUGenerator(2);
+  const torch::Tensor tokens = torch::randint(0, config.vocab_size, {4, 64}, gen, torch::kInt64);
+  const torch::Tensor whole = model.Forward(tokens);
+  const int64_t saved = MaxAttentionScores();
+  SetMaxAttentionScores(4000);
+  const torch::Tensor chunked = model.Forward(tokens);
+  SetMaxAttentionScores(saved);
+  EXPECT_LE((chunked - whole).abs().max().item<double>(), 1e-5);
 }
 
 TEST(Model, CreateIsDeterministicAndFollowsInit) {
