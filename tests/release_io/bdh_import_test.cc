@@ -1,5 +1,5 @@
 // Import of pathwaycom/bdh checkpoints: a state dict written by python3-torch
-// from a restatement of the reference's forward pass (bdh_reference.py) gives
+// from a restatement of the reference's forward pass (scripts/bdh_reference.py) gives
 // the same logits here; odd and broken state dicts give one-line errors.
 #include <fstream>
 #include <nlohmann/json.hpp>

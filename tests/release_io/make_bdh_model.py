@@ -20,7 +20,7 @@ try:
 except ImportError:
     sys.exit(77)
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
 import bdh_reference  # noqa: E402
 
 N_LAYER, D, HEADS, N = 3, 16, 2, 32  # N = mlp_internal_dim_multiplier (4) * D / HEADS

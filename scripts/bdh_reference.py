@@ -1,7 +1,8 @@
 """BDH-GPU's forward pass restated from the paper's definition and the
 pathwaycom/bdh reference (bdh.py), written here as plain functions over a state
-dict, for the import test's reference logits. Float32 throughout, as the
-reference runs it.
+dict: the import test's reference logits (tests/release_io/make_bdh_model.py)
+and the GPU trainer (scripts/train_bdh_gpu.py). Float32, as the reference runs
+it, unless the caller autocasts.
 
 State dict keys (the reference's): decoder (H*N, D), encoder (H, D, N),
 encoder_v (H, D, N), lm_head (D, V), embed.weight (V, D), and the buffer
@@ -23,7 +24,7 @@ def rope_frequencies(n):
 def rotate(v, freqs):
     """v (B, H, T, N): each neuron pair turned by its position's angle."""
     t = v.shape[2]
-    pos = torch.arange(0, t, dtype=torch.float32).view(1, 1, t, 1)
+    pos = torch.arange(0, t, dtype=torch.float32, device=v.device).view(1, 1, t, 1)
     angle = torch.remainder(pos * freqs.view(1, 1, 1, -1), 1.0) * (2 * math.pi)
     swapped = torch.stack((-v[..., 1::2], v[..., 0::2]), dim=-1).reshape(v.shape)
     return v * torch.cos(angle) + swapped * torch.sin(angle)
@@ -33,8 +34,9 @@ def norm(x):
     return F.layer_norm(x, (x.shape[-1],), eps=1e-5)
 
 
-def forward(sd, tokens, n_layer):
-    """tokens (B, T) int64 -> logits (B, T, V)."""
+def forward(sd, tokens, n_layer, dropout=0.0):
+    """tokens (B, T) int64 -> logits (B, T, V). `dropout` > 0 drops gates as the
+    reference does in training (circuit's BdhModel does the same)."""
     enc, enc_v, dec = sd["encoder"], sd["encoder_v"], sd["decoder"]
     heads, _, n = enc.shape
     freqs = sd["attn.freqs"].reshape(-1)
@@ -47,5 +49,7 @@ def forward(sd, tokens, n_layer):
         read = norm(torch.matmul(scores, x))  # (B, H, T, D)
         y = F.relu(torch.matmul(read, enc_v))  # y-neurons (B, H, T, N)
         gated = (a * y).permute(0, 2, 1, 3).reshape(b, 1, t, heads * n)
+        if dropout > 0:
+            gated = F.dropout(gated, dropout, training=True)
         x = norm(x + norm(torch.matmul(gated, dec)))
     return torch.matmul(x.squeeze(1), sd["lm_head"])
