@@ -109,6 +109,7 @@ absl::StatusOr<std::string> WriteCircuitOutputs(const std::string& dir, const Ci
   DotOptions options;
   options.d_head = d_head;
   options.title = CircuitTitle(c, graph);
+  options.embedding_label = EmbeddingLabel(c);
   CIRCUIT_ASSIGN_OR_RETURN(std::string dot, CircuitToDot(graph, options));
   CIRCUIT_RETURN_IF_ERROR(RenderCircuit(dot, "dot", dir + "/circuit.dot"));
   if (TooLargeToLayOut(graph)) {

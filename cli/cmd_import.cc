@@ -9,6 +9,7 @@
 #include "circuit/core/arch.h"
 #include "circuit/core/bdh_checkpoint.h"
 #include "circuit/core/release_io.h"
+#include "circuit/prune/mean_cache.h"
 #include "command.h"
 #include "nlohmann/json.hpp"
 
@@ -72,8 +73,20 @@ absl::Status ReadTrainingLog(const std::string& path, const BdhConfig& config,
 }
 
 // --arch bdh: a pathwaycom/bdh state dict (circuit/core/bdh_checkpoint.h).
+// --corpus: the means pruning substitutes, over the corpus's val split, beside
+// the model as `circuit train` leaves them.
+int WriteMeans(const std::string& out, const std::string& corpus_dir) {
+  if (corpus_dir.empty()) return kExitOk;
+  if (absl::Status s = prune::SaveCorpusMeans(out, corpus_dir, torch::kCPU); !s.ok()) {
+    return Fail("import", std::string(s.message()), kExitFailure);
+  }
+  std::cout << "means over the corpus val split: " << prune::MeansPathFor(out) << "\n";
+  return kExitOk;
+}
+
 int ImportBdh(const std::string& weights_path, BdhImportOptions options,
-              const std::string& training_log, const std::string& out) {
+              const std::string& training_log, const std::string& out,
+              const std::string& corpus_dir) {
   options.fallback_tokenizer_dir = DataPath("tokenizer");
   absl::StatusOr<BdhModelFile> imported = ImportBdhStateDict(weights_path, options);
   if (!imported.ok()) return Fail("import", std::string(imported.status().message()), kExitUsage);
@@ -94,15 +107,15 @@ int ImportBdh(const std::string& weights_path, BdhImportOptions options,
   std::cout << "wrote " << out << ": BDH, " << c.n_layer << " layers sharing "
             << imported->model.NumParameters() << " parameters, d_model " << c.d_model << ", "
             << c.n_head << " heads x " << c.n_neuron << " neurons, vocab " << c.vocab_size << "\n";
-  return kExitOk;
+  return WriteMeans(out, corpus_dir);
 }
 
 int RunImport(int argc, char** argv) {
   ArgParser parser(
       "circuit import [DIR] [--config beeg_config.json --weights final_model.pt] "
-      "[--tokenizer DIR] --out model.h5\n"
+      "[--tokenizer DIR] [--corpus DIR] --out model.h5\n"
       "       circuit import --arch bdh --weights bdh.pt --layers N [--training-log bdh.json] "
-      "[--tokenizer DIR] --out bdh.h5",
+      "[--tokenizer DIR] [--corpus DIR] --out bdh.h5",
       "Convert a model released with the paper (openai/circuit_sparsity: beeg_config.json and "
       "final_model.pt, a torch.save()d state dict) into a circuit checkpoint. Every tensor is "
       "checked against the config. The tokenizer (encoder.json + vocab.bpe, the release's "
@@ -118,6 +131,9 @@ int RunImport(int argc, char** argv) {
                 &weights_path);
   parser.Option("tokenizer", "directory with encoder.json and vocab.bpe", &tokenizer_dir);
   parser.Option("out", "output checkpoint (.h5)", &out);
+  std::string corpus_dir;
+  parser.Option("corpus", "also write the means pruning substitutes (over this corpus's val "
+                "split) beside the model, as circuit train does", &corpus_dir);
   std::string arch = kArchGpt;
   BdhImportOptions bdh;
   parser.Option("arch", "gpt (a release model) or bdh (a pathwaycom/bdh state dict: --weights, "
@@ -135,7 +151,7 @@ int RunImport(int argc, char** argv) {
       return Fail("import", "--arch bdh takes --weights FILE.pt (no DIR, no --config)", kExitUsage);
     }
     bdh.tokenizer_dir = tokenizer_dir;
-    return ImportBdh(weights_path, bdh, training_log, out);
+    return ImportBdh(weights_path, bdh, training_log, out, corpus_dir);
   }
   if (arch != kArchGpt) return Fail("import", "--arch must be gpt or bdh, got '" + arch + "'", kExitUsage);
   if (parser.Given("layers") || parser.Given("n-ctx") || parser.Given("training-log")) {
@@ -165,7 +181,7 @@ int RunImport(int argc, char** argv) {
   std::cout << "wrote " << out << ": " << c.n_layer << " layers, d_model " << c.d_model << ", "
             << imported->model.NumParameters() << " parameters, " << c.TotalNodes()
             << " nodes (tokenizer from " << imported->tokenizer_source << ")\n";
-  return kExitOk;
+  return WriteMeans(out, corpus_dir);
 }
 
 }  // namespace

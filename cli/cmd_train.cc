@@ -15,7 +15,6 @@
 #include "absl/strings/str_format.h"
 #include "arch_options.h"
 #include "args.h"
-#include "circuit/core/any_model.h"
 #include "circuit/core/bdh_train.h"
 #include "circuit/core/checkpoint.h"
 #include "circuit/core/model.h"
@@ -76,22 +75,6 @@ int CodeFor(const absl::Status& s) {
   }
 }
 
-// The per-node means that pruning substitutes for ablated nodes, over the
-// corpus validation split, cached next to the model (PAPER.md §4.3).
-absl::Status WriteCorpusMeans(const std::string& model_path, const std::string& corpus_dir,
-                              torch::Device device) {
-  CIRCUIT_ASSIGN_OR_RETURN(AnyModelFile file, LoadAnyModel(model_path, device));
-  const TapModel& model = *file.model;
-  std::string source;
-  CIRCUIT_ASSIGN_OR_RETURN(
-      torch::Tensor windows,
-      prune::CorpusMeanWindows(corpus_dir, model.vocab_size(), model.n_ctx(), 64, &source));
-  CIRCUIT_ASSIGN_OR_RETURN(prune::MeanCache cache, prune::ComputeMeans(model, windows));
-  cache.model_digest = file.digest;
-  cache.source = source;
-  return prune::SaveMeans(prune::MeansPathFor(model_path), cache, model.layout());
-}
-
 // --arch bdh: the BDH loop (circuit/core/bdh_train.h) with the options that
 // apply to it; GPT-only training options are usage errors.
 int TrainBdhModel(const ArgParser& parser, const TrainOptions& o, const BdhConfig& config,
@@ -128,7 +111,7 @@ int TrainBdhModel(const ArgParser& parser, const TrainOptions& o, const BdhConfi
   if (isatty(STDERR_FILENO)) std::fprintf(stderr, "\r\033[K");
   if (!r.ok()) return Fail("train", std::string(r.status().message()), CodeFor(r.status()));
   if (!r->interrupted) {
-    if (absl::Status s = WriteCorpusMeans(r->model_path, o.corpus_dir, o.device); !s.ok()) {
+    if (absl::Status s = prune::SaveCorpusMeans(r->model_path, o.corpus_dir, o.device); !s.ok()) {
       return Fail("train", absl::StrCat("model saved, but its mean cache was not: ", s.message()),
                   kExitFailure);
     }
@@ -238,7 +221,7 @@ int RunTrain(int argc, char** argv) {
               << r->state_path << " (continue with --resume)\n";
     if (!stopped_after) return kExitInterrupted;
   }
-  if (absl::Status s = WriteCorpusMeans(r->model_path, o.corpus_dir, o.device); !s.ok()) {
+  if (absl::Status s = prune::SaveCorpusMeans(r->model_path, o.corpus_dir, o.device); !s.ok()) {
     return Fail("train", absl::StrCat("model saved, but its mean cache was not: ", s.message()), kExitFailure);
   }
   const TrainTimings& t = r->timings;

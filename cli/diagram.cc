@@ -108,6 +108,7 @@ int LoadDiagram(const std::string& command, const DiagramFlags& flags, bool layo
   out->options.legend = flags.legend;
   out->options.residual_edges = flags.residual;
   out->options.title = CircuitTitle(c, g) + top_note;
+  out->options.embedding_label = EmbeddingLabel(c);
   return kExitOk;
 }
 

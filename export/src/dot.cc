@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cgraph_util.h"
+#include "circuit/core/arch.h"
 #include "circuit/core/nodes.h"
 #include "circuit/graph/analysis.h"
 
@@ -179,7 +180,7 @@ absl::StatusOr<std::string> CircuitToDot(const CircuitGraph& cg, const DotOption
   if (options.embedding_node) {
     Agraph_t* cluster = subs.Get(g, "cluster_embed", "embeddings");
     embeddings = agnode(cluster, internal::Mutable("embeddings"), 1);
-    SetAttr(embeddings, "label", "token + position\nembeddings");
+    SetAttr(embeddings, "label", options.embedding_label);
     SetAttr(embeddings, "fillcolor", "#eeeeee");
   }
   std::vector<Agnode_t*> nodes(n, nullptr);
@@ -253,6 +254,11 @@ absl::StatusOr<std::string> CircuitToDot(const CircuitGraph& cg, const DotOption
     SetAttr(legend, "label", kLegend);
   }
   return Write(g);
+}
+
+std::string EmbeddingLabel(const Circuit& circuit) {
+  return circuit.arch == kArchBdh ? "token embeddings\n(positions: RoPE)"
+                                  : DotOptions().embedding_label;
 }
 
 std::string CircuitTitle(const Circuit& circuit, const graph::CircuitGraph& graph) {

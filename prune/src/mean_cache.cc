@@ -7,6 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "circuit/core/any_model.h"
 #include "circuit/core/corpus.h"
 #include "circuit/core/digest.h"
 #include "circuit/core/h5.h"
@@ -102,6 +103,20 @@ std::string MeansPathFor(const std::string& model_path) {
     return absl::StrCat(model_path.substr(0, model_path.size() - 3), ".means.h5");
   }
   return absl::StrCat(model_path, ".means.h5");
+}
+
+absl::Status SaveCorpusMeans(const std::string& model_path, const std::string& corpus_dir,
+                             torch::Device device) {
+  CIRCUIT_ASSIGN_OR_RETURN(AnyModelFile file, LoadAnyModel(model_path, device));
+  const TapModel& model = *file.model;
+  std::string source;
+  CIRCUIT_ASSIGN_OR_RETURN(
+      torch::Tensor windows,
+      CorpusMeanWindows(corpus_dir, model.vocab_size(), model.n_ctx(), 64, &source));
+  CIRCUIT_ASSIGN_OR_RETURN(MeanCache cache, ComputeMeans(model, windows));
+  cache.model_digest = file.digest;
+  cache.source = source;
+  return SaveMeans(MeansPathFor(model_path), cache, model.layout());
 }
 
 std::string MeansPathForSource(const std::string& default_path, const SiteLayout& layout,

@@ -2,6 +2,8 @@
 // and pruning (extract, inspect, draw, ablate, audit) through the model seam;
 // the GPT-only commands and options refuse BDH in one line.
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -16,6 +18,7 @@ namespace circuit::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class BdhCliTest : public ::testing::Test {
  protected:
@@ -40,6 +43,12 @@ TEST_F(BdhCliTest, ExtractInspectDrawAblateAudit) {
   r = RunCommand(CircuitBinary() + " inspect " + circuit);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("L0 x_neuron"));
+  r = RunCommand(CircuitBinary() + " draw " + circuit + " -o " + dir_.File("bdh.dot"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::stringstream dot;
+  dot << std::ifstream(dir_.File("bdh.dot")).rdbuf();
+  EXPECT_THAT(dot.str(), HasSubstr("token embeddings"));  // BDH has no position table
+  EXPECT_THAT(dot.str(), Not(HasSubstr("position\\nembeddings")));
   r = RunCommand(CircuitBinary() + " draw " + circuit + " -o " + dir_.File("bdh.svg"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(std::filesystem::file_size(dir_.File("bdh.svg")) > 0);

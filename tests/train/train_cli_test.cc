@@ -106,7 +106,8 @@ TEST_F(TrainCliTest, TrainsABdhModelOnTheSameCorpus) {
 
 // scripts/train_bdh_gpu.py (PyTorch; run here on the CPU) trains on the same
 // corpus files; `circuit import --training-log` keeps its log as provenance,
-// and the imported model gives the validation loss the script reported.
+// and the imported model gives the validation loss the script reported;
+// `--corpus` leaves the means beside it as `circuit train` does.
 TEST_F(TrainCliTest, TheTorchTrainerScriptsModelImportsWithItsLog) {
   const std::string pt = dir_.File("py.pt"), log = dir_.File("py.json"), bdh = dir_.File("py.h5");
   testing::RunResult r = RunCommand(
@@ -122,8 +123,10 @@ TEST_F(TrainCliTest, TheTorchTrainerScriptsModelImportsWithItsLog) {
 
   const std::string import = CircuitBinary() + " import --arch bdh --weights " + pt +
                              " --layers 2 --n-ctx 32 --tokenizer " + dir_.path() + " --out " + bdh;
-  r = RunCommand(import + " --training-log " + log);
+  r = RunCommand(import + " --training-log " + log + " --corpus " + dir_.path());
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("means over the corpus val split: " + dir_.File("py.means.h5")));
+  EXPECT_TRUE(std::filesystem::exists(dir_.File("py.means.h5")));
   r = RunCommand(CircuitBinary() + " inspect " + bdh);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("training    60 steps, 15360 tokens, seed 0, dense"));

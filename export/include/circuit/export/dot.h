@@ -23,6 +23,7 @@ struct DotOptions {
   bool legend = true;          // a "legend" cluster with one text node
   bool embedding_node = true;  // one "embeddings" node feeding every input without
                                // incoming edges (dotted grey edges)
+  std::string embedding_label = "token + position\nembeddings";  // EmbeddingLabel(circuit)
   bool residual_edges = true;  // draw the graph's residual identity edges
   std::string rankdir = "BT";  // "BT": embeddings at the bottom, logits on top
   bool tooltips = true;        // node and edge tooltips (the viewer shows cards instead)
@@ -38,6 +39,10 @@ bool TooLargeToLayOut(const graph::CircuitGraph& graph);
 // "single_double_quote: 41 nodes, 57 edges (circuit loss 0.1234, mean ablation)":
 // the diagram title `circuit draw` and `circuit extract` use.
 std::string CircuitTitle(const Circuit& circuit, const graph::CircuitGraph& graph);
+
+// What the embeddings node stands for: token and position embeddings (GPT) or
+// token embeddings alone (BDH, whose positions enter through RoPE).
+std::string EmbeddingLabel(const Circuit& circuit);
 
 // The DOT text of `graph`. Nodes are named "n<row>" (row of Circuit::nodes) and
 // carry the attributes layer, location, index, importance, mask_logit; edges

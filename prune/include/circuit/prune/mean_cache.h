@@ -49,6 +49,12 @@ absl::StatusOr<torch::Tensor> CorpusMeanWindows(const std::string& corpus_dir, i
 // "<dir>/<stem>.means.h5" for "<dir>/<stem>.h5" (any other name gets ".means.h5" appended).
 std::string MeansPathFor(const std::string& model_path);
 
+// The means over `corpus_dir`'s validation split (64 windows), written to
+// MeansPathFor(model_path): what `circuit train` and `circuit import --corpus`
+// leave beside a model.
+absl::Status SaveCorpusMeans(const std::string& model_path, const std::string& corpus_dir,
+                             torch::Device device);
+
 // Where means over the windows with `source_digest` are cached for this model:
 // `default_path` (<model>.means.h5, the model's own means) when it holds exactly
 // those, or is missing, unreadable or another model's; otherwise a file of their
