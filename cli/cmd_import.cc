@@ -72,7 +72,6 @@ absl::Status ReadTrainingLog(const std::string& path, const BdhConfig& config,
   return absl::OkStatus();
 }
 
-// --arch bdh: a pathwaycom/bdh state dict (circuit/core/bdh_checkpoint.h).
 // --corpus: the means pruning substitutes, over the corpus's val split, beside
 // the model as `circuit train` leaves them.
 int WriteMeans(const std::string& out, const std::string& corpus_dir) {
@@ -84,6 +83,7 @@ int WriteMeans(const std::string& out, const std::string& corpus_dir) {
   return kExitOk;
 }
 
+// --arch bdh: a pathwaycom/bdh state dict (circuit/core/bdh_checkpoint.h).
 int ImportBdh(const std::string& weights_path, BdhImportOptions options,
               const std::string& training_log, const std::string& out,
               const std::string& corpus_dir) {
