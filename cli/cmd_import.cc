@@ -53,10 +53,7 @@ absl::Status ReadTrainingLog(const std::string& path, const BdhConfig& config,
       info->val_step.push_back(point.at(0).get<int64_t>());
       info->val_loss.push_back(point.at(1).get<double>());
     }
-    const size_t n = std::min<size_t>(20, info->curve_loss.size());
-    for (size_t i = info->curve_loss.size() - n; i < info->curve_loss.size(); ++i) {
-      info->final_loss += info->curve_loss[i] / static_cast<double>(n);
-    }
+    info->final_loss = RecentMeanLoss(info->curve_loss);
     if (!info->val_loss.empty()) info->final_val_loss = info->val_loss.back();
     for (const char* key : {"lr", "cooldown", "batch", "weight_decay", "dropout", "n_ctx",
                             "val_windows"}) {

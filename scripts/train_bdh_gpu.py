@@ -123,26 +123,27 @@ def main():
           for k, s in shapes.items()}
     sd["attn.freqs"] = bdh_reference.rope_frequencies(N).view(1, 1, 1, N).to(device)
     params = [sd[k] for k in shapes]
-    fused = device.type == "cuda"
+    cuda = device.type == "cuda"
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay,
-                            **({"fused": True} if fused else {}))
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+                            **({"fused": True} if cuda else {}))
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda)
     sample = torch.Generator(device=device).manual_seed(args.seed + 1)
 
     manifest = os.path.join(args.corpus, "manifest.json")
     log = {"args": vars(args), "command": " ".join(["scripts/train_bdh_gpu.py"] + sys.argv[1:]),
            "corpus_digest": json.load(open(manifest))["digest"] if os.path.exists(manifest) else "",
-           "device": torch.cuda.get_device_name(device) if fused else "cpu",
+           "device": torch.cuda.get_device_name(device) if cuda else "cpu",
            "torch": torch.__version__, "train_tokens": train.numel(), "curve": [], "val": []}
 
-    def save(step, steps, seconds):
+    def save(step, steps):
+        log.update(steps=step, tokens=step * args.batch * args.n_ctx, seconds=time.time() - start)
         out = {k: v.detach().float().cpu().contiguous() for k, v in sd.items()}
         for path, write in ((args.out, lambda f: torch.save(out, f)),
                             (log_path, lambda f: f.write(json.dumps(log, indent=1).encode()))):
             with open(path + ".tmp", "wb") as f:
                 write(f)
             os.replace(path + ".tmp", path)
-        print(f"saved step {step}/{steps} after {seconds:.0f} s", flush=True)
+        print(f"saved step {step}/{steps} after {log['seconds']:.0f} s", flush=True)
 
     log["val"].append([0, validation_loss(sd, val, args.layers, args.batch)])
     print(f"step 0: val {log['val'][-1][1]:.4f}", flush=True)
@@ -168,14 +169,14 @@ def main():
                 sys.exit(f"train_bdh_gpu: step {step}: training loss is {value} (diverged)")
             log["curve"].append([step, value])
         if args.minutes and step == 200:  # speed measured over steps 50..200
-            if fused:
+            if cuda:
                 torch.cuda.synchronize()
             per_step = (time.time() - t50) / 150
             steps = max(step + 1, int(args.minutes * 60 / per_step))
             log["steps_from_minutes"] = steps
             print(f"{per_step * 1000:.1f} ms/step: {steps} steps for {args.minutes} min", flush=True)
         if step == 50:
-            if fused:
+            if cuda:
                 torch.cuda.synchronize()
             t50 = time.time()
         if step % args.eval_every == 0:
@@ -183,14 +184,12 @@ def main():
             print(f"step {step}: loss {loss.item():.4f} val {log['val'][-1][1]:.4f} "
                   f"lr {opt.param_groups[0]['lr']:.2e} {time.time() - start:.0f} s", flush=True)
         if time.time() - last_save > 60 * args.save_every_minutes:
-            log.update(steps=step, tokens=step * args.batch * args.n_ctx, seconds=time.time() - start)
-            save(step, steps, time.time() - start)
+            save(step, steps)
             last_save = time.time()
     log["val"].append([step, validation_loss(sd, val, args.layers, args.batch)])
-    log.update(steps=step, tokens=step * args.batch * args.n_ctx, seconds=time.time() - start)
+    save(step, steps)
     print(f"done: {step} steps, {log['tokens']} tokens, {log['seconds']:.0f} s, "
           f"val {log['val'][-1][1]:.4f}", flush=True)
-    save(step, steps, log["seconds"])
 
 
 if __name__ == "__main__":

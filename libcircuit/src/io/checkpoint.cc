@@ -1,6 +1,7 @@
 // Checkpoint I/O. The file layout is documented in docs/formats.md.
 #include "circuit/core/checkpoint.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -247,6 +248,15 @@ std::string internal::WeightsDigest(const std::vector<NamedTensor>& params) {
     d.Update(t.data_ptr<float>(), t.numel() * sizeof(float));
   }
   return d.Hex();
+}
+
+double RecentMeanLoss(const std::vector<double>& curve_loss) {
+  const size_t n = std::min<size_t>(20, curve_loss.size());
+  double mean = 0;
+  for (size_t i = curve_loss.size() - n; i < curve_loss.size(); ++i) {
+    mean += curve_loss[i] / static_cast<double>(n);
+  }
+  return mean;
 }
 
 absl::Status SaveModel(const std::string& path, const Model& model, const Tokenizer& tokenizer,

@@ -150,11 +150,7 @@ absl::StatusOr<BdhTrainResult> TrainBdh(const BdhTrainOptions& given) {
       info.steps = step;
       info.tokens = step * o.batch * o.config.n_ctx;
       info.seconds = SecondsSince(start);
-      const size_t n = std::min<size_t>(20, info.curve_loss.size());
-      info.final_loss = 0;
-      for (size_t i = info.curve_loss.size() - n; i < info.curve_loss.size(); ++i) {
-        info.final_loss += info.curve_loss[i] / static_cast<double>(n);
-      }
+      info.final_loss = RecentMeanLoss(info.curve_loss);
       info.final_val_loss = info.val_loss.empty() ? 0.0 : info.val_loss.back();
       return SaveBdhModel(o.out, model, *corpus.tokenizer, info);
     };

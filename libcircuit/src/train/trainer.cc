@@ -216,10 +216,7 @@ TrainingInfo Trainer::Info() const {
   info.tokens = tokens_;
   info.seed = o_.seed;
   info.dense = o_.schedule.dense;
-  const size_t n = std::min<size_t>(20, curve_loss_.size());
-  for (size_t i = curve_loss_.size() - n; i < curve_loss_.size(); ++i) {
-    info.final_loss += curve_loss_[i] / static_cast<double>(n);
-  }
+  info.final_loss = RecentMeanLoss(curve_loss_);
   info.final_val_loss = val_loss_.empty() ? 0.0 : val_loss_.back();
   info.seconds = seconds_before_ + SecondsSince(start_);
   info.corpus_digest = corpus_.digest;

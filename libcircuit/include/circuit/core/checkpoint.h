@@ -45,6 +45,10 @@ struct TrainingInfo {
   std::vector<double> val_loss;
 };
 
+// TrainingInfo::final_loss as the trainers report it: the mean of the last
+// (up to) 20 losses of the training curve; 0 for an empty curve.
+double RecentMeanLoss(const std::vector<double>& curve_loss);
+
 struct ModelFile {
   Model model;
   Tokenizer tokenizer;

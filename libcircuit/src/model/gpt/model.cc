@@ -5,7 +5,6 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -16,8 +15,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "circuit/core/arch.h"
-#include "circuit/core/attention.h"
 #include "circuit/core/status.h"
+#include "model/gpt/attend.h"
 #include "model/gpt/sparse_linear.h"
 #include "model/named_tensors.h"
 
@@ -368,46 +367,6 @@ torch::Tensor Model::Embed(const torch::Tensor& tokens) const {
   return x;  // (B, T, d_model)
 }
 
-namespace {
-
-std::atomic<int64_t> max_attention_scores{int64_t{1} << 24};
-
-// softmax(q kᵀ · scale) v over the keys not masked, with the per-head sink
-// logit `sink` (H) as a virtual key of zero value when it is defined: q
-// (B, H, Tq, dh), k and v (B, H, Tk, dh), masked broadcastable to
-// (B, 1, Tq, Tk). In chunks of queries beyond MaxAttentionScores() (attention.h).
-torch::Tensor Attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                     const torch::Tensor& masked, const torch::Tensor& sink, double scale) {
-  const int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), Tk = k.size(2);
-  const int64_t chunk =
-      std::max<int64_t>(1, MaxAttentionScores() / std::max<int64_t>(1, B * H * Tk));
-  auto part = [&](int64_t start, int64_t n) {
-    const torch::Tensor m = masked.size(-2) == 1 ? masked : masked.narrow(-2, start, n);
-    torch::Tensor att = torch::matmul(q.narrow(2, start, n), k.transpose(-2, -1)) * scale;
-    att = att.masked_fill(m, -std::numeric_limits<float>::infinity());  // (B, H, n, Tk)
-    if (sink.defined()) {
-      const torch::Tensor s = sink.view({1, H, 1, 1}).expand({B, H, n, 1});
-      att = torch::softmax(torch::cat({s, att}, -1), -1).slice(-1, 1);
-    } else {
-      att = torch::softmax(att, -1);
-    }
-    return torch::matmul(att, v);  // (B, H, n, dh)
-  };
-  if (chunk >= Tq) return part(0, Tq);
-  std::vector<torch::Tensor> parts;
-  for (int64_t start = 0; start < Tq; start += chunk) {
-    parts.push_back(part(start, std::min(chunk, Tq - start)));
-  }
-  return torch::cat(parts, 2);
-}
-
-}  // namespace
-
-int64_t MaxAttentionScores() { return max_attention_scores.load(); }
-void SetMaxAttentionScores(int64_t floats) {
-  max_attention_scores.store(std::max<int64_t>(1, floats));
-}
-
 torch::Tensor Model::Block(int l, const torch::Tensor& x_in, const Taps* taps,
                            const torch::Tensor& answer, const BlockContext& ctx) const {
   CIRCUIT_CHECK(taps == nullptr || taps->n_layer() == config_.n_layer);
@@ -484,7 +443,7 @@ torch::Tensor Model::Block(int l, const torch::Tensor& x_in, const Taps* taps,
     v = torch::cat({ctx.prefix_v, v}, 2);
     masked = torch::cat({ctx.prefix_masked.expand({B, 1, Tq, s}), masked.expand({B, 1, Tq, T})}, -1);
   }
-  torch::Tensor y = Attend(q, k, v, masked, config_.attn_sink ? w.sink : torch::Tensor(), scale)
+  torch::Tensor y = internal::Attend(q, k, v, masked, config_.attn_sink ? w.sink : torch::Tensor(), scale)
                         .transpose(1, 2)
                         .reshape({B, Tq, A});  // (B, Tq, A)
   torch::Tensor delta = Linear(y, w.attn_proj_w, w.attn_proj_b, sw[P::kAttnProj]);
