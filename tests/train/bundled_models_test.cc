@@ -30,7 +30,8 @@ void InspectBundled(const std::string& model, std::string* out) {
   *out = r.out;
 }
 
-// The model solves the task: test accuracy >= 0.95 and loss <= 0.1 (docs/models.md).
+// The model solves the task: test accuracy >= 0.95 and loss <= max_loss (0.1 unless
+// said otherwise; docs/models.md).
 void ExpectSolves(const std::string& model, const std::string& task, double max_loss = 0.1) {
   const testing::RunResult r =
       RunCommand(CircuitBinary() + " eval --json --threads 2 --model " + model + " --task " + task);
