@@ -2,6 +2,7 @@
 #include "circuit/core/attention.h"
 #include "circuit/core/model.h"
 #include "circuit/core/status.h"
+#include "model/gpt/attend.h"
 
 #include <algorithm>
 #include <cmath>
@@ -163,22 +164,75 @@ TEST(Model, NoSinkNoBigramNoSparsityMatchesReferenceShapes) {
   EXPECT_TRUE(torch::isfinite(logits).all().item<bool>());
 }
 
-// Attention beyond MaxAttentionScores() goes in chunks of queries (here
-// 4 rows x 3 heads x 64 keys x 64 queries against 4,000: chunks of 5 queries,
-// the last one shorter); the logits equal those computed in one piece.
-TEST(Model, AttentionInQueryChunksMatchesOnePiece) {
-  ModelConfig config = TinyConfig(0);
-  config.n_ctx = 64;
-  const Model model = RandomModel(config, 5);
-  torch::NoGradGuard no_grad;
+// Queries, keys and values as the model makes them: (B, T, H, dh) transposed
+// to (B, H, T, dh), so their rows are strided.
+torch::Tensor HeadsOf(int64_t B, int64_t T, int64_t H, int64_t dh, at::Generator& gen) {
+  return torch::randn({B, T, H, dh}, gen).transpose(1, 2);
+}
+
+// Sets whether attention uses the fused kernel for one scope.
+class FusedAttentionScope {
+ public:
+  explicit FusedAttentionScope(bool on) : saved_(FusedAttention()) { SetFusedAttention(on); }
+  ~FusedAttentionScope() { SetFusedAttention(saved_); }
+
+ private:
+  bool saved_;
+};
+
+// Torch's attention beyond MaxAttentionScores() goes in chunks of queries
+// (here 4 rows x 3 heads x 64 keys x 64 queries against 4,000: chunks of 5
+// queries, the last one shorter); the result equals the one computed in one
+// piece.
+TEST(Attention, QueryChunksMatchOnePiece) {
+  FusedAttentionScope torch_kernels(false);
   auto gen = at::detail::createCPUGenerator(2);
-  const torch::Tensor tokens = torch::randint(0, config.vocab_size, {4, 64}, gen, torch::kInt64);
-  const torch::Tensor whole = model.Forward(tokens);
+  const torch::Tensor q = HeadsOf(4, 64, 3, 4, gen), k = HeadsOf(4, 64, 3, 4, gen),
+                      v = HeadsOf(4, 64, 3, 4, gen), sink = torch::randn({3}, gen);
+  const torch::Tensor causal = torch::ones({64, 64}, torch::kBool).triu(1);
+  const torch::Tensor whole = internal::Attend(q, k, v, causal, sink, 0.5);
   const int64_t saved = MaxAttentionScores();
   SetMaxAttentionScores(4000);
-  const torch::Tensor chunked = model.Forward(tokens);
+  const torch::Tensor chunked = internal::Attend(q, k, v, causal, sink, 0.5);
   SetMaxAttentionScores(saved);
   EXPECT_LE((chunked - whole).abs().max().item<double>(), 1e-5);
+}
+
+// The fused kernel (passes without gradients, head width 16) agrees with
+// torch's softmax to float rounding for every mask shape the model passes
+// (causal, keys after the answer, a shared prefix's padding), with and without
+// the sink; passes with gradients keep torch's kernels.
+TEST(Attention, FusedKernelMatchesTorch) {
+  auto gen = at::detail::createCPUGenerator(3);
+  const int64_t B = 3, H = 2, Tq = 6, Tk = 11, dh = 16;
+  const torch::Tensor q = HeadsOf(B, Tq, H, dh, gen) * 2.0, k = HeadsOf(B, Tk, H, dh, gen),
+                      v = HeadsOf(B, Tk, H, dh, gen), sink = torch::randn({H}, gen);
+  const torch::Tensor causal = torch::ones({Tq, Tk}, torch::kBool).triu(Tk - Tq + 1);
+  const torch::Tensor after_answer =
+      (torch::arange(Tk).unsqueeze(0) > torch::tensor({2, 10, 5}).unsqueeze(1)).view({B, 1, 1, Tk});
+  const torch::Tensor padded = torch::rand({B, 1, Tq, Tk}, gen) < 0.3;
+  for (const torch::Tensor& masked : {causal, after_answer, padded}) {
+    for (const bool with_sink : {true, false}) {
+      const torch::Tensor s = with_sink ? sink : torch::Tensor();
+      torch::Tensor reference, fused, with_grad;
+      {
+        FusedAttentionScope torch_kernels(false);
+        torch::NoGradGuard no_grad;
+        reference = internal::Attend(q, k, v, masked, s, 0.25);
+      }
+      {
+        FusedAttentionScope fused_kernel(true);
+        with_grad = internal::Attend(q.detach().requires_grad_(), k, v, masked, s, 0.25).detach();
+        torch::NoGradGuard no_grad;
+        fused = internal::Attend(q, k, v, masked, s, 0.25);
+      }
+      EXPECT_TRUE(torch::equal(with_grad, reference)) << "with gradients: torch's kernels";
+      ASSERT_EQ(fused.sizes(), reference.sizes());
+      const double diff = (fused - reference).abs().max().item<double>();
+      EXPECT_GT(diff, 0.0) << "the fused kernel ran";
+      EXPECT_LE(diff, 2e-6) << "sink " << with_sink << " mask " << masked.sizes();
+    }
+  }
 }
 
 TEST(Model, CreateIsDeterministicAndFollowsInit) {

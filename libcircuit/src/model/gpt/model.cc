@@ -44,14 +44,16 @@ TapSite TapSiteAt(int site, int n_layer) {
 namespace {
 
 // The bit pattern of the k-th largest of n magnitudes given as float bit
-// patterns (sign cleared: for non-negative floats the unsigned order of the bits
-// is the numeric order). Bisection on the pattern with branch-free counting,
-// which vectorises; it stops early once exactly k values lie at or above the
-// probe, since that probe keeps the same set as the k-th largest value itself.
-uint32_t KthLargestMagnitudeBits(const uint32_t* bits, int64_t n, int64_t k, uint32_t max_bits) {
-  uint64_t lo = 0, hi = uint64_t{max_bits} + 1;  // count(>= lo) >= k > count(>= hi)
+// patterns (sign cleared: for non-negative floats the order of the bits as
+// integers is the numeric order, and they fit a signed int32). Bisection on the
+// pattern with branch-free counting, which vectorises; it stops early once
+// exactly k values lie at or above the probe, since that probe keeps the same
+// set as the k-th largest value itself.
+[[gnu::always_inline]] inline int32_t KthLargestMagnitudeBits(const int32_t* bits, int64_t n,
+                                                              int64_t k, int32_t max_bits) {
+  int64_t lo = 0, hi = int64_t{max_bits} + 1;  // count(>= lo) >= k > count(>= hi)
   while (hi - lo > 1) {
-    const uint32_t mid = static_cast<uint32_t>(lo + (hi - lo) / 2);
+    const int32_t mid = static_cast<int32_t>(lo + (hi - lo) / 2);
     int32_t count = 0;
     for (int64_t i = 0; i < n; ++i) count += bits[i] >= mid ? 1 : 0;
     if (count < k) {
@@ -61,7 +63,32 @@ uint32_t KthLargestMagnitudeBits(const uint32_t* bits, int64_t n, int64_t k, uin
       if (count == k) break;
     }
   }
-  return static_cast<uint32_t>(lo);
+  return static_cast<int32_t>(lo);
+}
+
+// AbsTopK of `rows` rows of n floats from `in` to `out`: each row's entries of
+// magnitude at least its k-th largest, the others 0 (or, with `mask`, 1 and 0).
+// Compiled for AVX2 and for the baseline, chosen when the program loads.
+__attribute__((target_clones("avx2", "default"))) void AbsTopKRows(const float* in, float* out,
+                                                                   int64_t rows, int64_t n,
+                                                                   int64_t k, bool mask) {
+  // Bit patterns throughout, so that every loop is branch-free and vectorises.
+  std::vector<int32_t> raw(n), magnitude(n);
+  constexpr int32_t kOne = 0x3f800000;  // 1.0f
+  for (int64_t r = 0; r < rows; ++r) {
+    std::memcpy(raw.data(), in + r * n, n * sizeof(float));
+    int32_t max_bits = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      magnitude[i] = raw[i] & 0x7fffffff;  // |x|
+      max_bits = std::max(max_bits, magnitude[i]);
+    }
+    const int32_t t = KthLargestMagnitudeBits(magnitude.data(), n, k, max_bits);
+    for (int64_t i = 0; i < n; ++i) {
+      const int32_t keep = magnitude[i] >= t ? -1 : 0;
+      raw[i] = (mask ? kOne : raw[i]) & keep;
+    }
+    std::memcpy(out + r * n, raw.data(), n * sizeof(float));
+  }
 }
 
 }  // namespace
@@ -88,23 +115,7 @@ torch::Tensor AbsTopK(const torch::Tensor& x, int64_t k) {
   const float* in = input.data_ptr<float>();
   float* o = out.data_ptr<float>();
   at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
-    // Bit patterns throughout, so that every loop is branch-free and vectorises.
-    std::vector<uint32_t> raw(n), magnitude(n), result(n);
-    for (int64_t r = begin; r < end; ++r) {
-      std::memcpy(raw.data(), in + r * n, n * sizeof(float));
-      uint32_t max_bits = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        magnitude[i] = raw[i] & 0x7fffffffu;  // |x|
-        max_bits = std::max(max_bits, magnitude[i]);
-      }
-      const uint32_t t = KthLargestMagnitudeBits(magnitude.data(), n, k, max_bits);
-      constexpr uint32_t kOne = 0x3f800000u;  // 1.0f
-      for (int64_t i = 0; i < n; ++i) {
-        const uint32_t keep = magnitude[i] >= t ? 0xffffffffu : 0u;
-        result[i] = (grad ? kOne : raw[i]) & keep;
-      }
-      std::memcpy(o + r * n, result.data(), n * sizeof(float));
-    }
+    AbsTopKRows(in + begin * n, o + begin * n, end - begin, n, k, grad);
   });
   return grad ? x * out : out;
 }
