@@ -40,36 +40,33 @@ void SetFusedAttention(bool on) { fused_attention.store(on); }
 namespace internal {
 namespace {
 
-// Eight floats (one AVX2 register; two SSE ones in the baseline build). The
-// helpers are always inlined, so no vector crosses a call and GCC's note that
-// such a call's ABI differs with AVX (-Wpsabi) does not apply.
-#pragma GCC diagnostic ignored "-Wpsabi"
+// Eight floats: one AVX2 register, two SSE ones in the baseline copy. No
+// vector crosses a call (the helpers take references), since the ABI of vector
+// arguments differs with AVX (clang refuses such calls in the baseline copy).
 using F8 = float __attribute__((vector_size(32)));
 using I8 = int32_t __attribute__((vector_size(32)));
+// Eight floats at any float's address (unaligned loads and stores).
+using F8u = float __attribute__((vector_size(32), aligned(4), may_alias));
 
-[[gnu::always_inline]] inline F8 Load(const float* p) {
-  F8 v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
+[[gnu::always_inline]] inline const F8u& At(const float* p) {
+  return *reinterpret_cast<const F8u*>(p);
 }
-[[gnu::always_inline]] inline void Store(float* p, F8 v) { std::memcpy(p, &v, sizeof(v)); }
-[[gnu::always_inline]] inline F8 Splat(float x) { return F8{} + x; }
-[[gnu::always_inline]] inline F8 Max(F8 a, F8 b) { return a > b ? a : b; }
-[[gnu::always_inline]] inline float MaxOf(F8 v) {
+[[gnu::always_inline]] inline F8u& At(float* p) { return *reinterpret_cast<F8u*>(p); }
+[[gnu::always_inline]] inline float MaxOf(const F8& v) {
   float m = v[0];
   for (int l = 1; l < 8; ++l) m = std::max(m, v[l]);
   return m;
 }
 
-// exp(x) for x <= 0: x = n ln 2 + r with |r| <= ln 2 / 2, exp(r) by Cephes'
-// degree-6 polynomial (about 1 ulp), 2^n from the exponent bits; below -87 it
-// returns ~1e-38. NaN stays NaN.
-[[gnu::always_inline]] inline F8 ExpNonPositive(F8 x) {
-  x = x < -87.0f ? Splat(-87.0f) : x;
+// x = exp(x) for x <= 0: x = n ln 2 + r with |r| <= ln 2 / 2, exp(r) by
+// Cephes' degree-6 polynomial (about 1 ulp), 2^n from the exponent bits; below
+// -87 it gives ~1e-38. NaN stays NaN.
+[[gnu::always_inline]] inline void ExpNonPositive(F8& x) {
+  x = x < -87.0f ? F8{} - 87.0f : x;
   constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
   const F8 n = (x * 1.44269504088896341f + kRound) - kRound;
   const F8 r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
-  F8 p = Splat(1.9875691500e-4f);
+  F8 p = F8{} + 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
@@ -79,7 +76,7 @@ using I8 = int32_t __attribute__((vector_size(32)));
   const I8 bits = (__builtin_convertvector(n, I8) + 127) << 23;
   F8 scale;
   std::memcpy(&scale, &bits, sizeof(scale));
-  return p * scale;
+  x = p * scale;
 }
 
 // Strided views of one (row, head): queries (Tq, 16), keys and values
@@ -115,24 +112,31 @@ __attribute__((target_clones("avx2", "default"))) void AttendHead16(
     const bool* mi = h.masked + i * h.m_row;
     for (int64_t j = 0; j < Tk; ++j) keep[j] = mi[j] ? 0.0f : 1.0f;
     for (int64_t j = Tk; j < Tk8; ++j) keep[j] = 0.0f;
-    F8 top = Splat(has_sink ? sink : -kInf);
+    F8 top = F8{} + (has_sink ? sink : -kInf);
     for (int64_t j = 0; j < Tk8; j += 8) {
       F8 dot = F8{};
-      for (int d = 0; d < kDh; ++d) dot += qi[d] * Load(kt + d * Tk8 + j);
-      const F8 s = Load(keep + j) > 0.0f ? dot * scale : Splat(-kInf);
-      Store(scores + j, s);
-      top = Max(top, s);
+      for (int d = 0; d < kDh; ++d) dot += qi[d] * At(kt + d * Tk8 + j);
+      const F8 s = At(keep + j) > 0.0f ? dot * scale : F8{} - kInf;
+      At(scores + j) = s;
+      top = s > top ? s : top;
     }
     // A masked key's exponential is multiplied by 0; with every key masked
     // and no sink, the maximum is -inf and the row NaN, as torch's softmax gives.
     const float m = MaxOf(top);
     F8 total = F8{};
     for (int64_t j = 0; j < Tk8; j += 8) {
-      const F8 e = Load(keep + j) * ExpNonPositive(Load(scores + j) - m);
-      Store(scores + j, e);
+      F8 e = At(scores + j) - m;
+      ExpNonPositive(e);
+      e *= At(keep + j);
+      At(scores + j) = e;
       total += e;
     }
-    float sum = has_sink ? ExpNonPositive(Splat(sink - m))[0] : 0.0f;
+    float sum = 0.0f;
+    if (has_sink) {
+      F8 e = F8{} + (sink - m);
+      ExpNonPositive(e);
+      sum = e[0];
+    }
     for (int l = 0; l < 8; ++l) sum += total[l];
     // Two accumulators per half row (even and odd keys) keep the adds' latency
     // from serialising the loop.
@@ -141,19 +145,19 @@ __attribute__((target_clones("avx2", "default"))) void AttendHead16(
     for (; j + 1 < Tk; j += 2) {
       const float* v0 = h.v + j * h.v_row;
       const float* v1 = v0 + h.v_row;
-      lo0 += scores[j] * Load(v0);
-      hi0 += scores[j] * Load(v0 + 8);
-      lo1 += scores[j + 1] * Load(v1);
-      hi1 += scores[j + 1] * Load(v1 + 8);
+      lo0 += scores[j] * At(v0);
+      hi0 += scores[j] * At(v0 + 8);
+      lo1 += scores[j + 1] * At(v1);
+      hi1 += scores[j + 1] * At(v1 + 8);
     }
     if (j < Tk) {
       const float* v0 = h.v + j * h.v_row;
-      lo0 += scores[j] * Load(v0);
-      hi0 += scores[j] * Load(v0 + 8);
+      lo0 += scores[j] * At(v0);
+      hi0 += scores[j] * At(v0 + 8);
     }
     const float inv = 1.0f / sum;
-    Store(h.out + i * kDh, (lo0 + lo1) * inv);
-    Store(h.out + i * kDh + 8, (hi0 + hi1) * inv);
+    At(h.out + i * kDh) = (lo0 + lo1) * inv;
+    At(h.out + i * kDh + 8) = (hi0 + hi1) * inv;
   }
 }
 
