@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -176,19 +175,22 @@ torch::Tensor AttendFused(const torch::Tensor& q_in, const torch::Tensor& k_in,
   if (masked.stride(3) != 1) masked = masked.contiguous();
   const torch::Tensor sink = sink_in.defined() ? sink_in.contiguous() : torch::Tensor();
   torch::Tensor out = torch::empty({B, H, Tq, 16}, q.options());
+  const float *qp = q.data_ptr<float>(), *kp = k.data_ptr<float>(), *vp = v.data_ptr<float>();
+  const float* sp = sink.defined() ? sink.data_ptr<float>() : nullptr;
+  const bool* mp = masked.data_ptr<bool>();
+  float* op = out.data_ptr<float>();
   at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
     const int64_t Tk8 = (Tk + 7) / 8 * 8;
     std::vector<float> kt(16 * Tk8), keep(Tk8), scores(Tk8);
     for (int64_t bh = begin; bh < end; ++bh) {
       const int64_t b = bh / H, h = bh % H;
-      const HeadView view{q.data_ptr<float>() + b * q.stride(0) + h * q.stride(1), q.stride(2),
-                          k.data_ptr<float>() + b * k.stride(0) + h * k.stride(1), k.stride(2),
-                          v.data_ptr<float>() + b * v.stride(0) + h * v.stride(1), v.stride(2),
-                          masked.data_ptr<bool>() + b * masked.stride(0) + h * masked.stride(1),
-                          masked.stride(2), out.data_ptr<float>() + bh * Tq * 16};
-      AttendHead16(view, Tq, Tk, scale, sink.defined(),
-                   sink.defined() ? sink.data_ptr<float>()[h] : 0.0f, kt.data(), keep.data(),
-                   scores.data());
+      const HeadView view{qp + b * q.stride(0) + h * q.stride(1), q.stride(2),
+                          kp + b * k.stride(0) + h * k.stride(1), k.stride(2),
+                          vp + b * v.stride(0) + h * v.stride(1), v.stride(2),
+                          mp + b * masked.stride(0) + h * masked.stride(1), masked.stride(2),
+                          op + bh * Tq * 16};
+      AttendHead16(view, Tq, Tk, scale, sp != nullptr, sp != nullptr ? sp[h] : 0.0f, kt.data(),
+                   keep.data(), scores.data());
     }
   });
   return out;
