@@ -14,10 +14,10 @@ namespace circuit {
 int64_t MaxAttentionScores();                // 2^24 (64 MB) unless set
 void SetMaxAttentionScores(int64_t floats);  // at least 1; tests set it small
 
-// Whether float passes on the CPU at head width 16 use the fused kernel (one
-// query's scores at a time, no (B, H, Tq, Tk) tensor; its own backward pass)
-// instead of torch's: yes unless $CIRCUIT_FUSED_ATTENTION is 0 (to compare; the
-// figures agree up to float rounding, docs/performance.md).
+// Whether float passes without gradients on the CPU at head width 16 use the
+// fused kernel (one query's scores at a time, no (B, H, Tq, Tk) tensor) instead
+// of torch's: yes unless $CIRCUIT_FUSED_ATTENTION is 0 (to compare; the figures
+// agree up to float rounding, docs/performance.md).
 bool FusedAttention();
 void SetFusedAttention(bool on);  // tests compare the two
 
