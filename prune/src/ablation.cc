@@ -85,6 +85,22 @@ TapFn GateTap(const std::vector<torch::Tensor>* gates, const std::vector<torch::
 
 namespace {
 
+// Per site, what GateTap returns whatever x where every gate is 0 (mean: the
+// site's mean; zero: 0), undefined elsewhere: the model skips sublayers that
+// only feed such sites (Taps::SetConstants). Resampling depends on x.
+std::vector<torch::Tensor> ConstantSites(const std::vector<torch::Tensor>& gates,
+                                         const std::vector<torch::Tensor>& means,
+                                         Ablation ablation) {
+  std::vector<torch::Tensor> out(gates.size());
+  if (ablation == Ablation::kResample) return out;
+  for (size_t s = 0; s < gates.size(); ++s) {
+    const torch::Tensor& g = gates[s];
+    if (!g.defined() || g.dim() != 1 || g.ne(0).any().item<bool>()) continue;
+    out[s] = ablation == Ablation::kZero ? torch::zeros_like(g) : means[s].to(g.dtype());
+  }
+  return out;
+}
+
 // Running lower bounds of each set's mean loss, and which sets are still scored (GiveUp).
 class Screen {
  public:
@@ -296,7 +312,12 @@ torch::Tensor AblationEvaluator::LogitDiffs(const torch::Tensor& keep, const Giv
                                            [](const torch::Tensor& g) { return g.defined(); });
   Taps taps(index_.layout());
   if (any) taps.Add(GateTap(&gates, &means_, ablation_));
-  if (product_) taps.SetProduct(product_);
+  const std::vector<torch::Tensor> constants = ConstantSites(gates, means_, ablation_);
+  if (product_) {
+    taps.SetProduct(product_);
+  } else {
+    taps.SetConstants(&constants);
+  }
   Screen screen(give_up, 1, n_examples_);
   const std::vector<torch::Tensor> diffs = ScoreBatches(
       batches_, order_, 1, screen,
@@ -373,6 +394,7 @@ torch::Tensor AblationEvaluator::LogitDiffsMany(const torch::Tensor& keeps,
     std::vector<int64_t> rows;
     std::vector<torch::Tensor> gates;  // per site
     std::vector<bool> stacked;
+    std::vector<torch::Tensor> constants;  // ConstantSites of gates
   };
   std::map<int, Group> groups;
   for (int64_t m = 0; m < M; ++m) groups[first[m]].rows.push_back(m);
@@ -394,10 +416,13 @@ torch::Tensor AblationEvaluator::LogitDiffsMany(const torch::Tensor& keeps,
         g.gates[s] = gs[0].to(model_.device());
       }
     }
+    g.constants = ConstantSites(g.gates, means_, ablation_);
   }
 
   Taps base_taps(index_.layout());
   base_taps.Add(GateTap(&base_gates, &means_, ablation_));
+  const std::vector<torch::Tensor> base_constants = ConstantSites(base_gates, means_, ablation_);
+  base_taps.SetConstants(&base_constants);
   Screen screen(give_up, M, n_examples_);
   const std::vector<torch::Tensor> diffs = ScoreBatches(
       batches_, order_, M, screen,
@@ -435,6 +460,7 @@ torch::Tensor AblationEvaluator::LogitDiffsMany(const torch::Tensor& keeps,
                                        : g.gates[s];
               gates[s] = gs;
             }
+            taps.SetConstants(&g.constants);
             // Row c * B + i is prompt i under the group's c-th set still scored.
             const SplitResidual x = stages.Layers(Stages::Repeat(xs[d], G), d, n_layer, &taps);
             d_rows = DiffsOf(stages.Head(x, &taps), b, G);

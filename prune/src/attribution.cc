@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <mutex>
+#include <numeric>
+#include <vector>
 
 #include "circuit/core/runtime.h"
 #include "circuit/core/task_eval.h"
@@ -29,6 +31,22 @@ absl::StatusOr<torch::Tensor> AttributionScores(const TapModel& model, const Nod
   const int64_t n = static_cast<int64_t>(examples.size());
   const int64_t step = std::max(2, options.batch_prompts + options.batch_prompts % 2);
   const int64_t n_batches = (n + step - 1) / step;
+  // Twin pairs (examples 2p, 2p + 1) longest first: a batch's prompts are
+  // padded to its longest, and the threads take the long batches first.
+  std::vector<int64_t> pairs(n / 2);
+  std::iota(pairs.begin(), pairs.end(), 0);
+  auto length = [&](int64_t p) {
+    return std::max(examples[2 * p].tokens.size(), examples[2 * p + 1].tokens.size());
+  };
+  std::stable_sort(pairs.begin(), pairs.end(),
+                   [&](int64_t a, int64_t b) { return length(a) > length(b); });
+  std::vector<TaskExample> sorted;
+  sorted.reserve(n);
+  for (int64_t p : pairs) {
+    sorted.push_back(examples[2 * p]);
+    sorted.push_back(examples[2 * p + 1]);
+  }
+  if (n % 2 == 1) sorted.push_back(examples.back());
   // Each batch's gradient on its own (the batches spread over the threads),
   // then summed in batch order as backward() would have accumulated them.
   std::vector<torch::Tensor> grads(n_batches);
@@ -36,7 +54,7 @@ absl::StatusOr<torch::Tensor> AttributionScores(const TapModel& model, const Nod
   int64_t done = 0;
   ParallelFor(n_batches, [&](int64_t i) {
     const int64_t start = i * step, end = std::min(n, start + step);
-    std::vector<TaskExample> chunk(examples.begin() + start, examples.begin() + end);
+    std::vector<TaskExample> chunk(sorted.begin() + start, sorted.begin() + end);
     const TaskBatch batch = MakeTaskBatch(chunk, model.device());
     const torch::Tensor logits = BatchAnswerLogits(
         model, batch, TwinSplit(model, batch, options.ablation), options.ablation, &taps);  // (B, V)

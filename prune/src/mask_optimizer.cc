@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <numeric>
 
 #include "absl/strings/str_cat.h"
 #include "circuit/core/runtime.h"
@@ -14,6 +15,12 @@ namespace circuit::prune {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+// Pairs per part of a step's batch: the parts run on the threads side by side
+// (docs/performance.md, "Mask steps in parts").
+constexpr int64_t kPartPairs = 8;
+
+double Sum(const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0); }
+
 // Linear warmup over the first `warmup` steps, then linear decay to 0 at `steps`.
 double LrAt(const MaskTrainOptions& o, int64_t step, int64_t steps) {
   const int64_t warmup = static_cast<int64_t>(std::floor(o.warmup_frac * steps));
@@ -140,28 +147,57 @@ absl::StatusOr<MaskTrainResult> TrainMasks(const TapModel& model, const NodeInde
         batch_examples.push_back(train[2 * pairs[i]]);      // the prompt
         batch_examples.push_back(train[2 * pairs[i] + 1]);  // its twin
       }
-      const TaskBatch batch = MakeTaskBatch(batch_examples, model.device());
       for (auto& group : adamw.param_groups()) {
         static_cast<torch::optim::AdamWOptions&>(group.options()).lr(LrAt(options, step, steps));
       }
 
+      // The batch in parts of kPartPairs pairs, each part's forward and
+      // backward to a detached copy of the gates on its own thread (ParallelFor),
+      // the parts' gradients summed in part order, then one backward from the
+      // gates to tau (with the penalty's). The parts do not depend on the
+      // thread count, so neither do the masks.
       Clock::time_point t = Clock::now();
-      torch::Tensor gates = mask.NodeGates(options.heaviside_temp);  // (N)
-      std::vector<torch::Tensor> site_gates = SplitBySite(gates, index);
+      torch::Tensor gates = mask.NodeGates(options.heaviside_temp);  // (N), graph to tau
+      const torch::Tensor leaf = gates.detach().requires_grad_(true);
+      std::vector<torch::Tensor> site_gates = SplitBySite(leaf, index);
       Taps taps(index.layout());
       taps.Add(GateTap(&site_gates, &means, options.ablation));
-      const torch::Tensor logits = BatchAnswerLogits(
-          model, batch, TwinSplit(model, batch, options.ablation), options.ablation, &taps);  // (B, V)
-      torch::Tensor task_loss = TaskLoss(logits, batch);
+      const int64_t n_prompts = static_cast<int64_t>(batch_examples.size());
+      const int64_t part = 2 * kPartPairs;
+      const int64_t n_parts = (n_prompts + part - 1) / part;
+      std::vector<torch::Tensor> part_grads(n_parts), part_losses(n_parts);
+      std::vector<double> part_forward(n_parts), part_backward(n_parts);
+      ParallelFor(n_parts, [&](int64_t i) {
+        const Clock::time_point t0 = Clock::now();
+        const int64_t begin = i * part, end = std::min(n_prompts, begin + part);
+        const TaskBatch batch = MakeTaskBatch(
+            std::vector<TaskExample>(batch_examples.begin() + begin, batch_examples.begin() + end),
+            model.device());
+        const torch::Tensor logits = BatchAnswerLogits(
+            model, batch, TwinSplit(model, batch, options.ablation), options.ablation, &taps);  // (b, V)
+        // Weighted so that the parts' losses sum to the batch's mean.
+        const torch::Tensor loss =
+            TaskLoss(logits, batch) * (static_cast<double>(end - begin) / n_prompts);
+        part_forward[i] = SecondsSince(t0);
+        const Clock::time_point t1 = Clock::now();
+        part_grads[i] = torch::autograd::grad({loss}, {leaf})[0];
+        part_losses[i] = loss.detach();
+        part_backward[i] = SecondsSince(t1);
+      });
+      torch::Tensor task_grad = part_grads[0], task_loss = part_losses[0];
+      for (int64_t i = 1; i < n_parts; ++i) {
+        task_grad = task_grad + part_grads[i];
+        task_loss = task_loss + part_losses[i];
+      }
       torch::Tensor k = gates.sum();
       torch::Tensor penalty = options.penalty == Penalty::kLog ? coef * torch::log1p(k) : coef * k;
-      torch::Tensor loss = task_loss + penalty;
-      result.forward_seconds += SecondsSince(t);
-
-      t = Clock::now();
       adamw.zero_grad();
-      loss.backward();
-      result.backward_seconds += SecondsSince(t);
+      torch::autograd::backward({gates, penalty}, {task_grad, torch::ones_like(penalty)});
+      // The parts' wall time split between forward and backward in proportion
+      // to their summed seconds.
+      const double wall = SecondsSince(t), fwd = Sum(part_forward), bwd = Sum(part_backward);
+      result.forward_seconds += fwd + bwd > 0 ? wall * fwd / (fwd + bwd) : 0.0;
+      result.backward_seconds += fwd + bwd > 0 ? wall * bwd / (fwd + bwd) : 0.0;
 
       if (clip > 0) {
         torch::NoGradGuard no_grad;

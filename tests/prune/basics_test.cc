@@ -8,6 +8,7 @@
 #include "circuit/prune/attribution.h"
 #include "circuit/prune/calibration.h"
 #include "circuit/prune/discretizer.h"
+#include "circuit/prune/mask_optimizer.h"
 #include "circuit/prune/node_index.h"
 #include "circuit/prune/node_mask.h"
 #include "gtest/gtest.h"
@@ -305,6 +306,77 @@ TEST(SplitPrefixesTest, EvaluatorMatchesWholePrompts) {
   }
 }
 
+// Sites whose gates are all 0 return their mean whatever the input; declared
+// constant (Taps::SetConstants), the model skips the sublayers that only feed
+// them — a whole attention or MLP sublayer, the MLP's first half, attention's
+// reads — and the logits stay bit for bit those of the full computation, on
+// whole prompts and with twin prefixes split. The evaluator declares them.
+TEST(SplitPrefixesTest, ConstantSitesSkipSublayersExactly) {
+  using L = NodeLocation;
+  for (int p : {0, 8}) {
+    const Model model = *Model::Create(Config(p), /*seed=*/5);
+    const NodeIndex index(model.config());
+    auto gen = at::detail::createCPUGenerator(13);
+    std::vector<torch::Tensor> means(index.num_sites());
+    for (int s = 0; s < index.num_sites(); ++s) means[s] = torch::randn({index.site_width(s)}, gen);
+    // Layer 0 whole; layer 1: attention off, MLP's write on but its neurons
+    // off; layer 2: attention's write on but its queries, keys and values off,
+    // MLP off; final_resid half.
+    torch::Tensor keep = torch::zeros({index.total()});
+    auto set = [&](int layer, L loc, float value) {
+      const int s = TapSiteIndex(layer, loc);
+      keep.narrow(0, index.site_offset(s), index.site_width(s)).fill_(value);
+    };
+    for (int s = 0; s < kNumLayerLocations; ++s) set(0, static_cast<L>(s), 1);
+    set(1, L::kMlpResidDelta, 1);
+    set(2, L::kAttnResidDelta, 1);
+    set(3, L::kFinalResid, 1);
+    keep.narrow(0, index.site_offset(TapSiteIndex(3, L::kFinalResid)), 4).zero_();
+    std::vector<torch::Tensor> gates = SplitBySite(keep, index), constants(index.num_sites());
+    for (int s = 0; s < index.num_sites(); ++s) {
+      if (gates[s].max().item<float>() == 0) constants[s] = means[s];
+    }
+    std::vector<int> calls(index.num_sites(), 0);
+    Taps plain(index.n_layer()), skipping(index.n_layer());
+    plain.Add(GateTap(&gates, &means, Ablation::kMean));
+    skipping.Add(GateTap(&gates, &means, Ablation::kMean));
+    skipping.Add([&calls](const TapSite& site, const torch::Tensor& x) {
+      ++calls[site.site];
+      return x;
+    });
+    skipping.SetConstants(&constants);
+    const std::vector<TaskExample> examples = TwinPrompts(10, model.config().vocab_size, /*prefixes=*/true);
+    const TaskBatch b = MakeTaskBatch(examples, model.device());
+    const PrefixSplit split = SplitTwinPrefixes(b.tokens, b.last);
+    torch::NoGradGuard no_grad;
+    const torch::Tensor want = model.AnswerLogits(b.tokens, b.last, &plain);
+    EXPECT_TRUE(torch::equal(model.AnswerLogits(b.tokens, b.last, &skipping), want)) << p;
+    EXPECT_TRUE(torch::equal(BatchAnswerLogits(model, b, split, Ablation::kMean, &skipping),
+                             BatchAnswerLogits(model, b, split, Ablation::kMean, &plain)))
+        << p;
+    for (L loc : {L::kAttnActIn, L::kAttnQ, L::kAttnK, L::kAttnV, L::kAttnResidDelta,
+                  L::kMlpActIn, L::kMlpPostAct}) {
+      EXPECT_EQ(calls[TapSiteIndex(1, loc)], 0) << LocationName(loc);
+    }
+    for (L loc : {L::kAttnActIn, L::kAttnQ, L::kAttnK, L::kAttnV, L::kMlpActIn, L::kMlpPostAct,
+                  L::kMlpResidDelta}) {
+      EXPECT_EQ(calls[TapSiteIndex(2, loc)], 0) << LocationName(loc);
+    }
+    EXPECT_GT(calls[TapSiteIndex(1, L::kMlpResidDelta)], 0);
+    EXPECT_GT(calls[TapSiteIndex(2, L::kAttnResidDelta)], 0);
+
+    const AblationEvaluator eval(model, index, means, Ablation::kMean, examples, /*batch_prompts=*/8);
+    const torch::Tensor diffs = want.gather(1, b.correct.unsqueeze(1)).squeeze(1) -
+                                want.gather(1, b.alternative.unsqueeze(1)).squeeze(1);
+    EXPECT_TRUE(torch::allclose(eval.LogitDiffs(keep), diffs, 1e-4, 1e-5)) << p;
+    torch::Tensor fewer = keep.clone();
+    fewer[index.Flat(Node{2, L::kAttnResidDelta, 1})] = 0;
+    const torch::Tensor many = eval.LogitDiffsMany(torch::stack({keep, fewer}));
+    EXPECT_TRUE(torch::allclose(many[0], diffs, 1e-4, 1e-5)) << p;
+    EXPECT_TRUE(torch::allclose(many[1], eval.LogitDiffs(fewer), 1e-4, 1e-5)) << p;
+  }
+}
+
 // A random 4-layer model, random means per site drawn from `gen` (Init), 18 varied prompts.
 class RandomModelAblationTest : public ::testing::Test {
  protected:
@@ -398,7 +470,8 @@ TEST_F(RandomModelAblationTest, GiveUpDropsOnlySetsCertainToMissAndKeepsTheOther
 
 // Batches spread over two threads (ParallelFor) give the figures of one batch
 // after another: the same differences, the same sets dropped at the same
-// batches, the same rows counted; attribution sums the batches in order.
+// batches, the same rows counted; attribution sums the batches in order, and
+// mask training its steps' parts (9 pairs a step: parts of 8 and 1).
 TEST_F(RandomModelAblationTest, TwoThreadsScoreAsOne) {
   const int saved = torch::get_num_threads();
   Init(8);
@@ -409,7 +482,7 @@ TEST_F(RandomModelAblationTest, TwoThreadsScoreAsOne) {
   struct Figures {
     torch::Tensor many, screened, one;
     int64_t rows = 0, passes = 0;
-    torch::Tensor attribution;
+    torch::Tensor attribution, tau;
   };
   auto run = [&](int threads) {
     torch::set_num_threads(threads);
@@ -429,6 +502,10 @@ TEST_F(RandomModelAblationTest, TwoThreadsScoreAsOne) {
     AttributionOptions ao;
     ao.batch_prompts = 2;
     f.attribution = *AttributionScores(model, index, units, means, examples, ao);
+    MaskTrainOptions mo;
+    mo.batch = 9;
+    mo.epochs = 2;
+    f.tau = TrainMasks(model, index, units, means, examples, mo, /*seed=*/1, nullptr)->tau;
     return f;
   };
   const Figures a = run(1), b = run(2);
@@ -446,6 +523,7 @@ TEST_F(RandomModelAblationTest, TwoThreadsScoreAsOne) {
   EXPECT_EQ(a.rows, b.rows);
   EXPECT_EQ(a.passes, b.passes);
   EXPECT_TRUE(torch::allclose(a.attribution, b.attribution, /*rtol=*/1e-5, /*atol=*/1e-7));
+  EXPECT_TRUE(torch::allclose(a.tau, b.tau, /*rtol=*/0, /*atol=*/1e-6));
 }
 
 TEST(DiscretizerTest, ConfidenceBoundAsksForMoreUnits) {

@@ -153,7 +153,8 @@ class Model : public TapModel {
     torch::Tensor positions;           // (B, T) of x's tokens; undefined: 0 .. T - 1
     torch::Tensor prefix_k, prefix_v;  // (B, H, s, d_head): the earlier tokens' keys, values
     torch::Tensor prefix_masked;       // (B, 1, 1, s) bool: which of them are padding
-    // Set to this layer's keys and values (B, H, T, d_head) when not null.
+    // Set to this layer's keys and values (B, H, T, d_head) when not null;
+    // left undefined when the taps declare the attention's write constant.
     torch::Tensor* k_out = nullptr;
     torch::Tensor* v_out = nullptr;
     bool kv_only = false;  // stop after the keys and values (returns undefined)
@@ -165,6 +166,9 @@ class Model : public TapModel {
   torch::Tensor Block(int l, const torch::Tensor& x, const Taps* taps,
                       const torch::Tensor& answer) const;
   torch::Tensor Site(const Taps* taps, int layer, NodeLocation loc, torch::Tensor x) const;
+  // The value the taps declare for (layer, loc) whatever its input
+  // (Taps::SetConstants), or an undefined tensor.
+  torch::Tensor SiteConstant(const Taps* taps, int layer, NodeLocation loc) const;
   torch::Tensor Sparsify(NodeLocation loc, const torch::Tensor& x) const;
   // The matrices of layer w's products, in internal::LayerProduct's order.
   std::array<torch::Tensor, 6> ProductWeights(const LayerWeights& w) const;

@@ -68,6 +68,17 @@ class Taps {
   torch::Tensor Apply(const TapSite& site, torch::Tensor x) const;
   // Apply at (layer, loc) of this layout, doing nothing when no function was added.
   torch::Tensor At(int layer, NodeLocation loc, torch::Tensor x) const;
+  // Declares that the taps at some sites return one value whatever their
+  // input: (*constants)[site], broadcastable to the site's (B, T, width), or
+  // undefined where the output depends on the input (the vector is not
+  // copied). A model may then skip what only feeds such sites (the GPT skips
+  // a sublayer whose residual write is constant); the declaration must be
+  // true of the functions added, e.g. mean ablation with all gates at 0.
+  void SetConstants(const std::vector<torch::Tensor>* constants) { constants_ = constants; }
+  // The declared value at `site`, or an undefined tensor.
+  torch::Tensor Constant(int site) const {
+    return constants_ != nullptr ? (*constants_)[site] : torch::Tensor();
+  }
   // input.matmul(weight), through the product function when one was set.
   torch::Tensor Multiply(int layer, Product product, const torch::Tensor& input,
                          const torch::Tensor& weight) const;
@@ -77,6 +88,7 @@ class Taps {
   bool empty_ = true;
   std::vector<std::vector<TapFn>> per_site_;
   ProductFn product_;
+  const std::vector<torch::Tensor>* constants_ = nullptr;
 };
 
 // Stores each site's activation into (*out)[site] (out sized num_sites()).

@@ -369,6 +369,10 @@ torch::Tensor Model::Site(const Taps* taps, int layer, NodeLocation loc, torch::
   return taps->Apply(TapSite{layer, loc, TapSiteIndex(layer, loc)}, std::move(x));
 }
 
+torch::Tensor Model::SiteConstant(const Taps* taps, int layer, NodeLocation loc) const {
+  return taps != nullptr ? taps->Constant(TapSiteIndex(layer, loc)) : torch::Tensor();
+}
+
 torch::Tensor Model::Embed(const torch::Tensor& tokens) const {
   CIRCUIT_CHECK(tokens.dim() == 2);
   CIRCUIT_CHECK(tokens.size(1) <= config_.n_ctx);
@@ -406,67 +410,94 @@ torch::Tensor Model::Block(int l, const torch::Tensor& x_in, const Taps* taps,
   using internal::Linear;
   using P = internal::LayerProduct;
   torch::Tensor x = x_in;
-  // Attention sublayer: keys and values at every position; with `answer`,
-  // queries and everything after them only at the answer positions.
-  torch::Tensor h = with_pos(RmsNorm(x, w.ln_1), w.ln_p1);
-  h = Site(taps, l, L::kAttnActIn, Sparsify(L::kAttnActIn, h));  // (B, T, d_in)
-  torch::Tensor q, k, v;
-  if (ctx.kv_only) {
-    std::vector<torch::Tensor> kv =
-        Linear(h, w.c_attn_w.narrow(0, A, 2 * A), w.c_attn_b.narrow(0, A, 2 * A), sw[P::kCAttnKv])
-            .split(A, -1);
-    k = Site(taps, l, L::kAttnK, Sparsify(L::kAttnK, kv[0]));
-    v = Site(taps, l, L::kAttnV, Sparsify(L::kAttnV, kv[1]));
-    *ctx.k_out = k.view({B, T, H, dh}).transpose(1, 2);
-    *ctx.v_out = v.view({B, T, H, dh}).transpose(1, 2);
-    return torch::Tensor();
-  }
-  if (!at_answer) {
-    std::vector<torch::Tensor> qkv = Linear(h, w.c_attn_w, w.c_attn_b, sw[P::kCAttn]).split(A, -1);
-    q = qkv[0], k = qkv[1], v = qkv[2];
+  // A sublayer whose residual write the taps declare constant is skipped: it
+  // adds that value, exactly what computing it and blending it away would add.
+  const torch::Tensor attn_write = SiteConstant(taps, l, L::kAttnResidDelta);
+  if (attn_write.defined()) {
+    if (ctx.kv_only) return torch::Tensor();
+    if (at_answer) x = x.index({rows, answer}).unsqueeze(1);  // (B, 1, d_model)
+    x = x + attn_write;
   } else {
-    const torch::Tensor h_at = h.index({rows, answer}).unsqueeze(1);  // (B, 1, d_in)
-    q = Linear(h_at, w.c_attn_w.narrow(0, 0, A), w.c_attn_b.narrow(0, 0, A), sw[P::kCAttnQ]);
-    std::vector<torch::Tensor> kv =
-        Linear(h, w.c_attn_w.narrow(0, A, 2 * A), w.c_attn_b.narrow(0, A, 2 * A), sw[P::kCAttnKv])
-            .split(A, -1);
-    k = kv[0], v = kv[1];
-    x = x.index({rows, answer}).unsqueeze(1);  // (B, 1, d_model)
+    // Attention sublayer: keys and values at every position; with `answer`,
+    // queries and everything after them only at the answer positions.
+    const torch::Tensor q_c = SiteConstant(taps, l, L::kAttnQ), k_c = SiteConstant(taps, l, L::kAttnK),
+                        v_c = SiteConstant(taps, l, L::kAttnV);
+    const int64_t Tq = at_answer ? 1 : T;
+    torch::Tensor q, k, v;
+    if (k_c.defined() && v_c.defined() && (q_c.defined() || ctx.kv_only)) {
+      // Declared constant: the sublayer does not read the residual stream.
+      k = k_c.expand({B, T, A}).contiguous();
+      v = v_c.expand({B, T, A}).contiguous();
+      if (!ctx.kv_only) q = q_c.expand({B, Tq, A}).contiguous();
+      if (at_answer) x = x.index({rows, answer}).unsqueeze(1);  // (B, 1, d_model)
+    } else {
+      torch::Tensor h = with_pos(RmsNorm(x, w.ln_1), w.ln_p1);
+      h = Site(taps, l, L::kAttnActIn, Sparsify(L::kAttnActIn, h));  // (B, T, d_in)
+      if (ctx.kv_only) {
+        std::vector<torch::Tensor> kv =
+            Linear(h, w.c_attn_w.narrow(0, A, 2 * A), w.c_attn_b.narrow(0, A, 2 * A), sw[P::kCAttnKv])
+                .split(A, -1);
+        k = kv[0], v = kv[1];
+      } else if (!at_answer) {
+        std::vector<torch::Tensor> qkv = Linear(h, w.c_attn_w, w.c_attn_b, sw[P::kCAttn]).split(A, -1);
+        q = qkv[0], k = qkv[1], v = qkv[2];
+      } else {
+        const torch::Tensor h_at = h.index({rows, answer}).unsqueeze(1);  // (B, 1, d_in)
+        q = Linear(h_at, w.c_attn_w.narrow(0, 0, A), w.c_attn_b.narrow(0, 0, A), sw[P::kCAttnQ]);
+        std::vector<torch::Tensor> kv =
+            Linear(h, w.c_attn_w.narrow(0, A, 2 * A), w.c_attn_b.narrow(0, A, 2 * A), sw[P::kCAttnKv])
+                .split(A, -1);
+        k = kv[0], v = kv[1];
+        x = x.index({rows, answer}).unsqueeze(1);  // (B, 1, d_model)
+      }
+      if (!ctx.kv_only) q = Site(taps, l, L::kAttnQ, Sparsify(L::kAttnQ, q));  // (B, Tq, A)
+      k = Site(taps, l, L::kAttnK, Sparsify(L::kAttnK, k));  // (B, T, A)
+      v = Site(taps, l, L::kAttnV, Sparsify(L::kAttnV, v));
+    }
+    if (ctx.kv_only) {
+      *ctx.k_out = k.view({B, T, H, dh}).transpose(1, 2);
+      *ctx.v_out = v.view({B, T, H, dh}).transpose(1, 2);
+      return torch::Tensor();
+    }
+    q = q.view({B, Tq, H, dh}).transpose(1, 2);  // (B, H, Tq, dh)
+    k = k.view({B, T, H, dh}).transpose(1, 2);   // (B, H, T, dh)
+    v = v.view({B, T, H, dh}).transpose(1, 2);
+    if (ctx.k_out != nullptr) *ctx.k_out = k;
+    if (ctx.v_out != nullptr) *ctx.v_out = v;
+    const auto bool_opts = torch::TensorOptions().dtype(torch::kBool).device(x.device());
+    torch::Tensor masked =
+        at_answer ? (torch::arange(T, answer.options()).unsqueeze(0) > answer.unsqueeze(1))
+                        .view({B, 1, 1, T})                       // keys after the answer
+                  : torch::ones({T, T}, bool_opts).triu(1);     // causal
+    if (ctx.prefix_k.defined()) {
+      // The earlier tokens come first; their padding is masked.
+      const int64_t s = ctx.prefix_k.size(2);
+      k = torch::cat({ctx.prefix_k, k}, 2);
+      v = torch::cat({ctx.prefix_v, v}, 2);
+      masked = torch::cat({ctx.prefix_masked.expand({B, 1, Tq, s}), masked.expand({B, 1, Tq, T})}, -1);
+    }
+    torch::Tensor y = internal::Attend(q, k, v, masked, config_.attn_sink ? w.sink : torch::Tensor(), scale)
+                          .transpose(1, 2)
+                          .reshape({B, Tq, A});  // (B, Tq, A)
+    const torch::Tensor delta = Linear(y, w.attn_proj_w, w.attn_proj_b, sw[P::kAttnProj]);
+    x = x + Site(taps, l, L::kAttnResidDelta, Sparsify(L::kAttnResidDelta, delta));
   }
-  const int64_t Tq = q.size(1);
-  q = Site(taps, l, L::kAttnQ, Sparsify(L::kAttnQ, q));  // (B, Tq, A)
-  k = Site(taps, l, L::kAttnK, Sparsify(L::kAttnK, k));  // (B, T, A)
-  v = Site(taps, l, L::kAttnV, Sparsify(L::kAttnV, v));
-  q = q.view({B, Tq, H, dh}).transpose(1, 2);  // (B, H, Tq, dh)
-  k = k.view({B, T, H, dh}).transpose(1, 2);   // (B, H, T, dh)
-  v = v.view({B, T, H, dh}).transpose(1, 2);
-  if (ctx.k_out != nullptr) *ctx.k_out = k;
-  if (ctx.v_out != nullptr) *ctx.v_out = v;
-  const auto bool_opts = torch::TensorOptions().dtype(torch::kBool).device(x.device());
-  torch::Tensor masked =
-      at_answer ? (torch::arange(T, answer.options()).unsqueeze(0) > answer.unsqueeze(1))
-                      .view({B, 1, 1, T})                       // keys after the answer
-                : torch::ones({T, T}, bool_opts).triu(1);     // causal
-  if (ctx.prefix_k.defined()) {
-    // The earlier tokens come first; their padding is masked.
-    const int64_t s = ctx.prefix_k.size(2);
-    k = torch::cat({ctx.prefix_k, k}, 2);
-    v = torch::cat({ctx.prefix_v, v}, 2);
-    masked = torch::cat({ctx.prefix_masked.expand({B, 1, Tq, s}), masked.expand({B, 1, Tq, T})}, -1);
-  }
-  torch::Tensor y = internal::Attend(q, k, v, masked, config_.attn_sink ? w.sink : torch::Tensor(), scale)
-                        .transpose(1, 2)
-                        .reshape({B, Tq, A});  // (B, Tq, A)
-  torch::Tensor delta = Linear(y, w.attn_proj_w, w.attn_proj_b, sw[P::kAttnProj]);
-  x = x + Site(taps, l, L::kAttnResidDelta, Sparsify(L::kAttnResidDelta, delta));
 
   // MLP sublayer.
-  h = with_pos(RmsNorm(x, w.ln_2), w.ln_p2);
-  h = Site(taps, l, L::kMlpActIn, Sparsify(L::kMlpActIn, h));  // (B, Tq, d_in)
-  torch::Tensor a = Linear(h, w.fc_w, w.fc_b, sw[P::kFc]);  // (B, Tq, d_mlp)
-  a = config_.activation == "relu" ? torch::relu(a) : torch::gelu(a);
-  a = Site(taps, l, L::kMlpPostAct, Sparsify(L::kMlpPostAct, a));
-  delta = Linear(a, w.mlp_proj_w, w.mlp_proj_b, sw[P::kMlpProj]);  // (B, Tq, d_model)
+  const torch::Tensor mlp_write = SiteConstant(taps, l, L::kMlpResidDelta);
+  if (mlp_write.defined()) return x + mlp_write;
+  const int64_t Tq = x.size(1);
+  torch::Tensor a = SiteConstant(taps, l, L::kMlpPostAct);
+  if (a.defined()) {
+    a = a.expand({B, Tq, config_.d_mlp}).contiguous();  // the neurons' declared values
+  } else {
+    torch::Tensor h = with_pos(RmsNorm(x, w.ln_2), w.ln_p2);
+    h = Site(taps, l, L::kMlpActIn, Sparsify(L::kMlpActIn, h));  // (B, Tq, d_in)
+    a = Linear(h, w.fc_w, w.fc_b, sw[P::kFc]);  // (B, Tq, d_mlp)
+    a = config_.activation == "relu" ? torch::relu(a) : torch::gelu(a);
+    a = Site(taps, l, L::kMlpPostAct, Sparsify(L::kMlpPostAct, a));
+  }
+  torch::Tensor delta = Linear(a, w.mlp_proj_w, w.mlp_proj_b, sw[P::kMlpProj]);  // (B, Tq, d_model)
   return x + Site(taps, l, L::kMlpResidDelta, Sparsify(L::kMlpResidDelta, delta));
 }
 
@@ -514,8 +545,9 @@ SplitResidual Model::LayersSplit(SplitResidual x, int begin, int end, const Taps
       BlockContext pre;
       pre.k_out = &k, pre.v_out = &v, pre.kv_only = final_layer;
       x.prefix = Block(l, x.prefix, taps, torch::Tensor(), pre);
-      ctx.prefix_k = k.index_select(0, pair);
-      ctx.prefix_v = v.index_select(0, pair);
+      // Undefined when the layer's attention is skipped (its write declared constant).
+      ctx.prefix_k = k.defined() ? k.index_select(0, pair) : k;
+      ctx.prefix_v = v.defined() ? v.index_select(0, pair) : v;
     }
     x.suffix = Block(l, x.suffix, taps, final_layer ? last : torch::Tensor(), ctx);
   }
