@@ -198,10 +198,10 @@ TEST(Attention, QueryChunksMatchOnePiece) {
   EXPECT_LE((chunked - whole).abs().max().item<double>(), 1e-5);
 }
 
-// The fused kernel (passes without gradients, head width 16) agrees with
-// torch's softmax to float rounding for every mask shape the model passes
+// The fused kernel (head width 16) and its backward pass agree with torch's
+// softmax and autograd to float rounding for every mask shape the model passes
 // (causal, keys after the answer, a shared prefix's padding), with and without
-// the sink; passes with gradients keep torch's kernels.
+// the sink; a sink that takes a gradient keeps torch's kernels.
 TEST(Attention, FusedKernelMatchesTorch) {
   auto gen = at::detail::createCPUGenerator(3);
   const int64_t B = 3, H = 2, Tq = 6, Tk = 11, dh = 16;
@@ -214,25 +214,46 @@ TEST(Attention, FusedKernelMatchesTorch) {
   for (const torch::Tensor& masked : {causal, after_answer, padded}) {
     for (const bool with_sink : {true, false}) {
       const torch::Tensor s = with_sink ? sink : torch::Tensor();
-      torch::Tensor reference, fused, with_grad;
-      {
-        FusedAttentionScope torch_kernels(false);
-        torch::NoGradGuard no_grad;
-        reference = internal::Attend(q, k, v, masked, s, 0.25);
-      }
+      // The output and the gradients to q, k, v for an upstream gradient g.
+      const torch::Tensor g = torch::randn({B, H, Tq, dh}, gen);
+      auto run = [&](bool fused_kernel) {
+        FusedAttentionScope scope(fused_kernel);
+        torch::Tensor qq = q.detach().requires_grad_(), kk = k.detach().requires_grad_(),
+                      vv = v.detach().requires_grad_();
+        const torch::Tensor y = internal::Attend(qq, kk, vv, masked, s, 0.25);
+        y.backward(g);
+        return std::vector<torch::Tensor>{y.detach(), qq.grad(), kk.grad(), vv.grad()};
+      };
+      const std::vector<torch::Tensor> want = run(false), got = run(true);
+      torch::Tensor fused;
       {
         FusedAttentionScope fused_kernel(true);
-        with_grad = internal::Attend(q.detach().requires_grad_(), k, v, masked, s, 0.25).detach();
         torch::NoGradGuard no_grad;
         fused = internal::Attend(q, k, v, masked, s, 0.25);
       }
-      EXPECT_TRUE(torch::equal(with_grad, reference)) << "with gradients: torch's kernels";
-      ASSERT_EQ(fused.sizes(), reference.sizes());
-      const double diff = (fused - reference).abs().max().item<double>();
-      EXPECT_GT(diff, 0.0) << "the fused kernel ran";
-      EXPECT_LE(diff, 2e-6) << "sink " << with_sink << " mask " << masked.sizes();
+      EXPECT_TRUE(torch::equal(fused, got[0])) << "one kernel with and without gradients";
+      EXPECT_GT((got[0] - want[0]).abs().max().item<double>(), 0.0) << "the fused kernel ran";
+      const char* what[] = {"output", "dq", "dk", "dv"};
+      for (int i = 0; i < 4; ++i) {
+        ASSERT_EQ(got[i].sizes(), want[i].sizes());
+        const double diff = (got[i] - want[i]).abs().max().item<double>();
+        EXPECT_LE(diff, 2e-6 * (1.0 + want[i].abs().max().item<double>()))
+            << what[i] << " sink " << with_sink << " mask " << masked.sizes();
+      }
     }
   }
+  // A sink that takes a gradient (training) goes through torch's kernels.
+  torch::Tensor trained = sink.detach().requires_grad_();
+  torch::Tensor a, b;
+  {
+    FusedAttentionScope scope(true);
+    a = internal::Attend(q, k, v, causal, trained, 0.25).detach();
+  }
+  {
+    FusedAttentionScope scope(false);
+    b = internal::Attend(q, k, v, causal, trained, 0.25).detach();
+  }
+  EXPECT_TRUE(torch::equal(a, b));
 }
 
 TEST(Model, CreateIsDeterministicAndFollowsInit) {

@@ -92,51 +92,67 @@ struct HeadView {
   float* out;  // (Tq, 16), contiguous
 };
 
+// Keys transposed into kt (16, Tk8), Tk8 = Tk rounded up to 8, the padding 0.
+[[gnu::always_inline]] inline void Transpose16(const float* k, int64_t k_row, int64_t Tk,
+                                               int64_t Tk8, float* kt) {
+  for (int64_t j = 0; j < Tk8; ++j) {
+    for (int d = 0; d < 16; ++d) kt[d * Tk8 + j] = j < Tk ? k[j * k_row + d] : 0.0f;
+  }
+}
+
+// One query's exponentials exp(s_j - m) into `scores` (Tk8; 0 where the key is
+// masked or padding), s_j = q·k_j · scale and m their maximum (with the sink
+// logit when `has_sink`); returns their sum plus the sink's. `keep` holds Tk8
+// floats. The sums run over keys in a fixed order (eight lanes, then the lanes).
+[[gnu::always_inline]] inline float QueryExponentials(const float* qi, const bool* mi,
+                                                      const float* kt, int64_t Tk, int64_t Tk8,
+                                                      float scale, bool has_sink, float sink,
+                                                      float* keep, float* scores) {
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  for (int64_t j = 0; j < Tk; ++j) keep[j] = mi[j] ? 0.0f : 1.0f;
+  for (int64_t j = Tk; j < Tk8; ++j) keep[j] = 0.0f;
+  F8 top = F8{} + (has_sink ? sink : -kInf);
+  for (int64_t j = 0; j < Tk8; j += 8) {
+    F8 dot = F8{};
+    for (int d = 0; d < 16; ++d) dot += qi[d] * At(kt + d * Tk8 + j);
+    const F8 s = At(keep + j) > 0.0f ? dot * scale : F8{} - kInf;
+    At(scores + j) = s;
+    top = s > top ? s : top;
+  }
+  // A masked key's exponential is multiplied by 0; with every key masked
+  // and no sink, the maximum is -inf and the row NaN, as torch's softmax gives.
+  const float m = MaxOf(top);
+  F8 total = F8{};
+  for (int64_t j = 0; j < Tk8; j += 8) {
+    F8 e = At(scores + j) - m;
+    ExpNonPositive(e);
+    e *= At(keep + j);
+    At(scores + j) = e;
+    total += e;
+  }
+  float sum = 0.0f;
+  if (has_sink) {
+    F8 e = F8{} + (sink - m);
+    ExpNonPositive(e);
+    sum = e[0];
+  }
+  for (int l = 0; l < 8; ++l) sum += total[l];
+  return sum;
+}
+
 // softmax(q kᵀ · scale) v for one (row, head) of head width 16, with the sink
 // logit as a key of zero value when `has_sink`. The keys are transposed once
-// into `kt` (16, Tk8), Tk8 = Tk rounded up to 8 and the padding masked, so that
-// a query's scores are eight keys per vector; `keep` and `scores` hold Tk8
-// floats. The sums run over keys in a fixed order (eight lanes, then the lanes).
+// into `kt` (16, Tk8), so that a query's scores are eight keys per vector;
+// `keep` and `scores` hold Tk8 floats.
 __attribute__((target_clones("avx2", "default"))) void AttendHead16(
     const HeadView& h, int64_t Tq, int64_t Tk, float scale, bool has_sink, float sink,
     float* kt, float* keep, float* scores) {
   constexpr int kDh = 16;
-  constexpr float kInf = std::numeric_limits<float>::infinity();
   const int64_t Tk8 = (Tk + 7) / 8 * 8;
-  for (int64_t j = 0; j < Tk8; ++j) {
-    for (int d = 0; d < kDh; ++d) kt[d * Tk8 + j] = j < Tk ? h.k[j * h.k_row + d] : 0.0f;
-  }
+  Transpose16(h.k, h.k_row, Tk, Tk8, kt);
   for (int64_t i = 0; i < Tq; ++i) {
-    const float* qi = h.q + i * h.q_row;
-    const bool* mi = h.masked + i * h.m_row;
-    for (int64_t j = 0; j < Tk; ++j) keep[j] = mi[j] ? 0.0f : 1.0f;
-    for (int64_t j = Tk; j < Tk8; ++j) keep[j] = 0.0f;
-    F8 top = F8{} + (has_sink ? sink : -kInf);
-    for (int64_t j = 0; j < Tk8; j += 8) {
-      F8 dot = F8{};
-      for (int d = 0; d < kDh; ++d) dot += qi[d] * At(kt + d * Tk8 + j);
-      const F8 s = At(keep + j) > 0.0f ? dot * scale : F8{} - kInf;
-      At(scores + j) = s;
-      top = s > top ? s : top;
-    }
-    // A masked key's exponential is multiplied by 0; with every key masked
-    // and no sink, the maximum is -inf and the row NaN, as torch's softmax gives.
-    const float m = MaxOf(top);
-    F8 total = F8{};
-    for (int64_t j = 0; j < Tk8; j += 8) {
-      F8 e = At(scores + j) - m;
-      ExpNonPositive(e);
-      e *= At(keep + j);
-      At(scores + j) = e;
-      total += e;
-    }
-    float sum = 0.0f;
-    if (has_sink) {
-      F8 e = F8{} + (sink - m);
-      ExpNonPositive(e);
-      sum = e[0];
-    }
-    for (int l = 0; l < 8; ++l) sum += total[l];
+    const float sum = QueryExponentials(h.q + i * h.q_row, h.masked + i * h.m_row, kt, Tk, Tk8,
+                                        scale, has_sink, sink, keep, scores);
     // Two accumulators per half row (even and odd keys) keep the adds' latency
     // from serialising the loop.
     F8 lo0 = F8{}, lo1 = F8{}, hi0 = F8{}, hi1 = F8{};
@@ -160,57 +176,170 @@ __attribute__((target_clones("avx2", "default"))) void AttendHead16(
   }
 }
 
+// AttendHead16's gradients for one (row, head): from dout (Tq, 16) to dq
+// (Tq, 16), dk and dv (Tk, 16), all contiguous, with the probabilities
+// recomputed as the forward pass computed them. With p_j a query's
+// probabilities and g its output's gradient: dv_j += p_j g, and with
+// ds_j = p_j (g·v_j - Σ p g·v) · scale (the sink's value is 0): dq = Σ ds_j k_j,
+// dk_j += ds_j q. kt and vt hold 16 × Tk8 floats, keep, scores and ds Tk8.
+__attribute__((target_clones("avx2", "default"))) void AttendHead16Backward(
+    const HeadView& h, const float* dout, float* dq, float* dk, float* dv, int64_t Tq,
+    int64_t Tk, float scale, bool has_sink, float sink, float* kt, float* vt, float* keep,
+    float* scores, float* ds) {
+  constexpr int kDh = 16;
+  const int64_t Tk8 = (Tk + 7) / 8 * 8;
+  Transpose16(h.k, h.k_row, Tk, Tk8, kt);
+  Transpose16(h.v, h.v_row, Tk, Tk8, vt);
+  std::fill(dk, dk + Tk * kDh, 0.0f);
+  std::fill(dv, dv + Tk * kDh, 0.0f);
+  for (int64_t i = 0; i < Tq; ++i) {
+    const float* qi = h.q + i * h.q_row;
+    const bool* mi = h.masked + i * h.m_row;
+    const float* gi = dout + i * kDh;
+    const float inv =
+        1.0f / QueryExponentials(qi, mi, kt, Tk, Tk8, scale, has_sink, sink, keep, scores);
+    F8 weighted = F8{};
+    for (int64_t j = 0; j < Tk8; j += 8) {
+      const F8 p = At(scores + j) * inv;
+      At(scores + j) = p;
+      F8 dot = F8{};
+      for (int d = 0; d < kDh; ++d) dot += gi[d] * At(vt + d * Tk8 + j);
+      At(ds + j) = dot;
+      weighted += p * dot;
+    }
+    float mean = 0.0f;
+    for (int l = 0; l < 8; ++l) mean += weighted[l];
+    for (int64_t j = 0; j < Tk8; j += 8) At(ds + j) = At(scores + j) * (At(ds + j) - mean) * scale;
+    // Keys after the last one kept get nothing (p = ds = 0).
+    int64_t end = Tk;
+    while (end > 0 && mi[end - 1]) --end;
+    const F8 q_lo = At(qi), q_hi = At(qi + 8), g_lo = At(gi), g_hi = At(gi + 8);
+    F8 dq_lo = F8{}, dq_hi = F8{};
+    for (int64_t j = 0; j < end; ++j) {
+      const float* kj = h.k + j * h.k_row;
+      dq_lo += ds[j] * At(kj);
+      dq_hi += ds[j] * At(kj + 8);
+      At(dk + j * kDh) += ds[j] * q_lo;
+      At(dk + j * kDh + 8) += ds[j] * q_hi;
+      At(dv + j * kDh) += scores[j] * g_lo;
+      At(dv + j * kDh + 8) += scores[j] * g_hi;
+    }
+    At(dq + i * kDh) = dq_lo;
+    At(dq + i * kDh + 8) = dq_hi;
+  }
+}
+
+// q, k, v with rows contiguous, the mask expanded to (B, H, Tq, Tk) with rows
+// contiguous, the sink contiguous: what the kernels read through HeadViews.
+struct Operands {
+  Operands(const torch::Tensor& q_in, const torch::Tensor& k_in, const torch::Tensor& v_in,
+           const torch::Tensor& masked_in, const torch::Tensor& sink_in)
+      : q(RowsContiguous(q_in)), k(RowsContiguous(k_in)), v(RowsContiguous(v_in)),
+        masked(masked_in.expand({q_in.size(0), q_in.size(1), q_in.size(2), k_in.size(2)})),
+        sink(sink_in.defined() ? sink_in.contiguous() : torch::Tensor()) {
+    if (masked.stride(3) != 1) masked = masked.contiguous();
+  }
+  static torch::Tensor RowsContiguous(const torch::Tensor& t) {
+    return t.stride(-1) == 1 ? t : t.contiguous();
+  }
+  int64_t B() const { return q.size(0); }
+  int64_t H() const { return q.size(1); }
+  int64_t Tq() const { return q.size(2); }
+  int64_t Tk() const { return k.size(2); }
+  float Sink(int64_t h) const { return sink.defined() ? sink.data_ptr<float>()[h] : 0.0f; }
+  // (row, head) bh's view, writing to out + bh * Tq * 16.
+  HeadView View(int64_t bh, float* out) const {
+    const int64_t b = bh / H(), h = bh % H();
+    return HeadView{q.data_ptr<float>() + b * q.stride(0) + h * q.stride(1), q.stride(2),
+                    k.data_ptr<float>() + b * k.stride(0) + h * k.stride(1), k.stride(2),
+                    v.data_ptr<float>() + b * v.stride(0) + h * v.stride(1), v.stride(2),
+                    masked.data_ptr<bool>() + b * masked.stride(0) + h * masked.stride(1),
+                    masked.stride(2), out + bh * Tq() * 16};
+  }
+
+  torch::Tensor q, k, v, masked, sink;
+};
+
 // The output (B, H, Tq, 16), one (row, head) at a time and the scores of one
 // query at a time, so no (B, H, Tq, Tk) tensor is ever made.
 torch::Tensor AttendFused(const torch::Tensor& q_in, const torch::Tensor& k_in,
                           const torch::Tensor& v_in, const torch::Tensor& masked_in,
                           const torch::Tensor& sink_in, float scale) {
-  const int64_t B = q_in.size(0), H = q_in.size(1), Tq = q_in.size(2), Tk = k_in.size(2);
-  auto rows_contiguous = [](const torch::Tensor& t) {
-    return t.stride(-1) == 1 ? t : t.contiguous();
-  };
-  const torch::Tensor q = rows_contiguous(q_in), k = rows_contiguous(k_in),
-                      v = rows_contiguous(v_in);
-  torch::Tensor masked = masked_in.expand({B, H, Tq, Tk});
-  if (masked.stride(3) != 1) masked = masked.contiguous();
-  const torch::Tensor sink = sink_in.defined() ? sink_in.contiguous() : torch::Tensor();
-  torch::Tensor out = torch::empty({B, H, Tq, 16}, q.options());
-  const float *qp = q.data_ptr<float>(), *kp = k.data_ptr<float>(), *vp = v.data_ptr<float>();
-  const float* sp = sink.defined() ? sink.data_ptr<float>() : nullptr;
-  const bool* mp = masked.data_ptr<bool>();
+  const Operands o(q_in, k_in, v_in, masked_in, sink_in);
+  torch::Tensor out = torch::empty({o.B(), o.H(), o.Tq(), 16}, o.q.options());
   float* op = out.data_ptr<float>();
-  at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
-    const int64_t Tk8 = (Tk + 7) / 8 * 8;
+  at::parallel_for(0, o.B() * o.H(), 1, [&](int64_t begin, int64_t end) {
+    const int64_t Tk8 = (o.Tk() + 7) / 8 * 8;
     std::vector<float> kt(16 * Tk8), keep(Tk8), scores(Tk8);
     for (int64_t bh = begin; bh < end; ++bh) {
-      const int64_t b = bh / H, h = bh % H;
-      const HeadView view{qp + b * q.stride(0) + h * q.stride(1), q.stride(2),
-                          kp + b * k.stride(0) + h * k.stride(1), k.stride(2),
-                          vp + b * v.stride(0) + h * v.stride(1), v.stride(2),
-                          mp + b * masked.stride(0) + h * masked.stride(1), masked.stride(2),
-                          op + bh * Tq * 16};
-      AttendHead16(view, Tq, Tk, scale, sp != nullptr, sp != nullptr ? sp[h] : 0.0f, kt.data(),
-                   keep.data(), scores.data());
+      AttendHead16(o.View(bh, op), o.Tq(), o.Tk(), scale, o.sink.defined(), o.Sink(bh % o.H()),
+                   kt.data(), keep.data(), scores.data());
     }
   });
   return out;
 }
 
+// The fused kernel under autograd: gradients to q, k and v (not to the sink).
+class AttendFunction : public torch::autograd::Function<AttendFunction> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& q,
+                               const torch::Tensor& k, const torch::Tensor& v,
+                               const torch::Tensor& masked, const torch::Tensor& sink,
+                               double scale) {
+    ctx->save_for_backward({q, k, v, masked, sink});  // sink: empty when none
+    ctx->saved_data["scale"] = scale;
+    return AttendFused(q, k, v, masked, sink.numel() > 0 ? sink : torch::Tensor(),
+                       static_cast<float>(scale));
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const torch::autograd::variable_list saved = ctx->get_saved_variables();
+    const Operands o(saved[0], saved[1], saved[2], saved[3],
+                     saved[4].numel() > 0 ? saved[4] : torch::Tensor());
+    const float scale = static_cast<float>(ctx->saved_data["scale"].toDouble());
+    const torch::Tensor dout = grads[0].contiguous();  // (B, H, Tq, 16)
+    const int64_t Tq = o.Tq(), Tk = o.Tk();
+    torch::Tensor dq = torch::empty({o.B(), o.H(), Tq, 16}, o.q.options());
+    torch::Tensor dk = torch::empty({o.B(), o.H(), Tk, 16}, o.q.options());
+    torch::Tensor dv = torch::empty_like(dk);
+    const float* gp = dout.data_ptr<float>();
+    float *dqp = dq.data_ptr<float>(), *dkp = dk.data_ptr<float>(), *dvp = dv.data_ptr<float>();
+    at::parallel_for(0, o.B() * o.H(), 1, [&](int64_t begin, int64_t end) {
+      const int64_t Tk8 = (Tk + 7) / 8 * 8;
+      std::vector<float> kt(16 * Tk8), vt(16 * Tk8), keep(Tk8), scores(Tk8), ds(Tk8);
+      for (int64_t bh = begin; bh < end; ++bh) {
+        AttendHead16Backward(o.View(bh, nullptr), gp + bh * Tq * 16, dqp + bh * Tq * 16,
+                             dkp + bh * Tk * 16, dvp + bh * Tk * 16, Tq, Tk, scale,
+                             o.sink.defined(), o.Sink(bh % o.H()), kt.data(), vt.data(),
+                             keep.data(), scores.data(), ds.data());
+      }
+    });
+    return {dq, dk, dv, torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
 }  // namespace
 
 torch::Tensor Attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                      const torch::Tensor& masked, const torch::Tensor& sink, double scale) {
-  // The fused kernel: passes without gradients (evaluations; mask training and
-  // attribution keep torch's kernels and their backward pass), CPU, float, head
-  // width 16 (every model this project makes).
-  const bool needs_grad = torch::GradMode::is_enabled() &&
-                          (q.requires_grad() || k.requires_grad() || v.requires_grad() ||
-                           (sink.defined() && sink.requires_grad()));
-  if (FusedAttention() && !needs_grad && q.device().is_cpu() &&
-      q.scalar_type() == torch::kFloat && k.scalar_type() == torch::kFloat &&
-      v.scalar_type() == torch::kFloat && masked.scalar_type() == torch::kBool &&
-      q.size(3) == 16 && (!sink.defined() || sink.scalar_type() == torch::kFloat)) {
-    return AttendFused(q, k, v, masked, sink, static_cast<float>(scale));
+  // The fused kernel: CPU, float, head width 16 (every model this project
+  // makes), forward and backward; torch's kernels when the sink takes a
+  // gradient (training).
+  const bool fused = FusedAttention() && q.device().is_cpu() && q.scalar_type() == torch::kFloat &&
+                     k.scalar_type() == torch::kFloat && v.scalar_type() == torch::kFloat &&
+                     masked.scalar_type() == torch::kBool && q.size(3) == 16 &&
+                     (!sink.defined() || sink.scalar_type() == torch::kFloat);
+  if (fused) {
+    const bool grad = torch::GradMode::is_enabled();
+    if (!grad || !(q.requires_grad() || k.requires_grad() || v.requires_grad() ||
+                   (sink.defined() && sink.requires_grad()))) {
+      return AttendFused(q, k, v, masked, sink, static_cast<float>(scale));
+    }
+    if (!sink.defined() || !sink.requires_grad()) {
+      // autograd takes no undefined input: no sink is an empty one.
+      return AttendFunction::apply(q, k, v, masked, sink.defined() ? sink : torch::empty({0}), scale);
+    }
   }
   const int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), Tk = k.size(2);
   const int64_t chunk =
