@@ -25,10 +25,12 @@
 namespace circuit::prune {
 
 // Prompts per forward pass when scoring. Batches hold pairs of similar length
-// and pad to their longest prompt; smaller batches pad less, and on CPU their
-// per-pass overhead is small: on the quote task, 256 prompts scored in batches of
-// 32 take 1.10 s, of 64 1.38 s, of 256 7.6 s (bench_prune BM_QuoteEvaluation).
-inline constexpr int kEvalBatch = 32;
+// and pad to their longest prompt; smaller batches pad less and stay in cache,
+// and on CPU their per-pass overhead is small: on the quote task, 256 prompts
+// scored in batches of 8 take 232 ms, of 16 236 ms, of 32 251 ms, of 64 308 ms
+// (bench_prune BM_QuoteEvaluation, docs/performance.md); the quickstart's
+// extraction is 13 % faster at 16 than at 32.
+inline constexpr int kEvalBatch = 16;
 
 // What a pruned node is replaced by.
 enum class Ablation {
