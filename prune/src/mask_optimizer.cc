@@ -16,7 +16,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 // Pairs per part of a step's batch: the parts run on the threads side by side
-// (docs/performance.md, "Mask steps in parts").
+// (docs/performance.md, "Mask steps in parts, constant sublayers skipped").
 constexpr int64_t kPartPairs = 8;
 
 double Sum(const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0); }
