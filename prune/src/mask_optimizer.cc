@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
@@ -15,11 +16,40 @@ namespace circuit::prune {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-// Pairs per part of a step's batch: the parts run on the threads side by side
-// (docs/performance.md, "Mask steps in parts, constant sublayers skipped").
+// Pairs per part of a step's batch, on average: the parts run on the threads
+// side by side (docs/performance.md, "Mask steps in parts, constant
+// sublayers skipped").
 constexpr int64_t kPartPairs = 8;
 
 double Sum(const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0); }
+
+// Splits pairs of the given token lengths, in order, into `parts` runs of at
+// least one pair whose largest padded size (pairs × longest) is smallest;
+// returns the runs' first indices and the end. A part runs in the time of its
+// padded size, and a step in the time of its largest part.
+std::vector<int64_t> BalancedParts(const std::vector<int64_t>& length, int64_t parts) {
+  const int64_t n = static_cast<int64_t>(length.size());
+  auto padded = [&](int64_t begin, int64_t end) {
+    return (end - begin) * *std::max_element(length.begin() + begin, length.begin() + end);
+  };
+  // best[p][j]: the smallest largest part of the first j pairs in p parts.
+  constexpr int64_t kNone = std::numeric_limits<int64_t>::max();
+  std::vector<std::vector<int64_t>> best(parts + 1, std::vector<int64_t>(n + 1, kNone)),
+      cut(parts + 1, std::vector<int64_t>(n + 1, 0));
+  best[0][0] = 0;
+  for (int64_t p = 1; p <= parts; ++p) {
+    for (int64_t j = p; j <= n; ++j) {
+      for (int64_t i = p - 1; i < j; ++i) {
+        if (best[p - 1][i] == kNone) continue;
+        const int64_t cost = std::max(best[p - 1][i], padded(i, j));
+        if (cost < best[p][j]) best[p][j] = cost, cut[p][j] = i;
+      }
+    }
+  }
+  std::vector<int64_t> bounds(parts + 1, n);
+  for (int64_t p = parts, j = n; p > 0; --p) j = bounds[p - 1] = cut[p][j];
+  return bounds;
+}
 
 // Linear warmup over the first `warmup` steps, then linear decay to 0 at `steps`.
 double LrAt(const MaskTrainOptions& o, int64_t step, int64_t steps) {
@@ -151,7 +181,8 @@ absl::StatusOr<MaskTrainResult> TrainMasks(const TapModel& model, const NodeInde
         static_cast<torch::optim::AdamWOptions&>(group.options()).lr(LrAt(options, step, steps));
       }
 
-      // The batch in parts of kPartPairs pairs, each part's forward and
+      // The batch in runs of pairs of about equal padded size (one per
+      // kPartPairs pairs, BalancedParts), each part's forward and
       // backward to a detached copy of the gates on its own thread (ParallelFor),
       // the parts' gradients summed in part order, then one backward from the
       // gates to tau (with the penalty's). The parts do not depend on the
@@ -163,13 +194,19 @@ absl::StatusOr<MaskTrainResult> TrainMasks(const TapModel& model, const NodeInde
       Taps taps(index.layout());
       taps.Add(GateTap(&site_gates, &means, options.ablation));
       const int64_t n_prompts = static_cast<int64_t>(batch_examples.size());
-      const int64_t part = 2 * kPartPairs;
-      const int64_t n_parts = (n_prompts + part - 1) / part;
+      std::vector<int64_t> lengths;
+      for (int64_t i = 0; i < n_prompts; i += 2) {
+        lengths.push_back(static_cast<int64_t>(
+            std::max(batch_examples[i].tokens.size(), batch_examples[i + 1].tokens.size())));
+      }
+      const int64_t n_pairs_here = static_cast<int64_t>(lengths.size());
+      const int64_t n_parts = (n_pairs_here + kPartPairs - 1) / kPartPairs;
+      const std::vector<int64_t> bounds = BalancedParts(lengths, n_parts);
       std::vector<torch::Tensor> part_grads(n_parts), part_losses(n_parts);
       std::vector<double> part_forward(n_parts), part_backward(n_parts);
       ParallelFor(n_parts, [&](int64_t i) {
         const Clock::time_point t0 = Clock::now();
-        const int64_t begin = i * part, end = std::min(n_prompts, begin + part);
+        const int64_t begin = 2 * bounds[i], end = 2 * bounds[i + 1];
         const TaskBatch batch = MakeTaskBatch(
             std::vector<TaskExample>(batch_examples.begin() + begin, batch_examples.begin() + end),
             model.device());
