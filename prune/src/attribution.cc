@@ -40,13 +40,9 @@ absl::StatusOr<torch::Tensor> AttributionScores(const TapModel& model, const Nod
   };
   std::stable_sort(pairs.begin(), pairs.end(),
                    [&](int64_t a, int64_t b) { return length(a) > length(b); });
-  std::vector<TaskExample> sorted;
-  sorted.reserve(n);
-  for (int64_t p : pairs) {
-    sorted.push_back(examples[2 * p]);
-    sorted.push_back(examples[2 * p + 1]);
-  }
-  if (n % 2 == 1) sorted.push_back(examples.back());
+  std::vector<int64_t> order;  // example indices in batch order
+  for (int64_t p : pairs) order.insert(order.end(), {2 * p, 2 * p + 1});
+  if (n % 2 == 1) order.push_back(n - 1);
   // Each batch's gradient on its own (the batches spread over the threads),
   // then summed in batch order as backward() would have accumulated them.
   std::vector<torch::Tensor> grads(n_batches);
@@ -54,7 +50,8 @@ absl::StatusOr<torch::Tensor> AttributionScores(const TapModel& model, const Nod
   int64_t done = 0;
   ParallelFor(n_batches, [&](int64_t i) {
     const int64_t start = i * step, end = std::min(n, start + step);
-    std::vector<TaskExample> chunk(sorted.begin() + start, sorted.begin() + end);
+    std::vector<TaskExample> chunk;
+    for (int64_t j = start; j < end; ++j) chunk.push_back(examples[order[j]]);
     const TaskBatch batch = MakeTaskBatch(chunk, model.device());
     const torch::Tensor logits = BatchAnswerLogits(
         model, batch, TwinSplit(model, batch, options.ablation), options.ablation, &taps);  // (B, V)

@@ -165,6 +165,15 @@ class Model : public TapModel {
                       const BlockContext& context) const;
   torch::Tensor Block(int l, const torch::Tensor& x, const Taps* taps,
                       const torch::Tensor& answer) const;
+  // Layer l's attention write (B, Tq, d_model) to the residual stream x
+  // (B, T, d_model), through its taps; with context.kv_only only the keys and
+  // values (returns undefined).
+  torch::Tensor AttentionWrite(int l, const torch::Tensor& x, const Taps* taps,
+                               const torch::Tensor& answer, const BlockContext& context) const;
+  // h (B, T', d_in) with the normalised positions concatenated (d_pos_emb > 0):
+  // of the T positions, or with T' = 1 of the answer positions.
+  torch::Tensor WithPositions(const torch::Tensor& h, const torch::Tensor& ln_p, int64_t T,
+                              const torch::Tensor& answer, const BlockContext& context) const;
   torch::Tensor Site(const Taps* taps, int layer, NodeLocation loc, torch::Tensor x) const;
   // The value the taps declare for (layer, loc) whatever its input
   // (Taps::SetConstants), or an undefined tensor.

@@ -89,8 +89,10 @@ struct HeadView {
   int64_t v_row;
   const bool* masked;
   int64_t m_row;
-  float* out;  // (Tq, 16), contiguous
 };
+
+// Keys padded to a multiple of 8, one vector's worth: the kernels' buffers.
+inline int64_t Padded8(int64_t Tk) { return (Tk + 7) / 8 * 8; }
 
 // Keys transposed into kt (16, Tk8), Tk8 = Tk rounded up to 8, the padding 0.
 [[gnu::always_inline]] inline void Transpose16(const float* k, int64_t k_row, int64_t Tk,
@@ -143,12 +145,12 @@ struct HeadView {
 // softmax(q kᵀ · scale) v for one (row, head) of head width 16, with the sink
 // logit as a key of zero value when `has_sink`. The keys are transposed once
 // into `kt` (16, Tk8), so that a query's scores are eight keys per vector;
-// `keep` and `scores` hold Tk8 floats.
+// `keep` and `scores` hold Tk8 floats; the output goes to `out` (Tq, 16).
 __attribute__((target_clones("avx2", "default"))) void AttendHead16(
-    const HeadView& h, int64_t Tq, int64_t Tk, float scale, bool has_sink, float sink,
-    float* kt, float* keep, float* scores) {
+    const HeadView& h, float* out, int64_t Tq, int64_t Tk, float scale, bool has_sink,
+    float sink, float* kt, float* keep, float* scores) {
   constexpr int kDh = 16;
-  const int64_t Tk8 = (Tk + 7) / 8 * 8;
+  const int64_t Tk8 = Padded8(Tk);
   Transpose16(h.k, h.k_row, Tk, Tk8, kt);
   for (int64_t i = 0; i < Tq; ++i) {
     const float sum = QueryExponentials(h.q + i * h.q_row, h.masked + i * h.m_row, kt, Tk, Tk8,
@@ -171,8 +173,8 @@ __attribute__((target_clones("avx2", "default"))) void AttendHead16(
       hi0 += scores[j] * At(v0 + 8);
     }
     const float inv = 1.0f / sum;
-    At(h.out + i * kDh) = (lo0 + lo1) * inv;
-    At(h.out + i * kDh + 8) = (hi0 + hi1) * inv;
+    At(out + i * kDh) = (lo0 + lo1) * inv;
+    At(out + i * kDh + 8) = (hi0 + hi1) * inv;
   }
 }
 
@@ -187,7 +189,7 @@ __attribute__((target_clones("avx2", "default"))) void AttendHead16Backward(
     int64_t Tk, float scale, bool has_sink, float sink, float* kt, float* vt, float* keep,
     float* scores, float* ds) {
   constexpr int kDh = 16;
-  const int64_t Tk8 = (Tk + 7) / 8 * 8;
+  const int64_t Tk8 = Padded8(Tk);
   Transpose16(h.k, h.k_row, Tk, Tk8, kt);
   Transpose16(h.v, h.v_row, Tk, Tk8, vt);
   std::fill(dk, dk + Tk * kDh, 0.0f);
@@ -247,14 +249,14 @@ struct Operands {
   int64_t Tq() const { return q.size(2); }
   int64_t Tk() const { return k.size(2); }
   float Sink(int64_t h) const { return sink.defined() ? sink.data_ptr<float>()[h] : 0.0f; }
-  // (row, head) bh's view, writing to out + bh * Tq * 16.
-  HeadView View(int64_t bh, float* out) const {
+  // (row, head) bh's view.
+  HeadView View(int64_t bh) const {
     const int64_t b = bh / H(), h = bh % H();
     return HeadView{q.data_ptr<float>() + b * q.stride(0) + h * q.stride(1), q.stride(2),
                     k.data_ptr<float>() + b * k.stride(0) + h * k.stride(1), k.stride(2),
                     v.data_ptr<float>() + b * v.stride(0) + h * v.stride(1), v.stride(2),
                     masked.data_ptr<bool>() + b * masked.stride(0) + h * masked.stride(1),
-                    masked.stride(2), out + bh * Tq() * 16};
+                    masked.stride(2)};
   }
 
   torch::Tensor q, k, v, masked, sink;
@@ -269,11 +271,11 @@ torch::Tensor AttendFused(const torch::Tensor& q_in, const torch::Tensor& k_in,
   torch::Tensor out = torch::empty({o.B(), o.H(), o.Tq(), 16}, o.q.options());
   float* op = out.data_ptr<float>();
   at::parallel_for(0, o.B() * o.H(), 1, [&](int64_t begin, int64_t end) {
-    const int64_t Tk8 = (o.Tk() + 7) / 8 * 8;
+    const int64_t Tk8 = Padded8(o.Tk());
     std::vector<float> kt(16 * Tk8), keep(Tk8), scores(Tk8);
     for (int64_t bh = begin; bh < end; ++bh) {
-      AttendHead16(o.View(bh, op), o.Tq(), o.Tk(), scale, o.sink.defined(), o.Sink(bh % o.H()),
-                   kt.data(), keep.data(), scores.data());
+      AttendHead16(o.View(bh), op + bh * o.Tq() * 16, o.Tq(), o.Tk(), scale, o.sink.defined(),
+                   o.Sink(bh % o.H()), kt.data(), keep.data(), scores.data());
     }
   });
   return out;
@@ -306,10 +308,10 @@ class AttendFunction : public torch::autograd::Function<AttendFunction> {
     const float* gp = dout.data_ptr<float>();
     float *dqp = dq.data_ptr<float>(), *dkp = dk.data_ptr<float>(), *dvp = dv.data_ptr<float>();
     at::parallel_for(0, o.B() * o.H(), 1, [&](int64_t begin, int64_t end) {
-      const int64_t Tk8 = (Tk + 7) / 8 * 8;
+      const int64_t Tk8 = Padded8(Tk);
       std::vector<float> kt(16 * Tk8), vt(16 * Tk8), keep(Tk8), scores(Tk8), ds(Tk8);
       for (int64_t bh = begin; bh < end; ++bh) {
-        AttendHead16Backward(o.View(bh, nullptr), gp + bh * Tq * 16, dqp + bh * Tq * 16,
+        AttendHead16Backward(o.View(bh), gp + bh * Tq * 16, dqp + bh * Tq * 16,
                              dkp + bh * Tk * 16, dvp + bh * Tk * 16, Tq, Tk, scale,
                              o.sink.defined(), o.Sink(bh % o.H()), kt.data(), vt.data(),
                              keep.data(), scores.data(), ds.data());
@@ -332,11 +334,11 @@ torch::Tensor Attend(const torch::Tensor& q, const torch::Tensor& k, const torch
                      (!sink.defined() || sink.scalar_type() == torch::kFloat);
   if (fused) {
     const bool grad = torch::GradMode::is_enabled();
-    if (!grad || !(q.requires_grad() || k.requires_grad() || v.requires_grad() ||
-                   (sink.defined() && sink.requires_grad()))) {
+    const bool sink_grad = grad && sink.defined() && sink.requires_grad();
+    if (!grad || !(q.requires_grad() || k.requires_grad() || v.requires_grad() || sink_grad)) {
       return AttendFused(q, k, v, masked, sink, static_cast<float>(scale));
     }
-    if (!sink.defined() || !sink.requires_grad()) {
+    if (!sink_grad) {
       // autograd takes no undefined input: no sink is an empty one.
       return AttendFunction::apply(q, k, v, masked, sink.defined() ? sink : torch::empty({0}), scale);
     }

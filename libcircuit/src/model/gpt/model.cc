@@ -2,12 +2,9 @@
 // through Site(), where taps may record or replace the activation.
 #include "circuit/core/model.h"
 
-#include <ATen/Parallel.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <functional>
 #include <limits>
 #include <vector>
@@ -39,85 +36,6 @@ TapSite TapSiteAt(int site, int n_layer) {
   }
   return TapSite{site / kNumLayerLocations,
                  static_cast<NodeLocation>(site % kNumLayerLocations), site};
-}
-
-namespace {
-
-// The bit pattern of the k-th largest of n magnitudes given as float bit
-// patterns (sign cleared: for non-negative floats the order of the bits as
-// integers is the numeric order, and they fit a signed int32). Bisection on the
-// pattern with branch-free counting, which vectorises; it stops early once
-// exactly k values lie at or above the probe, since that probe keeps the same
-// set as the k-th largest value itself.
-[[gnu::always_inline]] inline int32_t KthLargestMagnitudeBits(const int32_t* bits, int64_t n,
-                                                              int64_t k, int32_t max_bits) {
-  int64_t lo = 0, hi = int64_t{max_bits} + 1;  // count(>= lo) >= k > count(>= hi)
-  while (hi - lo > 1) {
-    const int32_t mid = static_cast<int32_t>(lo + (hi - lo) / 2);
-    int32_t count = 0;
-    for (int64_t i = 0; i < n; ++i) count += bits[i] >= mid ? 1 : 0;
-    if (count < k) {
-      hi = mid;
-    } else {
-      lo = mid;
-      if (count == k) break;
-    }
-  }
-  return static_cast<int32_t>(lo);
-}
-
-// AbsTopK of `rows` rows of n floats from `in` to `out`: each row's entries of
-// magnitude at least its k-th largest, the others 0 (or, with `mask`, 1 and 0).
-// Compiled for AVX2 and for the baseline, chosen when the program loads.
-__attribute__((target_clones("avx2", "default"))) void AbsTopKRows(const float* in, float* out,
-                                                                   int64_t rows, int64_t n,
-                                                                   int64_t k, bool mask) {
-  // Bit patterns throughout, so that every loop is branch-free and vectorises.
-  std::vector<int32_t> raw(n), magnitude(n);
-  constexpr int32_t kOne = 0x3f800000;  // 1.0f
-  for (int64_t r = 0; r < rows; ++r) {
-    std::memcpy(raw.data(), in + r * n, n * sizeof(float));
-    int32_t max_bits = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      magnitude[i] = raw[i] & 0x7fffffff;  // |x|
-      max_bits = std::max(max_bits, magnitude[i]);
-    }
-    const int32_t t = KthLargestMagnitudeBits(magnitude.data(), n, k, max_bits);
-    for (int64_t i = 0; i < n; ++i) {
-      const int32_t keep = magnitude[i] >= t ? -1 : 0;
-      raw[i] = (mask ? kOne : raw[i]) & keep;
-    }
-    std::memcpy(out + r * n, raw.data(), n * sizeof(float));
-  }
-}
-
-}  // namespace
-
-// Keeps the k entries of largest magnitude in every row (last dimension) and
-// zeroes the rest. On the CPU a per-row threshold search keeps everything at
-// least as large as the row's k-th largest |x| (ties at the threshold keep more
-// than k; continuous activations do not tie), in one pass that writes the
-// result (several times faster than topk + scatter, and ~2.5x faster than a
-// per-row nth_element; docs/performance.md). topk + scatter stays the path on
-// other devices and dtypes. Under autograd the pass writes the 0/1 mask instead and
-// x * mask carries the gradient.
-torch::Tensor AbsTopK(const torch::Tensor& x, int64_t k) {
-  const int64_t n = x.size(-1);
-  if (k >= n) return x;
-  if (!x.device().is_cpu() || x.scalar_type() != torch::kFloat) {
-    torch::Tensor indices = std::get<1>(x.abs().topk(k, /*dim=*/-1, /*largest=*/true, /*sorted=*/false));
-    return torch::zeros_like(x).scatter(-1, indices, x.gather(-1, indices));
-  }
-  const bool grad = torch::GradMode::is_enabled() && x.requires_grad();
-  const torch::Tensor input = x.detach().contiguous();
-  torch::Tensor out = torch::empty_like(input);
-  const int64_t rows = input.numel() / n;
-  const float* in = input.data_ptr<float>();
-  float* o = out.data_ptr<float>();
-  at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
-    AbsTopKRows(in + begin * n, o + begin * n, end - begin, n, k, grad);
-  });
-  return grad ? x * out : out;
 }
 
 torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& weight) {
@@ -382,122 +300,130 @@ torch::Tensor Model::Embed(const torch::Tensor& tokens) const {
   return x;  // (B, T, d_model)
 }
 
+torch::Tensor Model::WithPositions(const torch::Tensor& h, const torch::Tensor& ln_p, int64_t T,
+                                   const torch::Tensor& answer, const BlockContext& ctx) const {
+  if (config_.d_pos_emb == 0) return h;
+  const int64_t B = h.size(0);
+  if (ctx.positions.defined()) {
+    const torch::Tensor at =
+        h.size(1) != T
+            ? ctx.positions.index({torch::arange(B, answer.options()), answer}).unsqueeze(1)
+            : ctx.positions;
+    const torch::Tensor p = RmsNorm(wpe_.index_select(0, at.reshape(-1)), ln_p);
+    return torch::cat({h, p.view({B, at.size(1), config_.d_pos_emb})}, -1);
+  }
+  torch::Tensor p = RmsNorm(wpe_.slice(0, 0, T), ln_p);  // (T, P)
+  if (h.size(1) != T) return torch::cat({h, p.index_select(0, answer).unsqueeze(1)}, -1);
+  return torch::cat({h, p.unsqueeze(0).expand({B, T, config_.d_pos_emb})}, -1);
+}
+
+torch::Tensor Model::AttentionWrite(int l, const torch::Tensor& x, const Taps* taps,
+                                    const torch::Tensor& answer, const BlockContext& ctx) const {
+  const int64_t B = x.size(0), T = x.size(1);
+  const int64_t H = config_.n_head, dh = config_.d_head, A = config_.attn_width();
+  const bool at_answer = answer.defined();
+  const int64_t Tq = at_answer ? 1 : T;
+  using L = NodeLocation;
+  using internal::Linear;
+  using P = internal::LayerProduct;
+  const LayerWeights& w = layers_[l];
+  const internal::SparseLayerWeights& sw = sparse_->layers[l];
+  const torch::Tensor q_c = SiteConstant(taps, l, L::kAttnQ), k_c = SiteConstant(taps, l, L::kAttnK),
+                      v_c = SiteConstant(taps, l, L::kAttnV);
+  torch::Tensor q, k, v;
+  if (k_c.defined() && v_c.defined() && (q_c.defined() || ctx.kv_only)) {
+    // Declared constant: the sublayer does not read the residual stream.
+    k = k_c.expand({B, T, A}).contiguous();
+    v = v_c.expand({B, T, A}).contiguous();
+    if (!ctx.kv_only) q = q_c.expand({B, Tq, A}).contiguous();
+  } else {
+    torch::Tensor h = WithPositions(RmsNorm(x, w.ln_1), w.ln_p1, T, answer, ctx);
+    h = Site(taps, l, L::kAttnActIn, Sparsify(L::kAttnActIn, h));  // (B, T, d_in)
+    if (at_answer) {
+      const torch::Tensor h_at = h.index({torch::arange(B, answer.options()), answer}).unsqueeze(1);
+      q = Linear(h_at, w.c_attn_w.narrow(0, 0, A), w.c_attn_b.narrow(0, 0, A), sw[P::kCAttnQ]);
+    }
+    if (ctx.kv_only || at_answer) {
+      std::vector<torch::Tensor> kv =
+          Linear(h, w.c_attn_w.narrow(0, A, 2 * A), w.c_attn_b.narrow(0, A, 2 * A), sw[P::kCAttnKv])
+              .split(A, -1);
+      k = kv[0], v = kv[1];
+    } else {
+      std::vector<torch::Tensor> qkv = Linear(h, w.c_attn_w, w.c_attn_b, sw[P::kCAttn]).split(A, -1);
+      q = qkv[0], k = qkv[1], v = qkv[2];
+    }
+    if (!ctx.kv_only) q = Site(taps, l, L::kAttnQ, Sparsify(L::kAttnQ, q));  // (B, Tq, A)
+    k = Site(taps, l, L::kAttnK, Sparsify(L::kAttnK, k));  // (B, T, A)
+    v = Site(taps, l, L::kAttnV, Sparsify(L::kAttnV, v));
+  }
+  k = k.view({B, T, H, dh}).transpose(1, 2);  // (B, H, T, dh)
+  v = v.view({B, T, H, dh}).transpose(1, 2);
+  if (ctx.k_out != nullptr) *ctx.k_out = k;
+  if (ctx.v_out != nullptr) *ctx.v_out = v;
+  if (ctx.kv_only) return torch::Tensor();
+  q = q.view({B, Tq, H, dh}).transpose(1, 2);  // (B, H, Tq, dh)
+  const auto bool_opts = torch::TensorOptions().dtype(torch::kBool).device(x.device());
+  torch::Tensor masked =
+      at_answer ? (torch::arange(T, answer.options()).unsqueeze(0) > answer.unsqueeze(1))
+                      .view({B, 1, 1, T})                       // keys after the answer
+                : torch::ones({T, T}, bool_opts).triu(1);     // causal
+  if (ctx.prefix_k.defined()) {
+    // The earlier tokens come first; their padding is masked.
+    const int64_t s = ctx.prefix_k.size(2);
+    k = torch::cat({ctx.prefix_k, k}, 2);
+    v = torch::cat({ctx.prefix_v, v}, 2);
+    masked = torch::cat({ctx.prefix_masked.expand({B, 1, Tq, s}), masked.expand({B, 1, Tq, T})}, -1);
+  }
+  const double scale = 1.0 / std::sqrt(static_cast<double>(dh));
+  const torch::Tensor y =
+      internal::Attend(q, k, v, masked, config_.attn_sink ? w.sink : torch::Tensor(), scale)
+          .transpose(1, 2)
+          .reshape({B, Tq, A});  // (B, Tq, A)
+  const torch::Tensor delta = Linear(y, w.attn_proj_w, w.attn_proj_b, sw[P::kAttnProj]);
+  return Site(taps, l, L::kAttnResidDelta, Sparsify(L::kAttnResidDelta, delta));
+}
+
 torch::Tensor Model::Block(int l, const torch::Tensor& x_in, const Taps* taps,
                            const torch::Tensor& answer, const BlockContext& ctx) const {
   CIRCUIT_CHECK(taps == nullptr || taps->n_layer() == config_.n_layer);
-  const int64_t B = x_in.size(0), T = x_in.size(1);
-  const int64_t H = config_.n_head, dh = config_.d_head, A = config_.attn_width();
-  const bool cat_pos = config_.d_pos_emb > 0;
-  const bool at_answer = answer.defined();
   using L = NodeLocation;
-  const torch::Tensor rows = at_answer ? torch::arange(B, answer.options()) : torch::Tensor();
-  // Concatenates the normalised positions to a residual read: (B, T', d_in).
-  auto with_pos = [&](const torch::Tensor& h, const torch::Tensor& ln_p) {
-    if (!cat_pos) return h;
-    if (ctx.positions.defined()) {
-      const torch::Tensor at =
-          h.size(1) != T ? ctx.positions.index({rows, answer}).unsqueeze(1) : ctx.positions;
-      const torch::Tensor p = RmsNorm(wpe_.index_select(0, at.reshape(-1)), ln_p);
-      return torch::cat({h, p.view({B, at.size(1), config_.d_pos_emb})}, -1);
-    }
-    torch::Tensor p = RmsNorm(wpe_.slice(0, 0, T), ln_p);  // (T, P)
-    if (h.size(1) != T) return torch::cat({h, p.index_select(0, answer).unsqueeze(1)}, -1);
-    return torch::cat({h, p.unsqueeze(0).expand({B, T, config_.d_pos_emb})}, -1);
-  };
-  const double scale = 1.0 / std::sqrt(static_cast<double>(dh));
-  const LayerWeights& w = layers_[l];
-  const internal::SparseLayerWeights& sw = sparse_->layers[l];
   using internal::Linear;
   using P = internal::LayerProduct;
-  torch::Tensor x = x_in;
+  const LayerWeights& w = layers_[l];
+  const internal::SparseLayerWeights& sw = sparse_->layers[l];
   // A sublayer whose residual write the taps declare constant is skipped: it
   // adds that value, exactly what computing it and blending it away would add.
   const torch::Tensor attn_write = SiteConstant(taps, l, L::kAttnResidDelta);
-  if (attn_write.defined()) {
-    if (ctx.kv_only) return torch::Tensor();
-    if (at_answer) x = x.index({rows, answer}).unsqueeze(1);  // (B, 1, d_model)
-    x = x + attn_write;
-  } else {
-    // Attention sublayer: keys and values at every position; with `answer`,
-    // queries and everything after them only at the answer positions.
-    const torch::Tensor q_c = SiteConstant(taps, l, L::kAttnQ), k_c = SiteConstant(taps, l, L::kAttnK),
-                        v_c = SiteConstant(taps, l, L::kAttnV);
-    const int64_t Tq = at_answer ? 1 : T;
-    torch::Tensor q, k, v;
-    if (k_c.defined() && v_c.defined() && (q_c.defined() || ctx.kv_only)) {
-      // Declared constant: the sublayer does not read the residual stream.
-      k = k_c.expand({B, T, A}).contiguous();
-      v = v_c.expand({B, T, A}).contiguous();
-      if (!ctx.kv_only) q = q_c.expand({B, Tq, A}).contiguous();
-      if (at_answer) x = x.index({rows, answer}).unsqueeze(1);  // (B, 1, d_model)
-    } else {
-      torch::Tensor h = with_pos(RmsNorm(x, w.ln_1), w.ln_p1);
-      h = Site(taps, l, L::kAttnActIn, Sparsify(L::kAttnActIn, h));  // (B, T, d_in)
-      if (ctx.kv_only) {
-        std::vector<torch::Tensor> kv =
-            Linear(h, w.c_attn_w.narrow(0, A, 2 * A), w.c_attn_b.narrow(0, A, 2 * A), sw[P::kCAttnKv])
-                .split(A, -1);
-        k = kv[0], v = kv[1];
-      } else if (!at_answer) {
-        std::vector<torch::Tensor> qkv = Linear(h, w.c_attn_w, w.c_attn_b, sw[P::kCAttn]).split(A, -1);
-        q = qkv[0], k = qkv[1], v = qkv[2];
-      } else {
-        const torch::Tensor h_at = h.index({rows, answer}).unsqueeze(1);  // (B, 1, d_in)
-        q = Linear(h_at, w.c_attn_w.narrow(0, 0, A), w.c_attn_b.narrow(0, 0, A), sw[P::kCAttnQ]);
-        std::vector<torch::Tensor> kv =
-            Linear(h, w.c_attn_w.narrow(0, A, 2 * A), w.c_attn_b.narrow(0, A, 2 * A), sw[P::kCAttnKv])
-                .split(A, -1);
-        k = kv[0], v = kv[1];
-        x = x.index({rows, answer}).unsqueeze(1);  // (B, 1, d_model)
-      }
-      if (!ctx.kv_only) q = Site(taps, l, L::kAttnQ, Sparsify(L::kAttnQ, q));  // (B, Tq, A)
-      k = Site(taps, l, L::kAttnK, Sparsify(L::kAttnK, k));  // (B, T, A)
-      v = Site(taps, l, L::kAttnV, Sparsify(L::kAttnV, v));
-    }
-    if (ctx.kv_only) {
-      *ctx.k_out = k.view({B, T, H, dh}).transpose(1, 2);
-      *ctx.v_out = v.view({B, T, H, dh}).transpose(1, 2);
-      return torch::Tensor();
-    }
-    q = q.view({B, Tq, H, dh}).transpose(1, 2);  // (B, H, Tq, dh)
-    k = k.view({B, T, H, dh}).transpose(1, 2);   // (B, H, T, dh)
-    v = v.view({B, T, H, dh}).transpose(1, 2);
-    if (ctx.k_out != nullptr) *ctx.k_out = k;
-    if (ctx.v_out != nullptr) *ctx.v_out = v;
-    const auto bool_opts = torch::TensorOptions().dtype(torch::kBool).device(x.device());
-    torch::Tensor masked =
-        at_answer ? (torch::arange(T, answer.options()).unsqueeze(0) > answer.unsqueeze(1))
-                        .view({B, 1, 1, T})                       // keys after the answer
-                  : torch::ones({T, T}, bool_opts).triu(1);     // causal
-    if (ctx.prefix_k.defined()) {
-      // The earlier tokens come first; their padding is masked.
-      const int64_t s = ctx.prefix_k.size(2);
-      k = torch::cat({ctx.prefix_k, k}, 2);
-      v = torch::cat({ctx.prefix_v, v}, 2);
-      masked = torch::cat({ctx.prefix_masked.expand({B, 1, Tq, s}), masked.expand({B, 1, Tq, T})}, -1);
-    }
-    torch::Tensor y = internal::Attend(q, k, v, masked, config_.attn_sink ? w.sink : torch::Tensor(), scale)
-                          .transpose(1, 2)
-                          .reshape({B, Tq, A});  // (B, Tq, A)
-    const torch::Tensor delta = Linear(y, w.attn_proj_w, w.attn_proj_b, sw[P::kAttnProj]);
-    x = x + Site(taps, l, L::kAttnResidDelta, Sparsify(L::kAttnResidDelta, delta));
+  if (ctx.kv_only) {
+    if (!attn_write.defined()) AttentionWrite(l, x_in, taps, answer, ctx);
+    return torch::Tensor();
   }
+  const torch::Tensor write =
+      attn_write.defined() ? attn_write : AttentionWrite(l, x_in, taps, answer, ctx);
+  // The rows this block writes: with `answer`, only the answer positions.
+  // Selected after the attention read x_in: autograd sums x_in's gradients in
+  // the reverse order of its uses, and the masks depend on it.
+  torch::Tensor x =
+      answer.defined()
+          ? x_in.index({torch::arange(x_in.size(0), answer.options()), answer}).unsqueeze(1)
+          : x_in;  // (B, Tq, d_model)
+  x = x + write;
 
   // MLP sublayer.
   const torch::Tensor mlp_write = SiteConstant(taps, l, L::kMlpResidDelta);
   if (mlp_write.defined()) return x + mlp_write;
-  const int64_t Tq = x.size(1);
+  const int64_t B = x.size(0), Tq = x.size(1);
   torch::Tensor a = SiteConstant(taps, l, L::kMlpPostAct);
   if (a.defined()) {
     a = a.expand({B, Tq, config_.d_mlp}).contiguous();  // the neurons' declared values
   } else {
-    torch::Tensor h = with_pos(RmsNorm(x, w.ln_2), w.ln_p2);
+    torch::Tensor h = WithPositions(RmsNorm(x, w.ln_2), w.ln_p2, x_in.size(1), answer, ctx);
     h = Site(taps, l, L::kMlpActIn, Sparsify(L::kMlpActIn, h));  // (B, Tq, d_in)
     a = Linear(h, w.fc_w, w.fc_b, sw[P::kFc]);  // (B, Tq, d_mlp)
     a = config_.activation == "relu" ? torch::relu(a) : torch::gelu(a);
     a = Site(taps, l, L::kMlpPostAct, Sparsify(L::kMlpPostAct, a));
   }
-  torch::Tensor delta = Linear(a, w.mlp_proj_w, w.mlp_proj_b, sw[P::kMlpProj]);  // (B, Tq, d_model)
+  const torch::Tensor delta = Linear(a, w.mlp_proj_w, w.mlp_proj_b, sw[P::kMlpProj]);  // (B, Tq, d_model)
   return x + Site(taps, l, L::kMlpResidDelta, Sparsify(L::kMlpResidDelta, delta));
 }
 
