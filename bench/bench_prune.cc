@@ -151,7 +151,7 @@ void BM_ForwardDensity(benchmark::State& state) {
 }
 BENCHMARK(BM_ForwardDensity)
     ->ArgNames({"density", "sparse", "d_model"})
-    ->ArgsProduct({{16, 32, 64, 128, 1024}, {0, 1}, {128, 512}})
+    ->ArgsProduct({{4, 8, 16, 32, 64, 128, 1024}, {0, 1}, {128, 512}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

@@ -83,6 +83,17 @@ TapFn GateTap(const std::vector<torch::Tensor>* gates, const std::vector<torch::
   };
 }
 
+void AddGates(Taps* taps, const std::vector<torch::Tensor>* gates,
+              const std::vector<torch::Tensor>* means, Ablation ablation,
+              std::vector<torch::Tensor>* values) {
+  if (ablation == Ablation::kResample) return taps->Add(GateTap(gates, means, ablation));
+  values->assign(means->begin(), means->end());
+  if (ablation == Ablation::kZero) {
+    for (torch::Tensor& v : *values) v = v.defined() ? torch::zeros_like(v) : v;
+  }
+  taps->SetBlend(gates, values);
+}
+
 namespace {
 
 // Per site, what GateTap returns whatever x where every gate is 0 (mean: the

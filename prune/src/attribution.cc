@@ -26,7 +26,8 @@ absl::StatusOr<torch::Tensor> AttributionScores(const TapModel& model, const Nod
                                                          .requires_grad(true));
   std::vector<torch::Tensor> site_gates = SplitBySite(gates, index);
   Taps taps(index.layout());
-  taps.Add(GateTap(&site_gates, &means, options.ablation));
+  std::vector<torch::Tensor> values;
+  AddGates(&taps, &site_gates, &means, options.ablation, &values);
 
   const int64_t n = static_cast<int64_t>(examples.size());
   const int64_t step = std::max(2, options.batch_prompts + options.batch_prompts % 2);

@@ -192,7 +192,8 @@ absl::StatusOr<MaskTrainResult> TrainMasks(const TapModel& model, const NodeInde
       const torch::Tensor leaf = gates.detach().requires_grad_(true);
       std::vector<torch::Tensor> site_gates = SplitBySite(leaf, index);
       Taps taps(index.layout());
-      taps.Add(GateTap(&site_gates, &means, options.ablation));
+      std::vector<torch::Tensor> values;
+      AddGates(&taps, &site_gates, &means, options.ablation, &values);
       const int64_t n_prompts = static_cast<int64_t>(batch_examples.size());
       std::vector<int64_t> lengths;
       for (int64_t i = 0; i < n_prompts; i += 2) {

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "testing/status_matchers.h"
 
@@ -326,6 +327,85 @@ TEST(AbsTopK, MatchesTopkAndPassesGradientToKeptEntries) {
   }
   torch::Tensor small = torch::randn({2, 4}, gen);
   EXPECT_TRUE(torch::equal(AbsTopK(small, 4), small));  // k >= n keeps everything
+}
+
+// The taps' gate blend fused with AbsTopK against AbsTopK then torch's lerp,
+// on a strided x and a gate at an unaligned offset: the same values and x
+// gradient for gates of 0 and 1 (to rounding for others); the gate's gradient
+// to rounding (its sum over rows runs in another order). n = 12 is not whole
+// vectors: torch's path.
+TEST(AbsTopK, GatedMatchesAbsTopKThenLerp) {
+  auto gen = at::detail::createCPUGenerator(4);
+  for (int64_t n : {8, 12, 128, 512}) {
+    for (int64_t k : {n / 4, n}) {
+      for (bool binary : {true, false}) {
+        const torch::Tensor x_data = torch::randn({3, 70, 2 * n}, gen);
+        const torch::Tensor gate_data = binary ? (torch::rand({n + 3}, gen) < 0.5).to(torch::kFloat)
+                                               : torch::rand({n + 3}, gen);
+        const torch::Tensor value = torch::randn({n}, gen), probe = torch::randn({3, 70, n}, gen);
+        auto run = [&](bool fused) {
+          const torch::Tensor x = x_data.clone().requires_grad_(true);
+          const torch::Tensor g = gate_data.clone().requires_grad_(true);
+          const torch::Tensor xs = x.narrow(-1, n, n), gs = g.narrow(0, 3, n);
+          const torch::Tensor y = fused ? GatedAbsTopK(xs, k, gs, value)
+                                        : torch::lerp(value.expand_as(xs), AbsTopK(xs, k), gs);
+          (y * probe).sum().backward();
+          return std::vector<torch::Tensor>{y.detach(), x.grad(), g.grad()};
+        };
+        const std::vector<torch::Tensor> got = run(true), want = run(false);
+        const std::string where = absl::StrCat("n ", n, " k ", k, binary ? " 0/1 gates" : "");
+        if (binary) {
+          EXPECT_TRUE(torch::equal(got[0], want[0])) << where;
+        } else {
+          EXPECT_TRUE(torch::allclose(got[0], want[0], 1e-6, 1e-6)) << where;
+        }
+        EXPECT_TRUE(torch::equal(got[1], want[1])) << where;
+        EXPECT_TRUE(torch::allclose(got[2], want[2], 1e-5, 1e-4)) << where;
+      }
+    }
+  }
+}
+
+// Taps::SetBlend gives BlendTap's logits and gate gradients, fused with
+// AbsTopK where the blend is a site's only intervention (every site of the
+// GPT's scoring pass) and through Taps::Apply where a record tap joins it.
+TEST(Taps, SetBlendMatchesBlendTap) {
+  const ModelConfig config = TinyConfig(0);
+  const Model model = RandomModel(config, 6);
+  auto gen = at::detail::createCPUGenerator(10);
+  const int n_sites = NumTapSites(config.n_layer);
+  std::vector<torch::Tensor> gate_data(n_sites), values(n_sites);
+  for (int s = 0; s < n_sites; ++s) {
+    const int width = config.LocationWidth(TapSiteAt(s, config.n_layer).location);
+    gate_data[s] = (torch::rand({width}, gen) < 0.6).to(torch::kFloat);
+    values[s] = torch::randn({width}, gen);
+  }
+  const torch::Tensor tokens = torch::tensor({{3, 9, 27, 1, 14, 2}, {5, 5, 30, 11, 7, 0}});
+  const torch::Tensor answer = torch::tensor({5, 3});
+  const torch::Tensor probe = torch::randn({2, config.vocab_size}, gen);
+  enum Mode { kBlendTap, kSetBlend, kSetBlendAndRecord };
+  auto run = [&](Mode mode) {
+    std::vector<torch::Tensor> gates(n_sites), seen(n_sites);
+    for (int s = 0; s < n_sites; ++s) gates[s] = gate_data[s].clone().requires_grad_(true);
+    Taps taps(config.n_layer);
+    if (mode == kBlendTap) taps.Add(BlendTap(&gates, &values));
+    if (mode != kBlendTap) taps.SetBlend(&gates, &values);
+    if (mode == kSetBlendAndRecord) taps.Add(RecordTap(&seen));
+    const torch::Tensor logits = model.AnswerLogits(tokens, answer, &taps);
+    (logits * probe).sum().backward();
+    std::vector<torch::Tensor> out = {logits.detach()};
+    for (const torch::Tensor& g : gates) out.push_back(g.grad());
+    return out;
+  };
+  const std::vector<torch::Tensor> want = run(kBlendTap);
+  for (Mode mode : {kSetBlend, kSetBlendAndRecord}) {
+    const std::vector<torch::Tensor> got = run(mode);
+    for (size_t i = 0; i < want.size(); ++i) {
+      ASSERT_TRUE(got[i].defined() && want[i].defined()) << mode << " " << i;
+      EXPECT_TRUE(torch::allclose(got[i], want[i], 1e-4, 1e-5)) << "mode " << mode << ", "
+          << (i == 0 ? "logits" : absl::StrCat("gate gradient of site ", i - 1));
+    }
+  }
 }
 
 TEST(Taps, RecordSeesEverySiteWithItsWidth) {

@@ -63,8 +63,11 @@ class SparseProducts : public ::testing::Test {
 
   const ModelConfig config_ = SmallConfig();
   std::unique_ptr<Model> sparse_, dense_;
-  const torch::Tensor tokens_ = torch::tensor({{3, 9, 27, 1, 14, 60, 2}, {5, 5, 80, 41, 7, 0, 11}});
-  const torch::Tensor answer_ = torch::tensor({6, 4});
+  // 36 rows of tokens: two whole blocks of the CSR kernel's 16 and a partial one.
+  const torch::Tensor tokens_ = torch::tensor({{3, 9, 27, 1, 14, 60, 2, 8, 8, 90, 4, 6},
+                                               {5, 5, 80, 41, 7, 0, 11, 12, 13, 1, 2, 3},
+                                               {7, 70, 17, 71, 1, 2, 3, 4, 44, 45, 46, 47}});
+  const torch::Tensor answer_ = torch::tensor({11, 4, 9});
 };
 
 TEST_F(SparseProducts, UsedOnlyWhereAllowed) {

@@ -48,7 +48,30 @@ torch::Tensor Taps::Multiply(int layer, Product product, const torch::Tensor& in
   return product_ ? product_(layer, product, input, weight, std::move(out)) : out;
 }
 
+void Taps::SetBlend(const std::vector<torch::Tensor>* gates,
+                    const std::vector<torch::Tensor>* values) {
+  CIRCUIT_CHECK(gates != nullptr && values != nullptr);
+  CIRCUIT_CHECK(static_cast<int>(gates->size()) == num_sites() &&
+                static_cast<int>(values->size()) == num_sites());
+  blend_gates_ = gates;
+  blend_values_ = values;
+  empty_ = false;
+}
+
+bool Taps::OnlyBlendAt(int site, torch::Tensor* gate, torch::Tensor* value) const {
+  if (blend_gates_ == nullptr || !(*blend_gates_)[site].defined() || !per_site_[site].empty()) {
+    return false;
+  }
+  *gate = (*blend_gates_)[site];
+  *value = (*blend_values_)[site];
+  return true;
+}
+
 torch::Tensor Taps::Apply(const TapSite& site, torch::Tensor x) const {
+  if (blend_gates_ != nullptr && (*blend_gates_)[site.site].defined()) {
+    const torch::Tensor& g = (*blend_gates_)[site.site];
+    x = torch::lerp((*blend_values_)[site.site].to(x.dtype()).expand_as(x), x, g.to(x.dtype()));
+  }
   for (const TapFn& fn : per_site_[site.site]) x = fn(site, x);
   return x;
 }

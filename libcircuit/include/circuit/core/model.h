@@ -45,7 +45,7 @@ TapSite TapSiteAt(int site, int n_layer);
 // Weight matrices at most this dense (nonzeros / entries) go through a sparse
 // (CSR) product when they take no gradient (pruning, evaluation); denser ones
 // through the dense product, which is faster there (docs/performance.md,
-// "Sparse products"). 1/64 unless CIRCUIT_SPARSE_DENSITY says otherwise (0: never).
+// "Sparse products"). 1/12 unless CIRCUIT_SPARSE_DENSITY says otherwise (0: never).
 double SparseProductMaxDensity();
 
 // The weights of one transformer block. Shapes with A = n_head * d_head.
@@ -179,6 +179,9 @@ class Model : public TapModel {
   // (Taps::SetConstants), or an undefined tensor.
   torch::Tensor SiteConstant(const Taps* taps, int layer, NodeLocation loc) const;
   torch::Tensor Sparsify(NodeLocation loc, const torch::Tensor& x) const;
+  // Site(taps, layer, loc, Sparsify(loc, x)), the taps' gate blend fused with
+  // the AbsTopK (GatedAbsTopK) where it is the site's only intervention.
+  torch::Tensor SparseSite(const Taps* taps, int layer, NodeLocation loc, torch::Tensor x) const;
   // The matrices of layer w's products, in internal::LayerProduct's order.
   std::array<torch::Tensor, 6> ProductWeights(const LayerWeights& w) const;
   torch::Tensor Logits(const torch::Tensor& x) const;  // x (..., d_model) -> lm_head + bias
@@ -195,6 +198,12 @@ class Model : public TapModel {
 
 // AbsTopK along the last dimension: keeps the k entries of largest |x|, zeroes the rest.
 torch::Tensor AbsTopK(const torch::Tensor& x, int64_t k);
+// lerp(value, AbsTopK(x, k), gate) with gate and value (width) (k >= width:
+// no AbsTopK): the taps' gate blend (Taps::SetBlend) fused with the
+// activation sparsity. On the CPU for float one pass forward and one backward,
+// with gradients to x and gate (the gate's summed over rows in a fixed order).
+torch::Tensor GatedAbsTopK(const torch::Tensor& x, int64_t k, const torch::Tensor& gate,
+                           const torch::Tensor& value);
 // RMSNorm with weight, eps = float32 machine epsilon (torch nn.RMSNorm's default).
 torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& weight);
 

@@ -79,6 +79,16 @@ class Taps {
   torch::Tensor Constant(int site) const {
     return constants_ != nullptr ? (*constants_)[site] : torch::Tensor();
   }
+  // A gate blend at every site s where (*gates)[s] is defined: the site's
+  // activation x becomes lerp(values[s], x, gates[s]) (both (width): x where
+  // a gate is 1, the value where it is 0) before the functions added run;
+  // gradients flow into the gates and x. A model may apply it fused with the
+  // site's activation sparsity (the GPT does: one pass each way under
+  // autograd). The vectors are not copied.
+  void SetBlend(const std::vector<torch::Tensor>* gates, const std::vector<torch::Tensor>* values);
+  // The blend's gate and value at `site` when it is the site's only
+  // intervention (what a model may fuse); false otherwise.
+  bool OnlyBlendAt(int site, torch::Tensor* gate, torch::Tensor* value) const;
   // input.matmul(weight), through the product function when one was set.
   torch::Tensor Multiply(int layer, Product product, const torch::Tensor& input,
                          const torch::Tensor& weight) const;
@@ -89,6 +99,8 @@ class Taps {
   std::vector<std::vector<TapFn>> per_site_;
   ProductFn product_;
   const std::vector<torch::Tensor>* constants_ = nullptr;
+  const std::vector<torch::Tensor>* blend_gates_ = nullptr;
+  const std::vector<torch::Tensor>* blend_values_ = nullptr;
 };
 
 // Stores each site's activation into (*out)[site] (out sized num_sites()).

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "circuit/core/attention.h"
+#include "model/gpt/vec8.h"
 
 namespace circuit {
 namespace {
@@ -39,18 +40,6 @@ void SetFusedAttention(bool on) { fused_attention.store(on); }
 namespace internal {
 namespace {
 
-// Eight floats: one AVX2 register, two SSE ones in the baseline copy. No
-// vector crosses a call (the helpers take references), since the ABI of vector
-// arguments differs with AVX (clang refuses such calls in the baseline copy).
-using F8 = float __attribute__((vector_size(32)));
-using I8 = int32_t __attribute__((vector_size(32)));
-// Eight floats at any float's address (unaligned loads and stores).
-using F8u = float __attribute__((vector_size(32), aligned(4), may_alias));
-
-[[gnu::always_inline]] inline const F8u& At(const float* p) {
-  return *reinterpret_cast<const F8u*>(p);
-}
-[[gnu::always_inline]] inline F8u& At(float* p) { return *reinterpret_cast<F8u*>(p); }
 [[gnu::always_inline]] inline float MaxOf(const F8& v) {
   float m = v[0];
   for (int l = 1; l < 8; ++l) m = std::max(m, v[l]);
@@ -94,27 +83,50 @@ struct HeadView {
 // Keys padded to a multiple of 8, one vector's worth: the kernels' buffers.
 inline int64_t Padded8(int64_t Tk) { return (Tk + 7) / 8 * 8; }
 
-// Keys transposed into kt (16, Tk8), Tk8 = Tk rounded up to 8, the padding 0.
+// Keys transposed into kt (16, Tk8), Tk8 = Tk rounded up to 8, the padding 0:
+// 8 × 8 tiles.
 [[gnu::always_inline]] inline void Transpose16(const float* k, int64_t k_row, int64_t Tk,
                                                int64_t Tk8, float* kt) {
-  for (int64_t j = 0; j < Tk8; ++j) {
-    for (int d = 0; d < 16; ++d) kt[d * Tk8 + j] = j < Tk ? k[j * k_row + d] : 0.0f;
+  for (int64_t j = 0; j < Tk8; j += 8) {
+    for (int d = 0; d < 16; d += 8) {
+      F8 r[8];
+      for (int t = 0; t < 8; ++t) r[t] = j + t < Tk ? F8(At(k + (j + t) * k_row + d)) : F8{};
+      Transpose8x8(r);
+      for (int c = 0; c < 8; ++c) At(kt + (d + c) * Tk8 + j) = r[c];
+    }
   }
 }
 
-// One query's exponentials exp(s_j - m) into `scores` (Tk8; 0 where the key is
-// masked or padding), s_j = q·k_j · scale and m their maximum (with the sink
-// logit when `has_sink`); returns their sum plus the sink's. `keep` holds Tk8
-// floats. The sums run over keys in a fixed order (eight lanes, then the lanes).
+// One past a query's last kept key (mask row mi of Tk keys): the keys after
+// it get probability 0 and are skipped (half of them under a causal mask).
+[[gnu::always_inline]] inline int64_t KeptEnd(const bool* mi, int64_t Tk) {
+  int64_t end = Tk;
+  while (end > 0 && mi[end - 1]) --end;
+  return end;
+}
+
+// The keys a query scores: up to KeptEnd in whole vectors, at least one (with
+// every key masked the row is NaN, as torch's softmax gives).
+[[gnu::always_inline]] inline int64_t Scored8(int64_t end, int64_t Tk8) {
+  return std::min(Tk8, std::max<int64_t>(8, Padded8(end)));
+}
+
+// One query's exponentials exp(s_j - m) into `scores` (n8 = Scored8 of them;
+// 0 where the key is masked or padding), s_j = q·k_j · scale and m their
+// maximum (with the sink logit when `has_sink`); returns their sum plus the
+// sink's. kt's rows are Tk8 floats; `keep` holds n8. The sums run over keys
+// in a fixed order (eight lanes, then the lanes), so skipping the zeros after
+// n8 changes no bit.
 [[gnu::always_inline]] inline float QueryExponentials(const float* qi, const bool* mi,
                                                       const float* kt, int64_t Tk, int64_t Tk8,
-                                                      float scale, bool has_sink, float sink,
-                                                      float* keep, float* scores) {
+                                                      int64_t n8, float scale, bool has_sink,
+                                                      float sink, float* keep, float* scores) {
   constexpr float kInf = std::numeric_limits<float>::infinity();
-  for (int64_t j = 0; j < Tk; ++j) keep[j] = mi[j] ? 0.0f : 1.0f;
-  for (int64_t j = Tk; j < Tk8; ++j) keep[j] = 0.0f;
+  const int64_t n = std::min(Tk, n8);
+  for (int64_t j = 0; j < n; ++j) keep[j] = mi[j] ? 0.0f : 1.0f;
+  for (int64_t j = n; j < n8; ++j) keep[j] = 0.0f;
   F8 top = F8{} + (has_sink ? sink : -kInf);
-  for (int64_t j = 0; j < Tk8; j += 8) {
+  for (int64_t j = 0; j < n8; j += 8) {
     F8 dot = F8{};
     for (int d = 0; d < 16; ++d) dot += qi[d] * At(kt + d * Tk8 + j);
     const F8 s = At(keep + j) > 0.0f ? dot * scale : F8{} - kInf;
@@ -125,7 +137,7 @@ inline int64_t Padded8(int64_t Tk) { return (Tk + 7) / 8 * 8; }
   // and no sink, the maximum is -inf and the row NaN, as torch's softmax gives.
   const float m = MaxOf(top);
   F8 total = F8{};
-  for (int64_t j = 0; j < Tk8; j += 8) {
+  for (int64_t j = 0; j < n8; j += 8) {
     F8 e = At(scores + j) - m;
     ExpNonPositive(e);
     e *= At(keep + j);
@@ -153,13 +165,15 @@ __attribute__((target_clones("avx2", "default"))) void AttendHead16(
   const int64_t Tk8 = Padded8(Tk);
   Transpose16(h.k, h.k_row, Tk, Tk8, kt);
   for (int64_t i = 0; i < Tq; ++i) {
-    const float sum = QueryExponentials(h.q + i * h.q_row, h.masked + i * h.m_row, kt, Tk, Tk8,
+    const bool* mi = h.masked + i * h.m_row;
+    const int64_t end = KeptEnd(mi, Tk);
+    const float sum = QueryExponentials(h.q + i * h.q_row, mi, kt, Tk, Tk8, Scored8(end, Tk8),
                                         scale, has_sink, sink, keep, scores);
     // Two accumulators per half row (even and odd keys) keep the adds' latency
     // from serialising the loop.
     F8 lo0 = F8{}, lo1 = F8{}, hi0 = F8{}, hi1 = F8{};
     int64_t j = 0;
-    for (; j + 1 < Tk; j += 2) {
+    for (; j + 1 < end; j += 2) {
       const float* v0 = h.v + j * h.v_row;
       const float* v1 = v0 + h.v_row;
       lo0 += scores[j] * At(v0);
@@ -167,7 +181,7 @@ __attribute__((target_clones("avx2", "default"))) void AttendHead16(
       lo1 += scores[j + 1] * At(v1);
       hi1 += scores[j + 1] * At(v1 + 8);
     }
-    if (j < Tk) {
+    if (j < end) {
       const float* v0 = h.v + j * h.v_row;
       lo0 += scores[j] * At(v0);
       hi0 += scores[j] * At(v0 + 8);
@@ -198,10 +212,11 @@ __attribute__((target_clones("avx2", "default"))) void AttendHead16Backward(
     const float* qi = h.q + i * h.q_row;
     const bool* mi = h.masked + i * h.m_row;
     const float* gi = dout + i * kDh;
+    const int64_t end = KeptEnd(mi, Tk), n8 = Scored8(end, Tk8);
     const float inv =
-        1.0f / QueryExponentials(qi, mi, kt, Tk, Tk8, scale, has_sink, sink, keep, scores);
+        1.0f / QueryExponentials(qi, mi, kt, Tk, Tk8, n8, scale, has_sink, sink, keep, scores);
     F8 weighted = F8{};
-    for (int64_t j = 0; j < Tk8; j += 8) {
+    for (int64_t j = 0; j < n8; j += 8) {
       const F8 p = At(scores + j) * inv;
       At(scores + j) = p;
       F8 dot = F8{};
@@ -211,10 +226,8 @@ __attribute__((target_clones("avx2", "default"))) void AttendHead16Backward(
     }
     float mean = 0.0f;
     for (int l = 0; l < 8; ++l) mean += weighted[l];
-    for (int64_t j = 0; j < Tk8; j += 8) At(ds + j) = At(scores + j) * (At(ds + j) - mean) * scale;
+    for (int64_t j = 0; j < n8; j += 8) At(ds + j) = At(scores + j) * (At(ds + j) - mean) * scale;
     // Keys after the last one kept get nothing (p = ds = 0).
-    int64_t end = Tk;
-    while (end > 0 && mi[end - 1]) --end;
     const F8 q_lo = At(qi), q_hi = At(qi + 8), g_lo = At(gi), g_hi = At(gi + 8);
     F8 dq_lo = F8{}, dq_hi = F8{};
     for (int64_t j = 0; j < end; ++j) {

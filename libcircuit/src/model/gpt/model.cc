@@ -287,6 +287,15 @@ torch::Tensor Model::Site(const Taps* taps, int layer, NodeLocation loc, torch::
   return taps->Apply(TapSite{layer, loc, TapSiteIndex(layer, loc)}, std::move(x));
 }
 
+torch::Tensor Model::SparseSite(const Taps* taps, int layer, NodeLocation loc,
+                                torch::Tensor x) const {
+  torch::Tensor gate, value;
+  if (taps != nullptr && taps->OnlyBlendAt(TapSiteIndex(layer, loc), &gate, &value)) {
+    return GatedAbsTopK(x, config_.ActivationTopK(loc), gate, value);
+  }
+  return Site(taps, layer, loc, Sparsify(loc, x));
+}
+
 torch::Tensor Model::SiteConstant(const Taps* taps, int layer, NodeLocation loc) const {
   return taps != nullptr ? taps->Constant(TapSiteIndex(layer, loc)) : torch::Tensor();
 }
@@ -338,7 +347,7 @@ torch::Tensor Model::AttentionWrite(int l, const torch::Tensor& x, const Taps* t
     if (!ctx.kv_only) q = q_c.expand({B, Tq, A}).contiguous();
   } else {
     torch::Tensor h = WithPositions(RmsNorm(x, w.ln_1), w.ln_p1, T, answer, ctx);
-    h = Site(taps, l, L::kAttnActIn, Sparsify(L::kAttnActIn, h));  // (B, T, d_in)
+    h = SparseSite(taps, l, L::kAttnActIn, h);  // (B, T, d_in)
     if (at_answer) {
       const torch::Tensor h_at = h.index({torch::arange(B, answer.options()), answer}).unsqueeze(1);
       q = Linear(h_at, w.c_attn_w.narrow(0, 0, A), w.c_attn_b.narrow(0, 0, A), sw[P::kCAttnQ]);
@@ -352,9 +361,9 @@ torch::Tensor Model::AttentionWrite(int l, const torch::Tensor& x, const Taps* t
       std::vector<torch::Tensor> qkv = Linear(h, w.c_attn_w, w.c_attn_b, sw[P::kCAttn]).split(A, -1);
       q = qkv[0], k = qkv[1], v = qkv[2];
     }
-    if (!ctx.kv_only) q = Site(taps, l, L::kAttnQ, Sparsify(L::kAttnQ, q));  // (B, Tq, A)
-    k = Site(taps, l, L::kAttnK, Sparsify(L::kAttnK, k));  // (B, T, A)
-    v = Site(taps, l, L::kAttnV, Sparsify(L::kAttnV, v));
+    if (!ctx.kv_only) q = SparseSite(taps, l, L::kAttnQ, q);  // (B, Tq, A)
+    k = SparseSite(taps, l, L::kAttnK, k);  // (B, T, A)
+    v = SparseSite(taps, l, L::kAttnV, v);
   }
   k = k.view({B, T, H, dh}).transpose(1, 2);  // (B, H, T, dh)
   v = v.view({B, T, H, dh}).transpose(1, 2);
@@ -380,7 +389,7 @@ torch::Tensor Model::AttentionWrite(int l, const torch::Tensor& x, const Taps* t
           .transpose(1, 2)
           .reshape({B, Tq, A});  // (B, Tq, A)
   const torch::Tensor delta = Linear(y, w.attn_proj_w, w.attn_proj_b, sw[P::kAttnProj]);
-  return Site(taps, l, L::kAttnResidDelta, Sparsify(L::kAttnResidDelta, delta));
+  return SparseSite(taps, l, L::kAttnResidDelta, delta);
 }
 
 torch::Tensor Model::Block(int l, const torch::Tensor& x_in, const Taps* taps,
@@ -418,13 +427,13 @@ torch::Tensor Model::Block(int l, const torch::Tensor& x_in, const Taps* taps,
     a = a.expand({B, Tq, config_.d_mlp}).contiguous();  // the neurons' declared values
   } else {
     torch::Tensor h = WithPositions(RmsNorm(x, w.ln_2), w.ln_p2, x_in.size(1), answer, ctx);
-    h = Site(taps, l, L::kMlpActIn, Sparsify(L::kMlpActIn, h));  // (B, Tq, d_in)
+    h = SparseSite(taps, l, L::kMlpActIn, h);  // (B, Tq, d_in)
     a = Linear(h, w.fc_w, w.fc_b, sw[P::kFc]);  // (B, Tq, d_mlp)
     a = config_.activation == "relu" ? torch::relu(a) : torch::gelu(a);
-    a = Site(taps, l, L::kMlpPostAct, Sparsify(L::kMlpPostAct, a));
+    a = SparseSite(taps, l, L::kMlpPostAct, a);
   }
   const torch::Tensor delta = Linear(a, w.mlp_proj_w, w.mlp_proj_b, sw[P::kMlpProj]);  // (B, Tq, d_model)
-  return x + Site(taps, l, L::kMlpResidDelta, Sparsify(L::kMlpResidDelta, delta));
+  return x + SparseSite(taps, l, L::kMlpResidDelta, delta);
 }
 
 torch::Tensor Model::Block(int l, const torch::Tensor& x, const Taps* taps,
@@ -499,7 +508,7 @@ torch::Tensor Model::Layers(torch::Tensor x, int begin, int end, const Taps* tap
 torch::Tensor Model::HeadAt(torch::Tensor x, const torch::Tensor& tokens,
                             const torch::Tensor& positions, const Taps* taps) const {
   CIRCUIT_CHECK(x.dim() == 3 && x.size(1) == 1);
-  x = RmsNorm(Site(taps, config_.n_layer, NodeLocation::kFinalResid, x), ln_f_).squeeze(1);
+  x = RmsNorm(SparseSite(taps, config_.n_layer, NodeLocation::kFinalResid, x), ln_f_).squeeze(1);
   torch::Tensor logits = Logits(x);  // (B, V)
   if (bigram_.defined()) {
     const torch::Tensor rows = torch::arange(tokens.size(0), positions.options());

@@ -86,6 +86,13 @@ torch::Tensor ResamplePermutation(int64_t B);
 TapFn GateTap(const std::vector<torch::Tensor>* gates, const std::vector<torch::Tensor>* means,
               Ablation ablation);
 
+// Taps running GateTap(gates, &means, ablation): for mean and zero ablation
+// as the taps' gate blend (Taps::SetBlend, which the GPT fuses with AbsTopK),
+// with the values kept in *values; for resampling as the tap.
+void AddGates(Taps* taps, const std::vector<torch::Tensor>* gates,
+              const std::vector<torch::Tensor>* means, Ablation ablation,
+              std::vector<torch::Tensor>* values);
+
 struct TaskScore {
   double loss = 0.0;      // mean per prompt, nats
   double accuracy = 0.0;  // share of prompts whose correct candidate wins
