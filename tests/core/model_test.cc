@@ -408,6 +408,29 @@ TEST(Taps, SetBlendMatchesBlendTap) {
   }
 }
 
+// RMSNorm's one-pass backward (float rows of whole vectors, frozen weight)
+// against autograd through torch's ops in double; the forward pass is torch's
+// either way. Width 12 takes torch's ops under autograd too.
+TEST(RmsNorm, FusedGradientMatchesAutograd) {
+  auto gen = at::detail::createCPUGenerator(5);
+  for (int64_t n : {8, 12, 128}) {
+    const torch::Tensor x = torch::randn({3, 70, n}, gen) * 3.0;
+    const torch::Tensor w = torch::randn({n}, gen), probe = torch::randn({3, 70, n}, gen);
+    const torch::Tensor xf = x.clone().requires_grad_(true);
+    const torch::Tensor y = RmsNorm(xf, w);
+    (y * probe).sum().backward();
+    const torch::Tensor xd = x.to(torch::kFloat64).requires_grad_(true);
+    const torch::Tensor yd = RmsNorm(xd, w.to(torch::kFloat64));
+    (yd * probe.to(torch::kFloat64)).sum().backward();
+    {
+      torch::NoGradGuard no_grad;
+      EXPECT_TRUE(torch::equal(y.detach(), RmsNorm(x, w))) << n;
+    }
+    EXPECT_TRUE(torch::allclose(y.detach().to(torch::kFloat64), yd.detach(), 1e-5, 1e-5)) << n;
+    EXPECT_TRUE(torch::allclose(xf.grad().to(torch::kFloat64), xd.grad(), 1e-4, 1e-5)) << n;
+  }
+}
+
 TEST(Taps, RecordSeesEverySiteWithItsWidth) {
   const ModelConfig config = TinyConfig(6);
   const Model model = RandomModel(config, 2);

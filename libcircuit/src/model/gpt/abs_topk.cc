@@ -96,11 +96,11 @@ __attribute__((target_clones("avx2", "default"))) void AbsTopKRows(const float* 
 __attribute__((target_clones("avx2", "default"))) void GatedRows(
     const float* in, float* out, int32_t* thresholds, int64_t rows, int64_t n, int64_t k,
     const float* g, const float* m) {
-  std::vector<int32_t> magnitude(n);
+  std::vector<int32_t> raw(n), magnitude(n);
   for (int64_t r = 0; r < rows; ++r) {
     const float* x = in + r * n;
-    const int32_t t = thresholds[r] =
-        RowThreshold(reinterpret_cast<const int32_t*>(x), magnitude.data(), n, k);
+    std::memcpy(raw.data(), x, n * sizeof(float));
+    const int32_t t = thresholds[r] = RowThreshold(raw.data(), magnitude.data(), n, k);
     for (int64_t i = 0; i < n; i += 8) {
       I8 kept;
       const F8 a = Kept(x + i, t, kept);

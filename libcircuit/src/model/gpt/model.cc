@@ -38,11 +38,6 @@ TapSite TapSiteAt(int site, int n_layer) {
                  static_cast<NodeLocation>(site % kNumLayerLocations), site};
 }
 
-torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& weight) {
-  constexpr double kEps = std::numeric_limits<float>::epsilon();
-  return x * torch::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + kEps) * weight;
-}
-
 absl::StatusOr<torch::Device> ParseDevice(const std::string& name) {
   try {
     torch::Device device(name);
