@@ -85,6 +85,15 @@ constexpr int64_t kBlock = 16;
   }
 }
 
+// (lo, hi) += entry k of M (column cp[k], value vp[k]) times that column's
+// kBlock tokens in xt.
+[[gnu::always_inline]] inline void AddEntry(const float* xt, const int32_t* cp, const float* vp,
+                                            int64_t k, F8& lo, F8& hi) {
+  const float* xk = xt + int64_t{cp[k]} * kBlock;
+  lo += vp[k] * At(xk);
+  hi += vp[k] * At(xk + 8);
+}
+
 // y (rows, out) = x (rows, in) · Mᵀ (+ bias) for rows <= kBlock tokens: the
 // block's x transposed into xt (in, kBlock), so that each nonzero of M is one
 // multiply-add of kBlock tokens, the outputs gathered in yt (out, kBlock) and
@@ -103,13 +112,31 @@ __attribute__((target_clones("avx2", "default"))) void CsrBlock(
       for (int64_t j = 0; j < in; ++j) xt[j * kBlock + t] = t < rows ? x[t * in + j] : 0.0f;
     }
   }
-  for (int64_t i = 0; i < out; ++i) {
-    F8 lo = F8{}, hi = F8{};
-    for (int64_t k = rp[i]; k < rp[i + 1]; ++k) {
-      const float* xk = xt + int64_t{cp[k]} * kBlock;
-      lo += vp[k] * At(xk);
-      hi += vp[k] * At(xk + 8);
+  // Four outputs at a time, their sums interleaved (eight independent chains
+  // of adds instead of two), each in its own order.
+  constexpr int kRows = 4;
+  int64_t i = 0;
+  for (; i + kRows <= out; i += kRows) {
+    F8 lo[kRows] = {}, hi[kRows] = {};
+    int64_t common = rp[i + 1] - rp[i];
+    for (int r = 1; r < kRows; ++r) common = std::min(common, rp[i + r + 1] - rp[i + r]);
+    for (int64_t j = 0; j < common; ++j) {
+      for (int r = 0; r < kRows; ++r) {
+        AddEntry(xt, cp, vp, rp[i + r] + j, lo[r], hi[r]);
+      }
     }
+    for (int r = 0; r < kRows; ++r) {
+      for (int64_t k = rp[i + r] + common; k < rp[i + r + 1]; ++k) {
+        AddEntry(xt, cp, vp, k, lo[r], hi[r]);
+      }
+      if (bp != nullptr) lo[r] += bp[i + r], hi[r] += bp[i + r];
+      At(yt + (i + r) * kBlock) = lo[r];
+      At(yt + (i + r) * kBlock + 8) = hi[r];
+    }
+  }
+  for (; i < out; ++i) {
+    F8 lo = F8{}, hi = F8{};
+    for (int64_t k = rp[i]; k < rp[i + 1]; ++k) AddEntry(xt, cp, vp, k, lo, hi);
     if (bp != nullptr) lo += bp[i], hi += bp[i];
     At(yt + i * kBlock) = lo;
     At(yt + i * kBlock + 8) = hi;
@@ -118,7 +145,7 @@ __attribute__((target_clones("avx2", "default"))) void CsrBlock(
     Transpose(yt, kBlock, out, kBlock, y, out);
   } else {
     for (int64_t t = 0; t < rows; ++t) {
-      for (int64_t i = 0; i < out; ++i) y[t * out + i] = yt[i * kBlock + t];
+      for (int64_t o = 0; o < out; ++o) y[t * out + o] = yt[o * kBlock + t];
     }
   }
 }
