@@ -45,7 +45,7 @@ TapSite TapSiteAt(int site, int n_layer);
 // Weight matrices at most this dense (nonzeros / entries) go through a sparse
 // (CSR) product when they take no gradient (pruning, evaluation); denser ones
 // through the dense product, which is faster there (docs/performance.md,
-// "Sparse products"). 1/12 unless CIRCUIT_SPARSE_DENSITY says otherwise (0: never).
+// "Sparse products"). 1/8 unless CIRCUIT_SPARSE_DENSITY says otherwise (0: never).
 double SparseProductMaxDensity();
 
 // The weights of one transformer block. Shapes with A = n_head * d_head.

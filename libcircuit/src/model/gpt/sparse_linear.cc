@@ -268,7 +268,7 @@ namespace circuit {
 double SparseProductMaxDensity() {
   static const double max_density = [] {
     const char* env = std::getenv("CIRCUIT_SPARSE_DENSITY");
-    return env != nullptr && *env != '\0' ? std::atof(env) : 1.0 / 12;
+    return env != nullptr && *env != '\0' ? std::atof(env) : 1.0 / 8;
   }();
   return max_density;
 }
