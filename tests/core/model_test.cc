@@ -257,6 +257,57 @@ TEST(Attention, FusedKernelMatchesTorch) {
   EXPECT_TRUE(torch::equal(a, b));
 }
 
+// A shared prefix's keys and values read in place (twin rows 2i and 2i + 1
+// attend to prefix row i first) against the same keys copied in front of each
+// row's own: outputs and gradients, the prefix's the sum of its twins', with
+// the fused kernel and with torch's kernels.
+TEST(Attention, SharedPrefixReadInPlace) {
+  auto gen = at::detail::createCPUGenerator(4);
+  const int64_t B = 4, H = 2, Tq = 3, s = 5, T = 3, dh = 16;
+  const torch::Tensor q = HeadsOf(B, Tq, H, dh, gen), k = HeadsOf(B, T, H, dh, gen),
+                      v = HeadsOf(B, T, H, dh, gen), pk = HeadsOf(B / 2, s, H, dh, gen),
+                      pv = HeadsOf(B / 2, s, H, dh, gen), sink = torch::randn({H}, gen);
+  // The prefix's padding (row 1's last two keys) and the own keys' causal mask.
+  const torch::Tensor pad = torch::tensor({false, false, false, false, false, false, false,
+                                           false, false, false, false, false, false, true, true,
+                                           false, false, false, true, true})
+                                .view({B, 1, 1, s});
+  const torch::Tensor masked = torch::cat(
+      {pad.expand({B, 1, Tq, s}), torch::ones({Tq, T}, torch::kBool).triu(1).expand({B, 1, Tq, T})},
+      -1);
+  const torch::Tensor g = torch::randn({B, H, Tq, dh}, gen);
+  auto run = [&](bool fused_kernel, bool in_place) {
+    FusedAttentionScope scope(fused_kernel);
+    std::vector<torch::Tensor> in = {q, k, v, pk, pv};
+    for (torch::Tensor& t : in) t = t.detach().requires_grad_();
+    torch::Tensor y;
+    if (in_place) {
+      y = internal::Attend(in[0], in[1], in[2], masked, sink, 0.25, {in[3], in[4]});
+    } else {
+      const torch::Tensor twin = torch::tensor({0, 0, 1, 1});
+      y = internal::Attend(in[0], torch::cat({in[3].index_select(0, twin), in[1]}, 2),
+                           torch::cat({in[4].index_select(0, twin), in[2]}, 2), masked, sink, 0.25);
+    }
+    y.backward(g);
+    std::vector<torch::Tensor> out = {y.detach()};
+    for (const torch::Tensor& t : in) out.push_back(t.grad());
+    return out;
+  };
+  const std::vector<torch::Tensor> want = run(false, false);
+  const char* what[] = {"output", "dq", "dk", "dv", "prefix dk", "prefix dv"};
+  for (const bool fused_kernel : {true, false}) {
+    const std::vector<torch::Tensor> got = run(fused_kernel, true);
+    const std::vector<torch::Tensor> copied = run(fused_kernel, false);
+    for (int i = 0; i < 6; ++i) {
+      ASSERT_TRUE(got[i].defined()) << what[i];
+      EXPECT_TRUE(torch::equal(got[i], copied[i])) << what[i] << " fused " << fused_kernel;
+      EXPECT_LE((got[i] - want[i]).abs().max().item<double>(),
+                2e-6 * (1.0 + want[i].abs().max().item<double>()))
+          << what[i] << " fused " << fused_kernel;
+    }
+  }
+}
+
 TEST(Model, CreateIsDeterministicAndFollowsInit) {
   const ModelConfig config = TinyConfig(0);
   absl::StatusOr<Model> a = Model::Create(config, 11), b = Model::Create(config, 11),

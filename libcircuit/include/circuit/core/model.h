@@ -151,8 +151,10 @@ class Model : public TapModel {
   // What Block needs for rows that continue earlier tokens (LayersSplit).
   struct BlockContext {
     torch::Tensor positions;           // (B, T) of x's tokens; undefined: 0 .. T - 1
-    torch::Tensor prefix_k, prefix_v;  // (B, H, s, d_head): the earlier tokens' keys, values
-    torch::Tensor prefix_masked;       // (B, 1, 1, s) bool: which of them are padding
+    // (B / 2, H, s, d_head): the earlier tokens' keys and values, one row per
+    // twin pair (rows 2i and 2i + 1 read row i, internal::SharedPrefix).
+    torch::Tensor prefix_k, prefix_v;
+    torch::Tensor prefix_masked;  // (B, 1, 1, s) bool: which of them are padding
     // Set to this layer's keys and values (B, H, T, d_head) when not null;
     // left undefined when the taps declare the attention's write constant.
     torch::Tensor* k_out = nullptr;

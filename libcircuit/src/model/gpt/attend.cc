@@ -8,9 +8,11 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "circuit/core/attention.h"
+#include "circuit/core/status.h"
 #include "model/gpt/vec8.h"
 
 namespace circuit {
@@ -67,15 +69,25 @@ namespace {
   x = p * scale;
 }
 
+// One (row, head)'s keys or values, each row contiguous: the first s from
+// its shared prefix (row b / 2 of the prefix's), the rest its own.
+struct KeyRows {
+  const float* prefix;
+  int64_t prefix_row;
+  int64_t s;
+  const float* own;
+  int64_t own_row;
+  const float* operator[](int64_t j) const {
+    return j < s ? prefix + j * prefix_row : own + (j - s) * own_row;
+  }
+};
+
 // Strided views of one (row, head): queries (Tq, 16), keys and values
 // (Tk, 16) and the mask (Tq, Tk), each row contiguous.
 struct HeadView {
   const float* q;
   int64_t q_row;
-  const float* k;
-  int64_t k_row;
-  const float* v;
-  int64_t v_row;
+  KeyRows k, v;
   const bool* masked;
   int64_t m_row;
 };
@@ -85,12 +97,12 @@ inline int64_t Padded8(int64_t Tk) { return (Tk + 7) / 8 * 8; }
 
 // Keys transposed into kt (16, Tk8), Tk8 = Tk rounded up to 8, the padding 0:
 // 8 × 8 tiles.
-[[gnu::always_inline]] inline void Transpose16(const float* k, int64_t k_row, int64_t Tk,
-                                               int64_t Tk8, float* kt) {
+[[gnu::always_inline]] inline void Transpose16(const KeyRows& k, int64_t Tk, int64_t Tk8,
+                                               float* kt) {
   for (int64_t j = 0; j < Tk8; j += 8) {
     for (int d = 0; d < 16; d += 8) {
       F8 r[8];
-      for (int t = 0; t < 8; ++t) r[t] = j + t < Tk ? F8(At(k + (j + t) * k_row + d)) : F8{};
+      for (int t = 0; t < 8; ++t) r[t] = j + t < Tk ? F8(At(k[j + t] + d)) : F8{};
       Transpose8x8(r);
       for (int c = 0; c < 8; ++c) At(kt + (d + c) * Tk8 + j) = r[c];
     }
@@ -163,7 +175,7 @@ __attribute__((target_clones("avx2", "default"))) void AttendHead16(
     float sink, float* kt, float* keep, float* scores) {
   constexpr int kDh = 16;
   const int64_t Tk8 = Padded8(Tk);
-  Transpose16(h.k, h.k_row, Tk, Tk8, kt);
+  Transpose16(h.k, Tk, Tk8, kt);
   for (int64_t i = 0; i < Tq; ++i) {
     const bool* mi = h.masked + i * h.m_row;
     const int64_t end = KeptEnd(mi, Tk);
@@ -174,15 +186,15 @@ __attribute__((target_clones("avx2", "default"))) void AttendHead16(
     F8 lo0 = F8{}, lo1 = F8{}, hi0 = F8{}, hi1 = F8{};
     int64_t j = 0;
     for (; j + 1 < end; j += 2) {
-      const float* v0 = h.v + j * h.v_row;
-      const float* v1 = v0 + h.v_row;
+      const float* v0 = h.v[j];
+      const float* v1 = h.v[j + 1];
       lo0 += scores[j] * At(v0);
       hi0 += scores[j] * At(v0 + 8);
       lo1 += scores[j + 1] * At(v1);
       hi1 += scores[j + 1] * At(v1 + 8);
     }
     if (j < end) {
-      const float* v0 = h.v + j * h.v_row;
+      const float* v0 = h.v[j];
       lo0 += scores[j] * At(v0);
       hi0 += scores[j] * At(v0 + 8);
     }
@@ -204,8 +216,8 @@ __attribute__((target_clones("avx2", "default"))) void AttendHead16Backward(
     float* scores, float* ds) {
   constexpr int kDh = 16;
   const int64_t Tk8 = Padded8(Tk);
-  Transpose16(h.k, h.k_row, Tk, Tk8, kt);
-  Transpose16(h.v, h.v_row, Tk, Tk8, vt);
+  Transpose16(h.k, Tk, Tk8, kt);
+  Transpose16(h.v, Tk, Tk8, vt);
   std::fill(dk, dk + Tk * kDh, 0.0f);
   std::fill(dv, dv + Tk * kDh, 0.0f);
   for (int64_t i = 0; i < Tq; ++i) {
@@ -231,7 +243,7 @@ __attribute__((target_clones("avx2", "default"))) void AttendHead16Backward(
     const F8 q_lo = At(qi), q_hi = At(qi + 8), g_lo = At(gi), g_hi = At(gi + 8);
     F8 dq_lo = F8{}, dq_hi = F8{};
     for (int64_t j = 0; j < end; ++j) {
-      const float* kj = h.k + j * h.k_row;
+      const float* kj = h.k[j];
       dq_lo += ds[j] * At(kj);
       dq_hi += ds[j] * At(kj + 8);
       At(dk + j * kDh) += ds[j] * q_lo;
@@ -244,13 +256,16 @@ __attribute__((target_clones("avx2", "default"))) void AttendHead16Backward(
   }
 }
 
-// q, k, v with rows contiguous, the mask expanded to (B, H, Tq, Tk) with rows
-// contiguous, the sink contiguous: what the kernels read through HeadViews.
+// q, k, v (and the shared prefix's keys and values, when given) with rows
+// contiguous, the mask expanded to (B, H, Tq, s + Tk) with rows contiguous,
+// the sink contiguous: what the kernels read through HeadViews.
 struct Operands {
   Operands(const torch::Tensor& q_in, const torch::Tensor& k_in, const torch::Tensor& v_in,
-           const torch::Tensor& masked_in, const torch::Tensor& sink_in)
+           const torch::Tensor& masked_in, const torch::Tensor& sink_in, const SharedPrefix& p)
       : q(RowsContiguous(q_in)), k(RowsContiguous(k_in)), v(RowsContiguous(v_in)),
-        masked(masked_in.expand({q_in.size(0), q_in.size(1), q_in.size(2), k_in.size(2)})),
+        pk(p.k.defined() ? RowsContiguous(p.k) : p.k), pv(p.v.defined() ? RowsContiguous(p.v) : p.v),
+        s(p.k.defined() ? p.k.size(2) : 0),
+        masked(masked_in.expand({q_in.size(0), q_in.size(1), q_in.size(2), s + k_in.size(2)})),
         sink(sink_in.defined() ? sink_in.contiguous() : torch::Tensor()) {
     if (masked.stride(3) != 1) masked = masked.contiguous();
   }
@@ -260,27 +275,35 @@ struct Operands {
   int64_t B() const { return q.size(0); }
   int64_t H() const { return q.size(1); }
   int64_t Tq() const { return q.size(2); }
-  int64_t Tk() const { return k.size(2); }
+  int64_t Tk() const { return s + k.size(2); }  // the prefix's keys and the row's own
   float Sink(int64_t h) const { return sink.defined() ? sink.data_ptr<float>()[h] : 0.0f; }
+  // Row b's keys or values (own: k or v; prefix: pk or pv) for head h.
+  KeyRows Rows(const torch::Tensor& own, const torch::Tensor& prefix, int64_t b, int64_t h) const {
+    KeyRows r{nullptr, 0, s, own.data_ptr<float>() + b * own.stride(0) + h * own.stride(1),
+              own.stride(2)};
+    if (s > 0) {
+      r.prefix = prefix.data_ptr<float>() + b / 2 * prefix.stride(0) + h * prefix.stride(1);
+      r.prefix_row = prefix.stride(2);
+    }
+    return r;
+  }
   // (row, head) bh's view.
   HeadView View(int64_t bh) const {
     const int64_t b = bh / H(), h = bh % H();
     return HeadView{q.data_ptr<float>() + b * q.stride(0) + h * q.stride(1), q.stride(2),
-                    k.data_ptr<float>() + b * k.stride(0) + h * k.stride(1), k.stride(2),
-                    v.data_ptr<float>() + b * v.stride(0) + h * v.stride(1), v.stride(2),
+                    Rows(k, pk, b, h), Rows(v, pv, b, h),
                     masked.data_ptr<bool>() + b * masked.stride(0) + h * masked.stride(1),
                     masked.stride(2)};
   }
 
-  torch::Tensor q, k, v, masked, sink;
+  torch::Tensor q, k, v, pk, pv;
+  int64_t s;
+  torch::Tensor masked, sink;
 };
 
 // The output (B, H, Tq, 16), one (row, head) at a time and the scores of one
 // query at a time, so no (B, H, Tq, Tk) tensor is ever made.
-torch::Tensor AttendFused(const torch::Tensor& q_in, const torch::Tensor& k_in,
-                          const torch::Tensor& v_in, const torch::Tensor& masked_in,
-                          const torch::Tensor& sink_in, float scale) {
-  const Operands o(q_in, k_in, v_in, masked_in, sink_in);
+torch::Tensor AttendFused(const Operands& o, float scale) {
   torch::Tensor out = torch::empty({o.B(), o.H(), o.Tq(), 16}, o.q.options());
   float* op = out.data_ptr<float>();
   at::parallel_for(0, o.B() * o.H(), 1, [&](int64_t begin, int64_t end) {
@@ -294,24 +317,39 @@ torch::Tensor AttendFused(const torch::Tensor& q_in, const torch::Tensor& k_in,
   return out;
 }
 
-// The fused kernel under autograd: gradients to q, k and v (not to the sink).
+// Autograd takes no undefined input: an absent tensor is an empty one.
+torch::Tensor OrEmpty(const torch::Tensor& t) { return t.defined() ? t : torch::empty({0}); }
+torch::Tensor OrNone(const torch::Tensor& t) { return t.numel() > 0 ? t : torch::Tensor(); }
+
+// The gradient of the shared prefix's keys or values from that of all keys
+// d (B, H, s + Tk, 16): the twins' first s rows added (their order does not
+// matter for two terms), and the own keys' rest.
+std::pair<torch::Tensor, torch::Tensor> SplitPrefixGradient(const torch::Tensor& d, int64_t s) {
+  if (s == 0) return {torch::Tensor(), d};
+  const int64_t B = d.size(0), H = d.size(1), Tk = d.size(2) - s;
+  const torch::Tensor prefix = d.narrow(2, 0, s).reshape({B / 2, 2, H, s, 16}).sum(1);
+  return {prefix, d.narrow(2, s, Tk)};
+}
+
+// The fused kernel under autograd: gradients to q, k and v and the shared
+// prefix's keys and values (not to the sink).
 class AttendFunction : public torch::autograd::Function<AttendFunction> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& q,
                                const torch::Tensor& k, const torch::Tensor& v,
                                const torch::Tensor& masked, const torch::Tensor& sink,
-                               double scale) {
-    ctx->save_for_backward({q, k, v, masked, sink});  // sink: empty when none
+                               const torch::Tensor& pk, const torch::Tensor& pv, double scale) {
+    ctx->save_for_backward({q, k, v, masked, sink, pk, pv});  // empty when absent
     ctx->saved_data["scale"] = scale;
-    return AttendFused(q, k, v, masked, sink.numel() > 0 ? sink : torch::Tensor(),
+    return AttendFused(Operands(q, k, v, masked, OrNone(sink), {OrNone(pk), OrNone(pv)}),
                        static_cast<float>(scale));
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
     const torch::autograd::variable_list saved = ctx->get_saved_variables();
-    const Operands o(saved[0], saved[1], saved[2], saved[3],
-                     saved[4].numel() > 0 ? saved[4] : torch::Tensor());
+    const Operands o(saved[0], saved[1], saved[2], saved[3], OrNone(saved[4]),
+                     {OrNone(saved[5]), OrNone(saved[6])});
     const float scale = static_cast<float>(ctx->saved_data["scale"].toDouble());
     const torch::Tensor dout = grads[0].contiguous();  // (B, H, Tq, 16)
     const int64_t Tq = o.Tq(), Tk = o.Tk();
@@ -330,31 +368,49 @@ class AttendFunction : public torch::autograd::Function<AttendFunction> {
                              keep.data(), scores.data(), ds.data());
       }
     });
-    return {dq, dk, dv, torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    const auto [dpk, dk_own] = SplitPrefixGradient(dk, o.s);
+    const auto [dpv, dv_own] = SplitPrefixGradient(dv, o.s);
+    return {dq, dk_own, dv_own, torch::Tensor(), torch::Tensor(), dpk, dpv, torch::Tensor()};
   }
 };
 
 }  // namespace
 
-torch::Tensor Attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                     const torch::Tensor& masked, const torch::Tensor& sink, double scale) {
+torch::Tensor Attend(const torch::Tensor& q, const torch::Tensor& k_own, const torch::Tensor& v_own,
+                     const torch::Tensor& masked, const torch::Tensor& sink, double scale,
+                     const SharedPrefix& prefix) {
+  CIRCUIT_CHECK(prefix.k.defined() == prefix.v.defined());
+  CIRCUIT_CHECK(!prefix.k.defined() || 2 * prefix.k.size(0) == q.size(0));
   // The fused kernel: CPU, float, head width 16 (every model this project
   // makes), forward and backward; torch's kernels when the sink takes a
   // gradient (training).
+  const auto is_float = [](const torch::Tensor& t) {
+    return !t.defined() || t.scalar_type() == torch::kFloat;
+  };
   const bool fused = FusedAttention() && q.device().is_cpu() && q.scalar_type() == torch::kFloat &&
-                     k.scalar_type() == torch::kFloat && v.scalar_type() == torch::kFloat &&
-                     masked.scalar_type() == torch::kBool && q.size(3) == 16 &&
-                     (!sink.defined() || sink.scalar_type() == torch::kFloat);
+                     is_float(k_own) && is_float(v_own) && is_float(prefix.k) &&
+                     is_float(prefix.v) && masked.scalar_type() == torch::kBool &&
+                     q.size(3) == 16 && is_float(sink);
   if (fused) {
     const bool grad = torch::GradMode::is_enabled();
     const bool sink_grad = grad && sink.defined() && sink.requires_grad();
-    if (!grad || !(q.requires_grad() || k.requires_grad() || v.requires_grad() || sink_grad)) {
-      return AttendFused(q, k, v, masked, sink, static_cast<float>(scale));
+    const bool any_grad = q.requires_grad() || k_own.requires_grad() || v_own.requires_grad() ||
+                          (prefix.k.defined() && (prefix.k.requires_grad() || prefix.v.requires_grad()));
+    if (!grad || !(any_grad || sink_grad)) {
+      return AttendFused(Operands(q, k_own, v_own, masked, sink, prefix), static_cast<float>(scale));
     }
     if (!sink_grad) {
-      // autograd takes no undefined input: no sink is an empty one.
-      return AttendFunction::apply(q, k, v, masked, sink.defined() ? sink : torch::empty({0}), scale);
+      return AttendFunction::apply(q, k_own, v_own, masked, OrEmpty(sink), OrEmpty(prefix.k),
+                                   OrEmpty(prefix.v), scale);
     }
+  }
+  // Torch's kernels: each row's prefix keys and values put in front of its own.
+  torch::Tensor k = k_own, v = v_own;
+  if (prefix.k.defined()) {
+    const torch::Tensor twin = torch::arange(q.size(0), torch::TensorOptions().device(q.device()))
+                                   .div(2, "floor");
+    k = torch::cat({prefix.k.index_select(0, twin), k_own}, 2);
+    v = torch::cat({prefix.v.index_select(0, twin), v_own}, 2);
   }
   const int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), Tk = k.size(2);
   const int64_t chunk =

@@ -18,8 +18,18 @@ namespace circuit::internal {
 // gradients to q, k and v (unless FusedAttention() is off); torch's kernels,
 // in chunks of queries beyond MaxAttentionScores(), otherwise and when the
 // sink takes a gradient (training a model with a sink).
+// The keys and values (R, H, s, dh) of prefixes shared by twin rows: row b
+// of q attends to prefix row b / 2's s keys first, then to its own, and the
+// mask covers both (B, 1, Tq, s + Tk). Read in place by the fused kernel
+// (whose gradient adds the twins' parts); copied in front of each row's own
+// keys for torch's kernels.
+struct SharedPrefix {
+  torch::Tensor k, v;  // undefined: no prefix
+};
+
 torch::Tensor Attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                     const torch::Tensor& masked, const torch::Tensor& sink, double scale);
+                     const torch::Tensor& masked, const torch::Tensor& sink, double scale,
+                     const SharedPrefix& prefix = SharedPrefix());
 
 }  // namespace circuit::internal
 

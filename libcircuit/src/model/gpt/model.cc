@@ -372,15 +372,14 @@ torch::Tensor Model::AttentionWrite(int l, const torch::Tensor& x, const Taps* t
                       .view({B, 1, 1, T})                       // keys after the answer
                 : torch::ones({T, T}, bool_opts).triu(1);     // causal
   if (ctx.prefix_k.defined()) {
-    // The earlier tokens come first; their padding is masked.
+    // The pair's shared tokens come first (read in place); their padding is masked.
     const int64_t s = ctx.prefix_k.size(2);
-    k = torch::cat({ctx.prefix_k, k}, 2);
-    v = torch::cat({ctx.prefix_v, v}, 2);
     masked = torch::cat({ctx.prefix_masked.expand({B, 1, Tq, s}), masked.expand({B, 1, Tq, T})}, -1);
   }
   const double scale = 1.0 / std::sqrt(static_cast<double>(dh));
   const torch::Tensor y =
-      internal::Attend(q, k, v, masked, config_.attn_sink ? w.sink : torch::Tensor(), scale)
+      internal::Attend(q, k, v, masked, config_.attn_sink ? w.sink : torch::Tensor(), scale,
+                       internal::SharedPrefix{ctx.prefix_k, ctx.prefix_v})
           .transpose(1, 2)
           .reshape({B, Tq, A});  // (B, Tq, A)
   const torch::Tensor delta = Linear(y, w.attn_proj_w, w.attn_proj_b, sw[P::kAttnProj]);
@@ -453,19 +452,16 @@ SplitResidual Model::LayersSplit(SplitResidual x, int begin, int end, const Taps
   if (begin == end) return x;
   const int64_t B = split.suffix.size(0), R = split.prefix.size(0), s = split.prefix.size(1);
   const int64_t rows = x.suffix.size(0), G = rows / B;  // G stacked copies of the batch
-  CIRCUIT_CHECK(rows == G * B && (s == 0 || x.prefix.size(0) == G * R));
-  // Suffix row g * B + j continues prefix row g * R + j / 2.
-  std::vector<int64_t> pairs(rows);
-  for (int64_t j = 0; j < rows; ++j) pairs[j] = j / B * R + j % B / 2;
+  CIRCUIT_CHECK(B == 2 * R && rows == G * B && (s == 0 || x.prefix.size(0) == G * R));
+  // Suffix row j continues prefix row j / 2 (row g * B + i: g * R + i / 2).
   const auto opts = split.suffix.options();
-  const torch::Tensor pair = torch::tensor(pairs, torch::kInt64).to(opts.device());
   BlockContext ctx;
   ctx.positions = split.suffix_pos.repeat({G, 1});
   const torch::Tensor last = split.suffix_last.repeat({G});
   if (s > 0) {
-    ctx.prefix_masked = (torch::arange(s, opts).unsqueeze(0) >=
-                         split.prefix_len.repeat({G}).index_select(0, pair).unsqueeze(1))
-                            .view({rows, 1, 1, s});
+    const torch::Tensor len = split.prefix_len.repeat({G}).repeat_interleave(2);  // (rows)
+    ctx.prefix_masked =
+        (torch::arange(s, opts).unsqueeze(0) >= len.unsqueeze(1)).view({rows, 1, 1, s});
   }
   for (int l = begin; l < end; ++l) {
     const bool final_layer = l == config_.n_layer - 1;
@@ -475,9 +471,10 @@ SplitResidual Model::LayersSplit(SplitResidual x, int begin, int end, const Taps
       BlockContext pre;
       pre.k_out = &k, pre.v_out = &v, pre.kv_only = final_layer;
       x.prefix = Block(l, x.prefix, taps, torch::Tensor(), pre);
-      // Undefined when the layer's attention is skipped (its write declared constant).
-      ctx.prefix_k = k.defined() ? k.index_select(0, pair) : k;
-      ctx.prefix_v = v.defined() ? v.index_select(0, pair) : v;
+      // Per prefix row (suffix rows 2i and 2i + 1 read row i); undefined when
+      // the layer's attention is skipped (its write declared constant).
+      ctx.prefix_k = k;
+      ctx.prefix_v = v;
     }
     x.suffix = Block(l, x.suffix, taps, final_layer ? last : torch::Tensor(), ctx);
   }
