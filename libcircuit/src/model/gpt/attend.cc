@@ -269,8 +269,12 @@ struct Operands {
         sink(sink_in.defined() ? sink_in.contiguous() : torch::Tensor()) {
     if (masked.stride(3) != 1) masked = masked.contiguous();
   }
+  // Rows contiguous, and rows a page apart or more (wide models: all heads'
+  // channels lie between a head's consecutive keys) copied together: the
+  // kernels read a head's keys one by one.
   static torch::Tensor RowsContiguous(const torch::Tensor& t) {
-    return t.stride(-1) == 1 ? t : t.contiguous();
+    constexpr int64_t kFarRow = 4096 / sizeof(float);
+    return t.stride(-1) == 1 && t.stride(-2) < kFarRow ? t : t.contiguous();
   }
   int64_t B() const { return q.size(0); }
   int64_t H() const { return q.size(1); }
