@@ -173,9 +173,11 @@ absl::StatusOr<MaskTrainResult> TrainMasks(const TapModel& model, const NodeInde
     for (int64_t s = 0; s < steps_per_epoch; ++s, ++step) {
       const int64_t b = batch_order[s].item<int64_t>();
       std::vector<TaskExample> batch_examples;
+      std::vector<int64_t> lengths;  // per pair, its longer prompt's tokens
       for (int64_t i = b * options.batch; i < std::min(n_pairs, (b + 1) * options.batch); ++i) {
         batch_examples.push_back(train[2 * pairs[i]]);      // the prompt
         batch_examples.push_back(train[2 * pairs[i] + 1]);  // its twin
+        lengths.push_back(static_cast<int64_t>(PairLength(train, pairs[i])));
       }
       for (auto& group : adamw.param_groups()) {
         static_cast<torch::optim::AdamWOptions&>(group.options()).lr(LrAt(options, step, steps));
@@ -195,11 +197,6 @@ absl::StatusOr<MaskTrainResult> TrainMasks(const TapModel& model, const NodeInde
       std::vector<torch::Tensor> values;
       AddGates(&taps, &site_gates, &means, options.ablation, &values);
       const int64_t n_prompts = static_cast<int64_t>(batch_examples.size());
-      std::vector<int64_t> lengths;
-      for (int64_t i = 0; i < n_prompts; i += 2) {
-        lengths.push_back(static_cast<int64_t>(
-            std::max(batch_examples[i].tokens.size(), batch_examples[i + 1].tokens.size())));
-      }
       const int64_t n_pairs_here = static_cast<int64_t>(lengths.size());
       const int64_t n_parts = (n_pairs_here + kPartPairs - 1) / kPartPairs;
       const std::vector<int64_t> bounds = BalancedParts(lengths, n_parts);

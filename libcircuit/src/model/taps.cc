@@ -69,8 +69,7 @@ bool Taps::OnlyBlendAt(int site, torch::Tensor* gate, torch::Tensor* value) cons
 
 torch::Tensor Taps::Apply(const TapSite& site, torch::Tensor x) const {
   if (blend_gates_ != nullptr && (*blend_gates_)[site.site].defined()) {
-    const torch::Tensor& g = (*blend_gates_)[site.site];
-    x = torch::lerp((*blend_values_)[site.site].to(x.dtype()).expand_as(x), x, g.to(x.dtype()));
+    x = GateBlend(x, (*blend_gates_)[site.site], (*blend_values_)[site.site]);
   }
   for (const TapFn& fn : per_site_[site.site]) x = fn(site, x);
   return x;
@@ -81,6 +80,11 @@ torch::Tensor Taps::At(int layer, NodeLocation loc, torch::Tensor x) const {
   const int site = layout_.Site(layer, loc);
   CIRCUIT_CHECK(site >= 0);
   return Apply(TapSite{layer, loc, site}, std::move(x));
+}
+
+torch::Tensor GateBlend(const torch::Tensor& x, const torch::Tensor& gate,
+                        const torch::Tensor& value) {
+  return torch::lerp(value.to(x.dtype()).expand_as(x), x, gate.to(x.dtype()));
 }
 
 TapFn RecordTap(std::vector<torch::Tensor>* out) {

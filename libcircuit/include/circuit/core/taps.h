@@ -103,6 +103,11 @@ class Taps {
   const std::vector<torch::Tensor>* blend_values_ = nullptr;
 };
 
+// lerp(value, x, gate) in x's dtype, gate and value (width): x where a gate
+// is 1, the value where it is 0; what Taps::SetBlend does at a site.
+torch::Tensor GateBlend(const torch::Tensor& x, const torch::Tensor& gate,
+                        const torch::Tensor& value);
+
 // Stores each site's activation into (*out)[site] (out sized num_sites()).
 TapFn RecordTap(std::vector<torch::Tensor>* out);
 // Blends g * x + (1 - g) * m per channel with gates[site] and means[site], both

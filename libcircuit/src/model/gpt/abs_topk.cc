@@ -10,6 +10,7 @@
 
 #include "circuit/core/model.h"
 #include "circuit/core/status.h"
+#include "circuit/core/taps.h"
 #include "model/gpt/vec8.h"
 
 namespace circuit {
@@ -183,8 +184,7 @@ torch::Tensor GatedAbsTopK(const torch::Tensor& x, int64_t k, const torch::Tenso
   const int64_t n = x.size(-1);
   if (!x.device().is_cpu() || x.scalar_type() != torch::kFloat || gate.dim() != 1 ||
       gate.scalar_type() != torch::kFloat || n % 8 != 0) {
-    const torch::Tensor a = k < n ? AbsTopK(x, k) : x;
-    return torch::lerp(value.to(x.dtype()).expand_as(a), a, gate.to(x.dtype()));
+    return GateBlend(AbsTopK(x, k), gate, value);
   }
   CIRCUIT_CHECK(gate.size(0) == n && value.numel() == n);
   return GatedAbsTopKFn::apply(x, gate, value.to(torch::kFloat).reshape({n}), std::min(k, n));
